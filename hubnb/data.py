@@ -106,7 +106,8 @@ ID_FAMILIES = {"profile_id": [("profiles", "profile_id"), ("orders", "profile_id
                             ("refunds", "order_id")],
                "product_id": [("order_lines", "product_id"), ("hub_events", "product_id")]}
 
-_OFFSET = r"(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
+# An offset after a time of day: ...T09:15Z, ...09:15:00.123+01:00, ...09:15:00-0500
+_OFFSET = r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
 _TRUE = {"true", "t", "1", "yes", "y"}
 _FALSE = {"false", "f", "0", "no", "n"}
 

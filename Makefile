@@ -1,0 +1,41 @@
+# hubnb: `make demo` builds everything and runs the demo merchant; `make test` runs the suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_PROFILES ?= 20000
+DEMO_SEED ?= 7
+
+.PHONY: demo test env bench-env bench clean
+
+env: $(BIN)/.installed
+
+$(BIN)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12))' || \
+	  { echo "hubnb needs Python >= 3.12; $(PYTHON) is $$($(PYTHON) --version 2>&1)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m ipykernel install --user --name hubnb --display-name "Python (hubnb)" >/dev/null
+	@touch $@
+
+data/demo/.complete: $(BIN)/.installed hubnb/demo.py
+	$(BIN)/hubnb demo-data --out data/demo --profiles $(DEMO_PROFILES) --seed $(DEMO_SEED)
+	@touch $@
+
+demo: data/demo/.complete
+	$(BIN)/hubnb run params/demo.yaml
+	@echo "Reports: $(CURDIR)/outputs/demo/ (open $(CURDIR)/outputs/index.html)"
+
+test: data/demo/.complete
+	$(BIN)/python -m pytest tests notebooks --nbval-lax
+
+bench-env: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+
+bench: bench-env
+	$(BIN)/python benchmarks/demo_bench.py
+	$(BIN)/python benchmarks/hub_bench.py
+	$(BIN)/python benchmarks/clv_bench.py
+
+clean:
+	rm -rf $(VENV) data/demo outputs/*/ outputs/index.html
