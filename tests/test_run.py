@@ -1,0 +1,97 @@
+"""`hubnb run`: outputs, metrics.json, index, and failures that leave the last good output."""
+
+import json
+import subprocess
+import sys
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from hubnb.run import ReportError, run
+from test_data import write
+
+PARAMS = """merchant: tiny
+display_name: Tiny Shop
+data: ./tiny
+timezone: America/New_York
+as_of: 2026-03-10
+period: last_7_days
+"""
+
+
+def notebook(path, *cells):
+    nb = new_notebook(cells=[new_markdown_cell("# Test report"),
+                             new_code_cell('params_path = "x"\noutput_dir = None',
+                                           metadata={"tags": ["parameters"]}),
+                             *[new_code_cell(c) for c in cells]])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+@pytest.fixture
+def merchant(tmp_path):
+    write(tmp_path / "tiny")
+    (tmp_path / "tiny.yaml").write_text(PARAMS)
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    notebook(nbs / "records_metrics.ipynb",
+             "from hubnb.report import open_report\nreport = open_report(params_path, output_dir)",
+             "SECRET_CODE_MARKER = 1\nreport.record('tiny_section', {'orders': len(report.data.orders)})",
+             "report.write_csv('lists/some.csv', report.data.orders[['order_id']])\n"
+             "print('visible output line')")
+    return tmp_path
+
+
+def test_run_writes_reports_metrics_and_index(merchant):
+    out = merchant / "out"
+    final = run(merchant / "tiny.yaml", out_root=out, notebooks_dir=merchant / "notebooks",
+                log=lambda m: None)
+    assert final == out / "tiny"
+    names = sorted(p.name for p in final.iterdir())
+    assert names == ["lists", "metrics.json", "records_metrics.html", "records_metrics.ipynb"]
+    metrics = json.loads((final / "metrics.json").read_text())
+    assert metrics["merchant"] == "tiny"
+    assert metrics["period"] == {"start": "2026-03-04", "end": "2026-03-10"}
+    assert metrics["comparison"] == {"start": "2026-02-25", "end": "2026-03-03"}
+    assert metrics["tiny_section"] == {"orders": 2}
+    assert metrics["hubnb_version"] and metrics["generated_at"]
+    html = (final / "records_metrics.html").read_text()
+    assert "visible output line" in html and "SECRET_CODE_MARKER" not in html  # code hidden
+    assert (final / "lists" / "some.csv").read_text().splitlines() == ["order_id", "o1", "o2"]
+    index = (out / "index.html").read_text()
+    assert "tiny/records_metrics.html" in index and "2026-03-04" in index
+
+
+def test_broken_data_exits_nonzero_with_one_line_and_writes_nothing(merchant):
+    (merchant / "tiny" / "orders.csv").write_text(
+        "order_id,profile_id,placed_at,value,signed_in\no1,a,2026-03-01T09:15:00Z,-4,true\n")
+    out = merchant / "out"
+    proc = subprocess.run([sys.executable, "-m", "hubnb.cli", "run", str(merchant / "tiny.yaml"),
+                           "--out", str(out), "--notebooks", str(merchant / "notebooks")],
+                          capture_output=True, text=True)
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "table 'orders', column 'value', row 1" in lines[0]
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_bad_params_names_the_key(merchant):
+    (merchant / "tiny.yaml").write_text(PARAMS.replace("last_7_days", "last_week"))
+    proc = subprocess.run([sys.executable, "-m", "hubnb.cli", "run", str(merchant / "tiny.yaml"),
+                           "--out", str(merchant / "out")], capture_output=True, text=True)
+    assert proc.returncode != 0 and "bad params: period:" in proc.stderr
+
+
+def test_failed_notebook_keeps_last_good_output(merchant):
+    out = merchant / "out"
+    run(merchant / "tiny.yaml", out_root=out, notebooks_dir=merchant / "notebooks", log=lambda m: None)
+    before = (out / "tiny" / "metrics.json").read_text()
+    notebook(merchant / "notebooks" / "zz_broken1.ipynb", "raise RuntimeError('boom')")
+    with pytest.raises(ReportError, match="zz_broken1.ipynb failed .*RuntimeError: boom"):
+        run(merchant / "tiny.yaml", out_root=out, notebooks_dir=merchant / "notebooks",
+            log=lambda m: None)
+    assert (out / "tiny" / "metrics.json").read_text() == before
+    assert not (out / "tiny" / "zz_broken1.ipynb").exists()
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []   # no staging left
