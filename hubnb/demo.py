@@ -1,0 +1,770 @@
+"""Synthetic demo merchant: a complete dataset directory with known true parameters.
+
+:func:`generate_demo_data` writes a merchant dataset (one file per table) whose
+purchase process follows a BG/NBD model and whose spend follows a Gamma-Gamma
+model with known parameters, plus a Customer Hub activity log, so that both
+dashboards can be run end to end and the CLV fit can be checked against the truth.
+
+What the truth covers
+---------------------
+The true parameters in ``truth.json`` describe exactly the **model orders**:
+
+* ``source_name`` in ``{"web", "iphone", "android"}`` (web or app),
+* ``is_subscription`` False,
+* ``cancelled_at`` null,
+* not fully refunded (refunds of the order sum to less than its value),
+* ``value`` > 0 (always true here).
+
+Those orders are generated first, per profile (time unit: day):
+
+* ``lambda ~ Gamma(shape=r, rate=alpha)``, ``p_drop ~ Beta(a, b)``;
+* the first purchase is at the profile's creation (``created_at`` is 1-30
+  minutes before it); after each *repeat* purchase the customer dies with
+  probability ``p_drop`` (as in BG/NBD proper: nobody drops out at the first
+  purchase, which is what eq. 9 of Fader, Hardie & Lee 2005 assumes); while
+  alive, inter-purchase times are ``Exponential(lambda)``;
+  observation ends at the end of the ``as_of`` local day (America/New_York);
+* ``nu ~ Gamma(shape=q, rate=v)`` per profile, and each order's value is
+  ``Gamma(shape=p, rate=nu)``, rounded to cents (at least 0.01).
+
+The model treats same-day orders of a profile as one transaction; that small
+approximation is not corrected for. About 5 % of the model orders carry a
+*partial* refund (a few of them two partial refunds); their sum is always
+below the order's value, so the order stays a model order.
+
+On top of the model orders, *extra* orders are added that a CLV filter removes:
+
+* cancelled orders (about 3 % of the model-order count; web/app; ``cancelled_at``
+  set; about a quarter of them fully refunded);
+* point-of-sale orders (about 4 %; ``source_name`` ``"pos"``; a few fully refunded);
+* subscription orders (monthly, from about 1.5 % of profiles; ``source_name``
+  ``"subscription_contract"`` as Shopify writes it, ``is_subscription`` True;
+  a few fully refunded).
+
+The Customer Hub (launched 2025-03-01, paused 2026-10-05..2026-10-07, inclusive
+local days) is not part of the truth: about 40 % of profiles create an account
+on a live day after launch and after their creation, and produce hub events only
+on live local days from account creation until they lose interest (or
+``as_of``). Activity has a weekly cycle, a slow upward trend and a shift in both
+volume and event mix over the last 60 days, so the last 30 days differ from the
+30 days before. About 12 % of the model orders of a profile placed after its
+account creation get a ``hub_add_to_cart`` event 10 minutes to 3 days before the
+order (on a live day) for one of the order's products, and that order line has
+``added_from_hub`` True. Those orders are unchanged otherwise, so the purchase
+process is not disturbed.
+
+Files and types
+---------------
+One file per table, ``<table>.parquet`` (or ``<table>.csv``), plus ``truth.json``.
+Identifiers are int64 (``profile_id`` 1..profiles in creation order; ``order_id``,
+``line_id``, ``refund_id``, ``event_id`` 1..n in time order), except
+``product_id`` (``"SKU-0001"``) and ``asset_id``. Timestamps are UTC at whole
+seconds: ``timestamp[us, tz=UTC]`` in parquet, ISO 8601 with ``+00:00`` in CSV.
+Money is float64 in major units (USD), rounded to cents; an order's ``value`` is
+the sum of its lines' ``line_total`` (to the cent).
+
+``profiles``
+    profile_id int64, created_at ts, account_created_at ts (null: no hub
+    account), email string.
+``orders``
+    order_id int64, profile_id int64, placed_at ts, value float64, source_name
+    string, integration string (``"shopify"``), is_subscription bool, signed_in
+    bool, cancelled_at ts (nullable).
+``order_lines``
+    order_id int64, line_id int64, product_id string, product_name string,
+    quantity int64, line_total float64, added_from_hub bool.
+``refunds``
+    refund_id int64, order_id int64, refunded_at ts, amount float64.
+``hub_events``
+    event_id int64, profile_id int64, occurred_at ts, event_type string,
+    raw_metric string, product_id string (only for ``hub_add_to_cart``).
+``marketing_assets``
+    asset_type, asset_id, name, status, channels, audiences, form_type (forms
+    only) strings; scheduled_at ts (nullable), updated_at ts.
+``predictions`` (only with ``with_predictions=True``)
+    profile_id int64, historic_clv, predicted_clv, total_clv float64,
+    historic_number_of_orders int64, predicted_number_of_orders,
+    average_order_value, average_days_between_orders (nullable),
+    churn_probability float64, expected_date_of_next_order ts (nullable).
+    ``predicted_number_of_orders`` is the BG/NBD conditional expectation over
+    the next 365 days (times log-normal noise, sd 0.15), ``predicted_clv`` that
+    times the Gamma-Gamma conditional mean spend, ``churn_probability`` is
+    ``1 - P(alive)`` (0 for one-order profiles, as BG/NBD implies), and
+    ``expected_date_of_next_order`` is only set for repeat customers expected to
+    order within two years. Only the model orders enter the historic columns.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import shutil
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+__all__ = [
+    "generate_demo_data",
+    "TRUE_BG_NBD",
+    "TRUE_GAMMA_GAMMA",
+    "HUB_EVENT_TYPES",
+    "RAW_METRICS",
+    "MODEL_SOURCES",
+    "TABLES",
+]
+
+#: True BG/NBD parameters (time unit: day; ``alpha`` in days).
+TRUE_BG_NBD = {"r": 0.25, "alpha": 60.0, "a": 0.8, "b": 2.5}
+#: True Gamma-Gamma parameters (mean transaction value ``p * v / (q - 1)`` = 72 USD).
+TRUE_GAMMA_GAMMA = {"p": 6.0, "q": 3.5, "v": 30.0}
+#: Source names of the orders the truth covers.
+MODEL_SOURCES = ("web", "iphone", "android")
+
+TIMEZONE = "America/New_York"
+CURRENCY = "USD"
+HUB_LAUNCHED_ON = _dt.date(2025, 3, 1)
+HUB_PAUSED = ((_dt.date(2026, 10, 5), _dt.date(2026, 10, 7)),)
+HISTORY_DAYS = 1000
+ACCOUNT_SHARE = 0.40
+EVENTS_PER_PROFILE = 10.0
+
+HUB_EVENT_TYPES = (
+    "hub_opened", "order_tracked", "return_started", "coupon_applied",
+    "help_clicked", "chat_started", "hub_add_to_cart", "other",
+)
+#: Source-system metric name(s) of each hub event type.
+RAW_METRICS = {
+    "hub_opened": ("Opened Customer Hub",),
+    "order_tracked": ("Tracked Order",),
+    "return_started": ("Started Return",),
+    "coupon_applied": ("Applied Coupon",),
+    "help_clicked": ("Clicked Help",),
+    "chat_started": ("Started Chat",),
+    "hub_add_to_cart": ("Added to Cart from Customer Hub",),
+    "other": ("Viewed Wishlist", "Updated Communication Preferences", "Viewed Loyalty Points"),
+}
+#: Event mix before the last 60 days, and over the last 30 days (ramp between).
+_MIX_EARLY = np.array([0.36, 0.20, 0.06, 0.07, 0.08, 0.04, 0.11, 0.08])
+_MIX_LATE = np.array([0.33, 0.24, 0.04, 0.11, 0.06, 0.05, 0.11, 0.06])
+
+_TS = pa.timestamp("us", tz="UTC")
+#: Arrow schema of every table (``predictions`` only written on request).
+TABLES = {
+    "profiles": pa.schema([("profile_id", pa.int64()), ("created_at", _TS),
+                           ("account_created_at", _TS), ("email", pa.string())]),
+    "orders": pa.schema([("order_id", pa.int64()), ("profile_id", pa.int64()),
+                         ("placed_at", _TS), ("value", pa.float64()),
+                         ("source_name", pa.string()), ("integration", pa.string()),
+                         ("is_subscription", pa.bool_()), ("signed_in", pa.bool_()),
+                         ("cancelled_at", _TS)]),
+    "order_lines": pa.schema([("order_id", pa.int64()), ("line_id", pa.int64()),
+                              ("product_id", pa.string()), ("product_name", pa.string()),
+                              ("quantity", pa.int64()), ("line_total", pa.float64()),
+                              ("added_from_hub", pa.bool_())]),
+    "refunds": pa.schema([("refund_id", pa.int64()), ("order_id", pa.int64()),
+                          ("refunded_at", _TS), ("amount", pa.float64())]),
+    "hub_events": pa.schema([("event_id", pa.int64()), ("profile_id", pa.int64()),
+                             ("occurred_at", _TS), ("event_type", pa.string()),
+                             ("raw_metric", pa.string()), ("product_id", pa.string())]),
+    "marketing_assets": pa.schema([("asset_type", pa.string()), ("asset_id", pa.string()),
+                                   ("name", pa.string()), ("status", pa.string()),
+                                   ("channels", pa.string()), ("audiences", pa.string()),
+                                   ("form_type", pa.string()), ("scheduled_at", _TS),
+                                   ("updated_at", _TS)]),
+    "predictions": pa.schema([("profile_id", pa.int64()), ("historic_clv", pa.float64()),
+                              ("predicted_clv", pa.float64()), ("total_clv", pa.float64()),
+                              ("historic_number_of_orders", pa.int64()),
+                              ("predicted_number_of_orders", pa.float64()),
+                              ("average_order_value", pa.float64()),
+                              ("average_days_between_orders", pa.float64()),
+                              ("churn_probability", pa.float64()),
+                              ("expected_date_of_next_order", _TS)]),
+}
+
+_DAY = 86400
+_MATERIALS = ("Merino Wool", "Organic Cotton", "Recycled Nylon", "Alpaca", "Linen",
+              "Cashmere", "Waxed Canvas", "Full-Grain Leather", "Bamboo", "Polar Fleece")
+_ITEMS = ("Beanie", "Scarf", "Socks", "Gloves", "Sweater", "Cardigan", "T-Shirt", "Hoodie",
+          "Tote Bag", "Backpack", "Cap", "Blanket", "Joggers", "Vest", "Mittens", "Headband",
+          "Leggings", "Polo", "Throw Pillow", "Wallet")
+N_PRODUCTS = len(_MATERIALS) * len(_ITEMS)
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _catalogue() -> tuple[list[str], list[str]]:
+    """Product ids and names, the same for every seed (``SKU-0001`` .. ``SKU-0200``)."""
+    names = [f"{m} {i}" for i in _ITEMS for m in _MATERIALS]
+    perm = np.random.default_rng(20260301).permutation(len(names))
+    return [f"SKU-{k + 1:04d}" for k in range(len(names))], [names[k] for k in perm]
+
+
+def _ts(seconds: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
+    """UTC timestamp array (µs) from int64 epoch seconds; ``valid`` False gives null."""
+    us = np.asarray(seconds, dtype=np.int64) * 1_000_000
+    mask = None if valid is None else ~np.asarray(valid, dtype=bool)
+    return pa.array(us.view("datetime64[us]"), mask=mask).cast(_TS)
+
+
+def _dict(codes: np.ndarray, labels, valid: np.ndarray | None = None) -> pa.Array:
+    """Dictionary-encoded string array (written as plain strings in parquet)."""
+    mask = None if valid is None else ~np.asarray(valid, dtype=bool)
+    idx = pa.array(np.asarray(codes, dtype=np.int32), mask=mask)
+    return pa.DictionaryArray.from_arrays(idx, pa.array(list(labels), pa.string()))
+
+
+def _money(cents: np.ndarray) -> np.ndarray:
+    return np.round(np.asarray(cents, dtype=np.int64) / 100.0, 2)
+
+
+def _trunc_exp(rng: np.random.Generator, mean: float, upper: np.ndarray) -> np.ndarray:
+    """Exponential(mean) truncated to ``[0, upper]`` (vectorised inverse CDF)."""
+    upper = np.maximum(np.asarray(upper, dtype=np.float64), 0.0)
+    u = rng.random(upper.shape)
+    return -mean * np.log1p(-u * -np.expm1(-upper / mean))
+
+
+def _cum_at(t: np.ndarray, knots: np.ndarray, cum: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Value of the piecewise-linear cumulative measure at times ``t`` (seconds)."""
+    d = np.clip(np.searchsorted(knots, t, side="right") - 1, 0, len(w) - 1)
+    frac = np.clip((t - knots[d]) / (knots[d + 1] - knots[d]), 0.0, 1.0)
+    return cum[d] + w[d] * frac
+
+
+def _cum_inv(u: np.ndarray, knots: np.ndarray, cum: np.ndarray, w: np.ndarray):
+    """Times (float seconds) at which the cumulative measure reaches ``u``, and their day."""
+    d = np.clip(np.searchsorted(cum, u, side="right") - 1, 0, len(w) - 1)
+    wd = w[d]
+    safe = np.where(wd > 0, wd, 1.0)
+    frac = np.clip((u - cum[d]) / safe, 1e-6, 1 - 1e-6)
+    frac = np.where(wd > 0, frac, np.nan)  # lands on a dead day: caller drops it
+    return knots[d] + frac * (knots[d + 1] - knots[d]), d
+
+
+def _segment_starts(counts: np.ndarray) -> np.ndarray:
+    starts = np.zeros(len(counts), dtype=np.int64)
+    np.cumsum(counts[:-1], out=starts[1:])
+    return starts
+
+
+def _as_date(as_of) -> _dt.date:
+    if isinstance(as_of, _dt.datetime):
+        return as_of.date()
+    if isinstance(as_of, _dt.date):
+        return as_of
+    return _dt.date.fromisoformat(str(as_of))
+
+
+# --------------------------------------------------------------------------- generator
+
+def generate_demo_data(out_dir, profiles: int, seed: int,
+                       as_of=_dt.date(2026, 11, 22), fmt: str = "parquet",
+                       with_predictions: bool = False) -> dict:
+    """Write a synthetic merchant dataset directory with known true parameters.
+
+    Parameters
+    ----------
+    out_dir : str or path-like
+        Directory to create. It is written as a sibling temporary directory and
+        renamed into place at the end, so a crash never leaves a half-written
+        dataset. An existing *empty* directory or an earlier demo dataset
+        (one with ``truth.json``) is replaced; any other existing path is refused.
+    profiles : int
+        Number of profiles (each makes at least one order).
+    seed : int
+        Seed of the random generator; the same seed gives byte-identical files.
+    as_of : datetime.date, default 2026-11-22
+        Last local day (America/New_York) of the data; history spans the
+        ``HISTORY_DAYS`` (1000) days up to it.
+    fmt : {"parquet", "csv"}
+        File format of the tables.
+    with_predictions : bool, default False
+        Also write a ``predictions`` table (Klaviyo-style predicted CLV) computed
+        from the true parameters with the BG/NBD closed form plus noise, for a
+        random 90 % of the profiles.
+
+    Returns
+    -------
+    dict
+        The truth, as written to ``out_dir/truth.json``: ``bg_nbd`` (r, alpha,
+        a, b), ``gamma_gamma`` (p, q, v), ``time_unit``, ``seed``, ``profiles``,
+        ``as_of``, ``hub`` (``launched_on``, ``paused``), ``timezone``,
+        ``currency``, ``model_orders`` (which orders the truth covers) and
+        ``rows`` (rows per table).
+
+    Raises
+    ------
+    ValueError
+        Bad ``profiles`` or ``fmt``.
+    FileExistsError
+        ``out_dir`` exists and is neither empty nor an earlier demo dataset.
+    """
+    profiles = int(profiles)
+    if profiles < 1:
+        raise ValueError(f"profiles must be >= 1, got {profiles}")
+    if fmt not in ("parquet", "csv"):
+        raise ValueError(f"fmt must be 'parquet' or 'csv', got {fmt!r}")
+    as_of = _as_date(as_of)
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        if not out_dir.is_dir() or (any(out_dir.iterdir())
+                                    and not (out_dir / "truth.json").exists()):
+            raise FileExistsError(
+                f"{out_dir} exists and is not an earlier demo dataset; choose another --out")
+
+    tables = _build_tables(profiles, int(seed), as_of, with_predictions)
+    truth = {
+        "bg_nbd": dict(TRUE_BG_NBD),
+        "gamma_gamma": dict(TRUE_GAMMA_GAMMA),
+        "time_unit": "day",
+        "seed": int(seed),
+        "profiles": profiles,
+        "as_of": as_of.isoformat(),
+        "hub": {"launched_on": HUB_LAUNCHED_ON.isoformat(),
+                "paused": [{"start": s.isoformat(), "end": e.isoformat()}
+                           for s, e in HUB_PAUSED]},
+        "timezone": TIMEZONE,
+        "currency": CURRENCY,
+        "model_orders": {"source_name": list(MODEL_SOURCES), "is_subscription": False,
+                         "cancelled": False, "fully_refunded": False,
+                         "same_day_orders": "not merged by the generator"},
+        "rows": {name: t.num_rows for name, t in tables.items()},
+    }
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        _write_tables(tables, tmp, fmt)
+        (tmp / "truth.json").write_text(json.dumps(truth, indent=2) + "\n")
+        old = None
+        if out_dir.exists():
+            old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
+            if old.exists():
+                shutil.rmtree(old)
+            out_dir.rename(old)
+        tmp.rename(out_dir)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return truth
+
+
+def _write_tables(tables: dict, where: Path, fmt: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def write(item):
+        name, table = item
+        if fmt == "parquet":
+            # store_schema=False: dictionary columns read back as plain strings.
+            pq.write_table(table, where / f"{name}.parquet", store_schema=False)
+        else:
+            cols = []
+            for field, col in zip(table.schema, table.columns):
+                if pa.types.is_timestamp(field.type):
+                    col = pc.strftime(col.cast(pa.timestamp("s", tz="UTC")),
+                                      format="%Y-%m-%dT%H:%M:%S+00:00")
+                elif pa.types.is_dictionary(field.type):
+                    col = col.cast(pa.string())
+                cols.append(col)
+            pacsv.write_csv(pa.table(cols, names=table.column_names),
+                            where / f"{name}.csv")
+
+    # largest first; pyarrow releases the GIL while encoding
+    items = sorted(tables.items(), key=lambda kv: -kv[1].num_rows)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(write, items))
+
+
+def _build_tables(n: int, seed: int, as_of: _dt.date, with_predictions: bool) -> dict:
+    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(12)]
+    (r_prof, r_bg, r_val, r_extra, r_lines, r_ref, r_acct, r_ev, r_link,
+     r_sign, r_pred, _spare) = rngs
+
+    # ---- local-day grid (America/New_York), knots are local midnights in UTC seconds
+    tz = ZoneInfo(TIMEZONE)
+    first_day = as_of - _dt.timedelta(days=HISTORY_DAYS - 1)
+    n_days = HISTORY_DAYS
+    knots = np.array([int(_dt.datetime.combine(first_day + _dt.timedelta(days=k), _dt.time(),
+                                               tzinfo=tz).timestamp())
+                      for k in range(n_days + 1)], dtype=np.float64)
+    t0, t_end = knots[0], knots[-1]
+    day_dates = [first_day + _dt.timedelta(days=k) for k in range(n_days)]
+    day_no = np.arange(n_days)
+    live = np.array([d >= HUB_LAUNCHED_ON and not any(s <= d <= e for s, e in HUB_PAUSED)
+                     for d in day_dates])
+    weekday = np.array([d.weekday() for d in day_dates])
+
+    # ---- profiles: first purchase with mild acquisition growth, created 1-30 min before
+    g = 0.6
+    u = r_prof.random(n)
+    x = (-1.0 + np.sqrt(1.0 + 2.0 * g * u * (1.0 + g / 2.0))) / g
+    first = np.sort(t0 + x * (t_end - t0))
+    first = np.minimum(np.floor(first), t_end - 1)
+    created = first - r_prof.integers(60, 1800, n)
+    T_days = (t_end - first) / _DAY
+    prof_id = np.arange(1, n + 1, dtype=np.int64)
+
+    # ---- BG/NBD model orders
+    bg, gg = TRUE_BG_NBD, TRUE_GAMMA_GAMMA
+    lam = r_bg.gamma(bg["r"], 1.0 / bg["alpha"], n)
+    p_drop = np.clip(r_bg.beta(bg["a"], bg["b"], n), 1e-12, 1.0)
+    # BG/NBD (FHL 2005): no dropout at the first purchase; after each *repeat*
+    # purchase the customer dies with probability p_drop, so the number of
+    # repeat purchases before death is Geometric(p_drop) on {1, 2, ...}.
+    n_repeat_max = r_bg.geometric(p_drop)
+    m = r_bg.poisson(lam * T_days)
+    owner = np.repeat(np.arange(n), m)
+    arr = r_bg.random(owner.size) * T_days[owner]
+    order = np.argsort(owner * (T_days.max() + 1.0) + arr, kind="stable")
+    arr = arr[order]
+    rank = np.arange(owner.size) - _segment_starts(m)[owner]
+    keep = rank < n_repeat_max[owner]
+    rep_owner, rep_t = owner[keep], np.floor(first[owner[keep]] + arr[keep] * _DAY)
+    rep_t = np.minimum(rep_t, t_end - 1)
+    bg_owner = np.concatenate([np.arange(n), rep_owner])
+    bg_t = np.concatenate([first, rep_t])
+    nu = r_val.gamma(gg["q"], 1.0 / gg["v"], n)
+    bg_cents = np.maximum(np.round(r_val.gamma(gg["p"], 1.0 / nu[bg_owner]) * 100), 1)
+    n_bg = bg_owner.size
+    bg_src = r_val.choice(3, size=n_bg, p=[0.72, 0.16, 0.12])  # web, iphone, android
+
+    # ---- extra orders: cancelled, POS, subscriptions
+    def random_times(k, min_gap):
+        own = r_extra.integers(0, n, k)
+        span = np.maximum(t_end - min_gap - first[own], 0.0)
+        return own, np.floor(first[own] + r_extra.random(k) * span)
+
+    n_can = int(round(0.03 * n_bg))
+    can_owner, can_t = random_times(n_can, 3600)
+    can_cents = np.maximum(np.round(r_extra.gamma(gg["p"], 1.0 / nu[can_owner]) * 100), 1)
+    can_src = r_extra.choice(3, size=n_can, p=[0.72, 0.16, 0.12])
+    can_at = np.minimum(can_t + r_extra.integers(300, 2 * _DAY, n_can), t_end - 1)
+    can_at = np.maximum(can_at, can_t)
+
+    n_pos = int(round(0.04 * n_bg))
+    pos_owner, pos_t = random_times(n_pos, 0)
+    pos_cents = np.maximum(np.round(r_extra.gamma(4.0, 12.0, n_pos) * 100), 1)
+
+    subs = np.flatnonzero(r_extra.random(n) < 0.015)
+    s_start = first[subs] + r_extra.random(subs.size) * (t_end - first[subs])
+    s_max = np.floor((t_end - 1 - s_start) / (30 * _DAY)).astype(np.int64) + 1
+    s_n = np.minimum(r_extra.geometric(1 / 6, subs.size), s_max)
+    sub_owner = np.repeat(subs, s_n)
+    k_in = np.arange(sub_owner.size) - _segment_starts(s_n)[np.repeat(np.arange(subs.size), s_n)]
+    sub_t = np.floor(np.repeat(s_start, s_n) + k_in * 30 * _DAY)
+    sub_cents = np.repeat(np.round(r_extra.uniform(25, 60, subs.size)) * 100 - 1, s_n)
+
+    # kinds: 0 model, 1 cancelled, 2 pos, 3 subscription; sources index _SOURCES
+    sources = ("web", "iphone", "android", "pos", "subscription_contract")
+    o_owner = np.concatenate([bg_owner, can_owner, pos_owner, sub_owner])
+    o_t = np.concatenate([bg_t, can_t, pos_t, sub_t])
+    o_cents = np.concatenate([bg_cents, can_cents, pos_cents, sub_cents]).astype(np.int64)
+    o_kind = np.concatenate([np.zeros(n_bg, np.int8), np.full(n_can, 1, np.int8),
+                             np.full(n_pos, 2, np.int8), np.full(sub_owner.size, 3, np.int8)])
+    o_src = np.concatenate([bg_src, can_src, np.full(n_pos, 3), np.full(sub_owner.size, 4)])
+    o_can = np.concatenate([np.full(n_bg, np.nan), can_at,
+                            np.full(n_pos + sub_owner.size, np.nan)])
+    srt = np.lexsort((o_owner, o_t))
+    o_owner, o_t, o_cents, o_kind, o_src, o_can = (
+        a[srt] for a in (o_owner, o_t, o_cents, o_kind, o_src, o_can))
+    n_ord = o_t.size
+
+    # ---- hub accounts: on a live day, after launch and creation; front-loaded delay
+    w_live = live.astype(np.float64)
+    c_live = np.concatenate([[0.0], np.cumsum(w_live)])
+    launch_t = knots[int(np.clip((HUB_LAUNCHED_ON - first_day).days, 0, n_days))]
+    start = np.maximum(created + 60, launch_t)
+    c_lo = _cum_at(start, knots, c_live, w_live)
+    room = c_live[-1] - c_lo
+    has_acct = (r_acct.random(n) < ACCOUNT_SHARE) & (room > 0.01)
+    delay = _trunc_exp(r_acct, 45.0, room)
+    acct_t, _ = _cum_inv(c_lo + np.minimum(delay, np.maximum(room - 1e-4, 0)), knots, c_live, w_live)
+    has_acct &= np.isfinite(acct_t)
+    acct_t = np.where(has_acct, np.floor(np.nan_to_num(acct_t, nan=t_end)), t_end)
+    has_acct &= acct_t < t_end
+
+    # ---- signed in: half of the orders placed after the profile's account creation
+    after_acct = has_acct[o_owner] & (o_t >= acct_t[o_owner])
+    o_signed = after_acct & (r_sign.random(n_ord) < 0.5)
+
+    # ---- order lines: 1-3 lines, integer cents summing to the order value
+    k_lines = r_lines.choice(np.array([1, 2, 3]), size=n_ord, p=[0.55, 0.30, 0.15])
+    k_lines = np.minimum(k_lines, o_cents)
+    l_order = np.repeat(np.arange(n_ord), k_lines)
+    n_lines = l_order.size
+    l_start = _segment_starts(k_lines)
+    l_pos = np.arange(n_lines) - l_start[l_order]
+    w = r_lines.gamma(2.0, 1.0, n_lines)
+    w /= np.bincount(l_order, weights=w, minlength=n_ord)[l_order]
+    l_cents = np.floor(w * (o_cents - k_lines)[l_order]).astype(np.int64) + 1
+    last = l_start + k_lines - 1
+    l_cents[last] = o_cents - (np.bincount(l_order, weights=l_cents, minlength=n_ord)
+                               .astype(np.int64) - l_cents[last])
+    pop = 1.0 / (np.arange(N_PRODUCTS) + 5.0) ** 1.1
+    pop /= pop.sum()
+    l_prod = r_lines.choice(N_PRODUCTS, size=n_lines, p=pop)
+    for _ in range(8):  # distinct products within an order
+        dup = np.zeros(n_lines, dtype=bool)
+        for back in (1, 2):
+            j = np.flatnonzero(l_pos >= back)
+            dup[j] |= l_prod[j] == l_prod[j - back]
+        if not dup.any():
+            break
+        l_prod[dup] = (l_prod[dup] + r_lines.integers(1, N_PRODUCTS, dup.sum())) % N_PRODUCTS
+    l_qty = r_lines.choice(np.array([1, 2, 3]), size=n_lines, p=[0.75, 0.18, 0.07])
+
+    # ---- refunds
+    ref_o, ref_t, ref_c = [], [], []
+    is_bg = o_kind == 0
+    cand = np.flatnonzero(is_bg & (o_t < t_end - 7200) & (o_cents >= 2))
+    part = cand[r_ref.random(cand.size) < 0.05]
+    frac = r_ref.uniform(0.1, 0.7, part.size)
+    a1 = np.clip(np.round(o_cents[part] * frac), 1, o_cents[part] - 1).astype(np.int64)
+    t1 = o_t[part] + 60 + np.floor(_trunc_exp(r_ref, 10 * _DAY, t_end - o_t[part] - 3600))
+    ref_o += [part]; ref_t += [t1]; ref_c += [a1]
+    second = r_ref.random(part.size) < 0.1
+    rest = o_cents[part] - a1
+    second &= rest >= 2
+    a2 = np.clip(np.round(rest * r_ref.uniform(0.1, 0.5, part.size)), 1, rest - 1).astype(np.int64)
+    t2 = t1 + 60 + np.floor(_trunc_exp(r_ref, 5 * _DAY, t_end - t1 - 61))
+    ref_o += [part[second]]; ref_t += [t2[second]]; ref_c += [a2[second]]
+    full_p = np.select([o_kind == 1, o_kind == 2, o_kind == 3], [0.25, 0.04, 0.03], 0.0)
+    full = np.flatnonzero((r_ref.random(n_ord) < full_p) & (o_t < t_end - 7200))
+    base_t = np.where(np.isnan(o_can[full]), o_t[full], o_can[full])
+    tf = np.minimum(base_t + 60 + np.floor(_trunc_exp(r_ref, 3 * _DAY, t_end - base_t - 61)),
+                    t_end - 1)
+    tf = np.maximum(tf, o_t[full] + 1)
+    ref_o += [full]; ref_t += [tf]; ref_c += [o_cents[full]]
+    ref_o, ref_t, ref_c = (np.concatenate(a) for a in (ref_o, ref_t, ref_c))
+    rs = np.lexsort((ref_o, ref_t))
+    ref_o, ref_t, ref_c = ref_o[rs], ref_t[rs], ref_c[rs]
+
+    # ---- hub events: per-account Poisson counts on a weighted live-time measure
+    first_live = int(np.argmax(live)) if live.any() else n_days
+    trend = 1.0 + 0.5 * np.clip((day_no - first_live) / max(n_days - first_live, 1), 0.0, 1.0)
+    week = np.array([1.0, 1.05, 1.0, 1.0, 0.95, 0.8, 0.85])[weekday]
+    shift = np.clip((day_no - (n_days - 60)) / 30.0, 0.0, 1.0)  # 0 .. ramp .. 1 (last 30 d)
+    w_ev = w_live * trend * week * (1.0 + 0.15 * shift)
+    c_ev = np.concatenate([[0.0], np.cumsum(w_ev)])
+    accts = np.flatnonzero(has_acct)
+    a_t = acct_t[accts]
+    a_end = np.minimum(t_end, a_t + r_ev.exponential(300 * _DAY, accts.size))
+    e_lo = _cum_at(a_t, knots, c_ev, w_ev)
+    expo = np.maximum(_cum_at(a_end, knots, c_ev, w_ev) - e_lo, 0.0)
+    engage = r_ev.gamma(0.7, 1 / 0.7, accts.size)
+    scale = EVENTS_PER_PROFILE * n / max(float((engage * expo).sum()), 1e-12)
+    n_ev = r_ev.poisson(engage * expo * scale)
+    ev_a = np.repeat(np.arange(accts.size), n_ev)
+    ev_u = e_lo[ev_a] + r_ev.random(ev_a.size) * expo[ev_a]
+    ev_t, ev_day = _cum_inv(ev_u, knots, c_ev, w_ev)
+    ev_owner = accts[ev_a]
+    del ev_a, ev_u
+    cum_early, cum_late = np.cumsum(_MIX_EARLY), np.cumsum(_MIX_LATE)
+    s = shift[ev_day]
+    uu = r_ev.random(ev_t.size)
+    ev_type = np.zeros(ev_t.size, dtype=np.int8)
+    for k in range(len(HUB_EVENT_TYPES) - 1):
+        ev_type += uu > ((1 - s) * cum_early[k] + s * cum_late[k])
+    ev_prod = np.where(ev_type == 6, r_ev.choice(N_PRODUCTS, size=ev_t.size, p=pop), -1)
+
+    # ---- hub add-to-cart events that lead to a model order (line added_from_hub)
+    cand = np.flatnonzero(is_bg & after_acct)
+    cand = cand[r_link.random(cand.size) < 0.12]
+    lk_t = o_t[cand] - r_link.integers(600, 3 * _DAY, cand.size)
+    lk_day = np.searchsorted(knots, lk_t, side="right") - 1
+    ok = (lk_t >= acct_t[o_owner[cand]]) & (lk_day >= 0) & (lk_day < n_days)
+    ok[ok] = live[lk_day[ok]]
+    cand, lk_t = cand[ok], lk_t[ok]
+    lk_line = l_start[cand] + np.floor(r_link.random(cand.size) * k_lines[cand]).astype(np.int64)
+    l_hub = np.zeros(n_lines, dtype=bool)
+    l_hub[lk_line] = True
+    o_signed[cand] = True
+
+    ev_t = np.concatenate([ev_t, lk_t.astype(np.float64)])
+    ev_owner = np.concatenate([ev_owner, o_owner[cand]])
+    ev_type = np.concatenate([ev_type, np.full(cand.size, 6, np.int8)])
+    ev_prod = np.concatenate([ev_prod, l_prod[lk_line]])
+    ev_t = np.floor(ev_t)
+    # safety: only live local days, from account creation, before the end
+    good = np.isfinite(ev_t) & (ev_t < t_end) & (ev_t >= acct_t[ev_owner])
+    d_chk = np.clip(np.searchsorted(knots, np.where(good, ev_t, t0), side="right") - 1,
+                    0, n_days - 1)
+    good &= live[d_chk]
+    ev_t, ev_owner, ev_type, ev_prod = ev_t[good], ev_owner[good], ev_type[good], ev_prod[good]
+    es = np.lexsort((ev_owner, ev_t))
+    ev_t, ev_owner, ev_type, ev_prod = ev_t[es], ev_owner[es], ev_type[es], ev_prod[es]
+    n_events = ev_t.size
+
+    # raw metric names: one per type, "other" spread over a few
+    raw_labels, raw_first = [], []
+    for name in HUB_EVENT_TYPES:
+        raw_first.append(len(raw_labels))
+        raw_labels.extend(RAW_METRICS[name])
+    ev_raw = np.asarray(raw_first)[ev_type]
+    other = ev_type == HUB_EVENT_TYPES.index("other")
+    ev_raw[other] += r_ev.integers(0, len(RAW_METRICS["other"]), int(other.sum()))
+
+    # ---- assemble arrow tables
+    sku, names = _catalogue()
+    tables = {}
+    emails = pc.binary_join_element_wise(
+        "customer", pc.cast(pa.array(prof_id), pa.string()), "@example.com", "")
+    tables["profiles"] = pa.table({
+        "profile_id": pa.array(prof_id),
+        "created_at": _ts(created),
+        "account_created_at": _ts(acct_t, has_acct),
+        "email": emails,
+    })
+    tables["orders"] = pa.table({
+        "order_id": pa.array(np.arange(1, n_ord + 1, dtype=np.int64)),
+        "profile_id": pa.array(prof_id[o_owner]),
+        "placed_at": _ts(o_t),
+        "value": pa.array(_money(o_cents)),
+        "source_name": _dict(o_src, sources),
+        "integration": _dict(np.zeros(n_ord, np.int32), ["shopify"]),
+        "is_subscription": pa.array(o_kind == 3),
+        "signed_in": pa.array(o_signed),
+        "cancelled_at": _ts(np.nan_to_num(o_can, nan=0.0), ~np.isnan(o_can)),
+    })
+    tables["order_lines"] = pa.table({
+        "order_id": pa.array(l_order.astype(np.int64) + 1),
+        "line_id": pa.array(np.arange(1, n_lines + 1, dtype=np.int64)),
+        "product_id": _dict(l_prod, sku),
+        "product_name": _dict(l_prod, names),
+        "quantity": pa.array(l_qty.astype(np.int64)),
+        "line_total": pa.array(_money(l_cents)),
+        "added_from_hub": pa.array(l_hub),
+    })
+    tables["refunds"] = pa.table({
+        "refund_id": pa.array(np.arange(1, ref_o.size + 1, dtype=np.int64)),
+        "order_id": pa.array(ref_o.astype(np.int64) + 1),
+        "refunded_at": _ts(ref_t),
+        "amount": pa.array(_money(ref_c)),
+    })
+    tables["hub_events"] = pa.table({
+        "event_id": pa.array(np.arange(1, n_events + 1, dtype=np.int64)),
+        "profile_id": pa.array(prof_id[ev_owner]),
+        "occurred_at": _ts(ev_t),
+        "event_type": _dict(ev_type, HUB_EVENT_TYPES),
+        "raw_metric": _dict(ev_raw, raw_labels),
+        "product_id": _dict(np.maximum(ev_prod, 0), sku, ev_prod >= 0),
+    })
+    tables["marketing_assets"] = _marketing_assets(as_of, tz)
+    if with_predictions:
+        tables["predictions"] = _predictions(
+            r_pred, n, prof_id, o_owner, o_t, o_cents, o_kind, first, t_end, as_of, tz)
+    return tables
+
+
+def _marketing_assets(as_of: _dt.date, tz: ZoneInfo) -> pa.Table:
+    """About 15 campaigns, flows and forms with dates relative to ``as_of``."""
+    def at(days, hour=10):
+        d = as_of + _dt.timedelta(days=days)
+        return int(_dt.datetime.combine(d, _dt.time(hour), tzinfo=tz).timestamp())
+
+    rows = [  # type, id, name, status, channels, audiences, form_type, scheduled, updated
+        ("campaign", "cmp_0001", "Black Friday Early Access", "Scheduled", "email;sms",
+         "VIP;Likely to buy soon", None, 4, -1),
+        ("campaign", "cmp_0002", "Black Friday Main Send", "Scheduled", "email",
+         "Newsletter;Customers", None, 6, -2),
+        ("campaign", "cmp_0003", "New Winter Collection", "Sent", "email",
+         "Newsletter", None, -12, -12),
+        ("campaign", "cmp_0004", "VIP Thank You Gift", "Sent", "email;sms",
+         "VIP", None, -30, -30),
+        ("campaign", "cmp_0005", "Back in Stock: Merino Beanies", "Sent", "sms",
+         "SMS Subscribers;Likely to buy soon", None, -45, -45),
+        ("campaign", "cmp_0006", "Holiday Gift Guide", "Draft", "email",
+         "Newsletter;VIP", None, None, -3),
+        ("campaign", "cmp_0007", "Cyber Monday Reminder", "Draft", "sms",
+         "SMS Subscribers", None, None, -5),
+        ("flow", "flw_0001", "Welcome Series", "Live", "email",
+         "Newsletter", None, None, -200),
+        ("flow", "flw_0002", "Abandoned Cart Reminder", "Live", "email;sms",
+         "Customers", None, None, -90),
+        ("flow", "flw_0003", "Win-back: Likely to Buy Soon", "Live", "email",
+         "Likely to buy soon", None, None, -60),
+        ("flow", "flw_0004", "VIP Early Access", "Manual", "email",
+         "VIP", None, None, -20),
+        ("flow", "flw_0005", "Post-purchase Review Request", "Draft", "email",
+         "Customers", None, None, -8),
+        ("form", "frm_0001", "10% Off Newsletter Popup", "Live", "email",
+         "Newsletter", "popup", None, -150),
+        ("form", "frm_0002", "SMS Signup Flyout", "Live", "sms",
+         "SMS Subscribers", "flyout", None, -70),
+        ("form", "frm_0003", "Footer Signup", "Draft", "email",
+         "Newsletter", "embed", None, -15),
+    ]
+    cols = list(zip(*rows))
+    sched = np.array([at(v) if v is not None else 0 for v in cols[7]], dtype=np.int64)
+    sched_ok = np.array([v is not None for v in cols[7]])
+    upd = np.array([at(v, 15) for v in cols[8]], dtype=np.int64)
+    s = pa.string()
+    return pa.table({
+        "asset_type": pa.array(cols[0], s), "asset_id": pa.array(cols[1], s),
+        "name": pa.array(cols[2], s), "status": pa.array(cols[3], s),
+        "channels": pa.array(cols[4], s), "audiences": pa.array(cols[5], s),
+        "form_type": pa.array(cols[6], s),
+        "scheduled_at": _ts(sched, sched_ok), "updated_at": _ts(upd),
+    })
+
+
+def _predictions(rng, n, prof_id, o_owner, o_t, o_cents, o_kind, first, t_end,
+                 as_of, tz) -> pa.Table:
+    """Klaviyo-style predictions from the true parameters (closed form + noise)."""
+    from scipy.special import hyp2f1
+
+    bg, gg = TRUE_BG_NBD, TRUE_GAMMA_GAMMA
+    r, alpha, a, b = bg["r"], bg["alpha"], bg["a"], bg["b"]
+    sel = o_kind == 0
+    own, t = o_owner[sel], o_t[sel]
+    cnt = np.bincount(own, minlength=n)
+    spend = np.bincount(own, weights=o_cents[sel], minlength=n) / 100.0
+    last = np.full(n, -np.inf)
+    np.maximum.at(last, own, t)
+    x = cnt - 1.0
+    t_x = (last - first) / _DAY
+    T = (t_end - first) / _DAY
+    horizon = 365.0
+    with np.errstate(all="ignore"):
+        z = horizon / (alpha + T + horizon)
+        num = (a + b + x - 1) / (a - 1) * (
+            1 - ((alpha + T) / (alpha + T + horizon)) ** (r + x) * hyp2f1(r + x, b + x, a + b + x - 1, z))
+        odds = np.where(x > 0, a / (b + x - 1) * ((alpha + T) / (alpha + t_x)) ** (r + x), 0.0)
+        p_alive = 1.0 / (1.0 + odds)
+        pred_n = np.clip(num / (1.0 + odds), 0.0, None)
+    aov = spend / cnt
+    p, q, v = gg["p"], gg["q"], gg["v"]
+    exp_aov = p * (v + cnt * aov) / (p * cnt + q - 1)
+    pick = np.flatnonzero(rng.random(n) < 0.9)
+    noise = rng.lognormal(0.0, 0.15, pick.size)
+    pred_n = pred_n[pick] * noise
+    pred_clv = np.round(pred_n * exp_aov[pick], 2)
+    hist = np.round(spend[pick], 2)
+    gap = np.where(cnt[pick] > 1, t_x[pick] / np.maximum(x[pick], 1), np.nan)
+    # like Klaviyo: a date only for repeat customers, here when expected within two years
+    noon = int(_dt.datetime.combine(as_of, _dt.time(12), tzinfo=tz).timestamp())
+    has_next = (cnt[pick] >= 2) & (pred_n >= 0.5)
+    nxt = noon + np.round(horizon / np.maximum(pred_n, 0.5) * _DAY)
+    return pa.table({
+        "profile_id": pa.array(prof_id[pick]),
+        "historic_clv": pa.array(hist),
+        "predicted_clv": pa.array(pred_clv),
+        "total_clv": pa.array(np.round(hist + pred_clv, 2)),
+        "historic_number_of_orders": pa.array(cnt[pick].astype(np.int64)),
+        "predicted_number_of_orders": pa.array(np.round(pred_n, 2)),
+        "average_order_value": pa.array(np.round(aov[pick], 2)),
+        "average_days_between_orders": pa.array(np.round(gap, 1), mask=np.isnan(gap)),
+        "churn_probability": pa.array(np.round(1.0 - p_alive[pick], 3)),
+        "expected_date_of_next_order": _ts(np.where(has_next, nxt, 0), has_next),
+    })
