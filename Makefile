@@ -19,7 +19,7 @@ $(BIN)/.installed: pyproject.toml
 	@touch $@
 
 data/demo/.complete: $(BIN)/.installed hubnb/demo.py
-	$(BIN)/hubnb demo-data --out data/demo --profiles $(DEMO_PROFILES) --seed $(DEMO_SEED)
+	$(BIN)/hubnb demo-data --out data/demo --profiles $(DEMO_PROFILES) --seed $(DEMO_SEED) --with-predictions
 	@touch $@
 
 demo: data/demo/.complete

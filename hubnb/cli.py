@@ -24,6 +24,8 @@ def main(argv=None) -> int:
     demo_p.add_argument("--profiles", type=int, default=20000)
     demo_p.add_argument("--seed", type=int, default=7)
     demo_p.add_argument("--format", choices=("parquet", "csv"), default="parquet")
+    demo_p.add_argument("--with-predictions", action="store_true",
+                        help="also write a predictions table (another system's CLV)")
 
     args = parser.parse_args(argv)
     try:
@@ -38,7 +40,8 @@ def main(argv=None) -> int:
 
             if args.profiles < 1:
                 raise HubnbError("--profiles must be at least 1")
-            generate_demo_data(Path(args.out), args.profiles, args.seed, fmt=args.format)
+            generate_demo_data(Path(args.out), args.profiles, args.seed, fmt=args.format,
+                               with_predictions=args.with_predictions)
             print(f"demo dataset written to {args.out}/")
     except HubnbError as exc:
         print(f"hubnb: error: {exc}", file=sys.stderr)
