@@ -67,11 +67,12 @@ class Report:
                         f"<td style='text-align:left'>{html.escape(v)}</td></tr>" for k, v in rows)
         return HTML(f"<table>{cells}</table>")
 
-    def quality_table(self) -> pd.DataFrame:
+    def quality_table(self):
         """The data-quality summary: every rule for imperfect data and how many rows it hit."""
-        q = self.data.quality
-        return q.rename(columns={"table": "Table", "rule": "Rule", "rows": "Rows",
-                                 "action": "What hubnb did"})
+        q = self.data.quality.rename(columns={"table": "Table", "rule": "Rule", "rows": "Rows",
+                                              "action": "What hubnb did"})
+        return (q.style.hide(axis="index").format({"Rows": "{:,}"})
+                .set_properties(**{"text-align": "left"}))
 
 
 def open_report(params_path, output_dir=None, tables: tuple[str, ...] | None = None) -> Report:
