@@ -1,0 +1,323 @@
+"""Figures of the predictive CLV dashboard.
+
+Each function takes a result (a frame from :mod:`hubnb.clv_report` or the engine) and
+returns a :class:`matplotlib.figure.Figure`. Figures are built without pyplot, so a
+notebook shows each one once, where the card puts it (:func:`figure_html`), and nothing
+stays open between cells.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import io
+
+import matplotlib.dates as mdates
+import matplotlib.ticker as mticker
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from . import NEGATIVE, NEUTRAL, PALETTE, POSITIVE, money, money_axis
+
+BAND_COLORS = {"Low": POSITIVE, "Medium": "#bf8700", "High": NEGATIVE}
+
+
+def _figure(width: float = 9, height: float = 4, ncols: int = 1, nrows: int = 1, **kw):
+    fig = Figure(figsize=(width, height), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
+    return fig, axes
+
+
+def _date_axis(ax, axis: str = "x") -> None:
+    locator = mdates.AutoDateLocator(minticks=3, maxticks=8)
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    target.set_major_locator(locator)
+    target.set_major_formatter(mdates.ConciseDateFormatter(locator))
+
+
+def figure_html(fig: Figure, alt: str = "") -> str:
+    """The figure as an inline base64 PNG ``<img>`` (for HTML cards)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return (f'<img alt="{html.escape(alt)}" style="max-width:100%" '
+            f'src="data:image/png;base64,{data}"/>')
+
+
+def details_html(fig: Figure, summary: str) -> str:
+    """The figure inside a collapsed ``<details><summary>`` block (opened by a click)."""
+    return (f"<details><summary>{html.escape(summary)}</summary>"
+            f"{figure_html(fig, summary)}</details>")
+
+
+def clv_distribution(profiles: pd.DataFrame, currency: str, horizon_days: int) -> Figure:
+    """Histograms of historical CLV and predicted CLV (mean) per profile.
+
+    The x axis stops at the 99th percentile so a few very large customers do not squeeze
+    everyone else into one bar; the title says how many profiles lie beyond it.
+    """
+    fig, axes = _figure(11, 4, ncols=2)
+    panels = [("historical_clv", "Historical CLV (net revenue to date)", PALETTE[0]),
+              ("predicted_clv_mean", f"Predicted CLV, next {horizon_days} days (mean)",
+               PALETTE[1])]
+    for ax, (column, title, color) in zip(axes[0], panels):
+        values = pd.to_numeric(profiles.get(column, pd.Series(dtype=float)),
+                               errors="coerce").dropna()
+        ax.set_title(title)
+        ax.set_xlabel(f"CLV per profile ({currency})")
+        ax.set_ylabel("Profiles")
+        if values.empty:
+            ax.text(0.5, 0.5, "not available", ha="center", va="center",
+                    transform=ax.transAxes, color=NEUTRAL)
+            continue
+        cap = float(values.quantile(0.99)) or float(values.max()) or 1.0
+        beyond = int((values > cap).sum())
+        ax.hist(values.clip(upper=cap), bins=40, range=(0, cap), color=color)
+        money_axis(ax, currency, "x")
+        ax.axvline(values.median(), color=NEUTRAL, ls="--", lw=1)
+        ax.text(values.median(), ax.get_ylim()[1] * 0.95,
+                f" median {money(values.median(), currency, 0)}", color=NEUTRAL,
+                va="top", fontsize=9)
+        if beyond:
+            ax.set_title(f"{title}\n{beyond:,} profiles above {money(cap, currency, 0)} "
+                         "counted in the last bar", fontsize=10)
+    return fig
+
+
+def churn_band_chart(bands: pd.DataFrame, currency: str) -> Figure:
+    """Profiles per churn risk band, each bar labelled with its revenue at stake."""
+    fig, axes = _figure(8, 3.8)
+    ax = axes[0, 0]
+    colors = [BAND_COLORS.get(b, NEUTRAL) for b in bands["band"]]
+    labels = [f"{b}\n{r}" for b, r in zip(bands["band"], bands["churn_probability"])]
+    bars = ax.bar(labels, bands["profiles"], color=colors)
+    for bar, stake in zip(bars, bands["revenue_at_stake"]):
+        ax.annotate(f"{money(stake, currency, 0)} at stake",
+                    (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                    ha="center", va="bottom", fontsize=9, xytext=(0, 2),
+                    textcoords="offset points")
+    ax.set_title("Churn risk: profiles per band")
+    ax.set_xlabel("Churn risk band (churn probability)")
+    ax.set_ylabel("Profiles")
+    ax.yaxis.set_major_formatter(mticker.StrMethodFormatter("{x:,.0f}"))
+    ax.margins(y=0.15)
+    return fig
+
+
+def next_orders_by_week_chart(weeks: pd.DataFrame) -> Figure:
+    """Profiles whose expected next order date falls in each week (weeks start Monday)."""
+    fig, axes = _figure(10, 3.8)
+    ax = axes[0, 0]
+    starts = pd.to_datetime(weeks["week_start"])
+    ax.bar(starts, weeks["profiles"], width=6, align="edge", color=PALETTE[2])
+    ax.set_title("Expected next order dates, by week")
+    ax.set_xlabel("Week starting (Monday)")
+    ax.set_ylabel("Profiles expected to order")
+    ax.yaxis.set_major_formatter(mticker.StrMethodFormatter("{x:,.0f}"))
+    _date_axis(ax)
+    return fig
+
+
+def top_profiles_chart(top: pd.DataFrame, currency: str, credible_interval: float) -> Figure:
+    """Predicted CLV of the top profiles with their credible intervals as error bars."""
+    n = len(top)
+    fig, axes = _figure(9, max(2.5, 0.38 * n + 1.2))
+    ax = axes[0, 0]
+    y = np.arange(n)[::-1]
+    mean = top["predicted_clv_mean"].to_numpy(float)
+    err = np.vstack([mean - top["predicted_clv_lower"].to_numpy(float),
+                     top["predicted_clv_upper"].to_numpy(float) - mean])
+    ax.errorbar(mean, y, xerr=np.clip(err, 0, None), fmt="o", color=PALETTE[0],
+                ecolor=PALETTE[0], capsize=3)
+    labels = [f"{e}" if isinstance(e, str) and e else f"profile {p}"
+              for p, e in zip(top["profile_id"], top.get("email", [None] * n))]
+    ax.set_yticks(y, labels, fontsize=9)
+    money_axis(ax, currency, "x")
+    ax.set_xlabel(f"Predicted CLV ({currency}), mean and {credible_interval:.0%} interval")
+    ax.set_title(f"Top {n} profiles by predicted CLV")
+    return fig
+
+
+def example_timeline(orders: pd.DataFrame, example: pd.Series, as_of: dt.date,
+                     currency: str, credible_interval: float) -> Figure:
+    """One profile's orders on a time line, with its expected next order date and interval.
+
+    ``orders`` holds the profile's counted orders (``local_date``, ``net_value``);
+    ``example`` its row of the profiles frame (``expected_next_order_date_*`` as dates).
+    """
+    fig, axes = _figure(9, 1.9)
+    ax = axes[0, 0]
+    dates = pd.to_datetime(pd.Series(orders["local_date"]))
+    values = orders["net_value"].astype(float)
+    size = 30 + 170 * (values / values.max()) if len(values) and values.max() > 0 else 40
+    ax.scatter(dates, np.zeros(len(dates)), s=size, color=PALETTE[0], zorder=3,
+               label="order (size: net value)")
+    today = pd.Timestamp(as_of)
+    ax.axvline(today, color=NEUTRAL, ls="--", lw=1)
+    ax.annotate("as of", (today, 0.9), xycoords=("data", "axes fraction"), ha="center",
+                fontsize=8, color=NEUTRAL)
+    nxt = example.get("expected_next_order_date_mean")
+    if nxt is not None and not pd.isna(nxt):
+        low = example.get("expected_next_order_date_lower")
+        high = example.get("expected_next_order_date_upper")
+        nxt = pd.Timestamp(nxt)
+        if low is not None and high is not None and not (pd.isna(low) or pd.isna(high)):
+            ax.hlines(0, pd.Timestamp(low), pd.Timestamp(high), color=PALETTE[1], lw=6,
+                      alpha=0.35, label=f"{credible_interval:.0%} interval")
+        ax.scatter([nxt], [0], marker="D", s=60, color=PALETTE[1], zorder=4,
+                   label="expected next order")
+    ax.set_yticks([])
+    ax.set_ylim(-1, 1)
+    ax.set_xlabel("Date (account time zone)")
+    _date_axis(ax)
+    ax.legend(loc="upper left", fontsize=8, ncols=3, frameon=False,
+              bbox_to_anchor=(0, 1.35))
+    ax.grid(axis="y", visible=False)
+    return fig
+
+
+def backtest_by_past_orders_chart(by_past_orders: pd.DataFrame, holdout_days: int,
+                                  credible_interval: float) -> Figure:
+    """Mean holdout orders per customer, actual vs predicted, by number of past orders."""
+    fig, axes = _figure(9, 3.8)
+    ax = axes[0, 0]
+    groups = by_past_orders["past_orders"].astype(str)
+    x = np.arange(len(groups))
+    ax.bar(x - 0.2, by_past_orders["actual"], width=0.4, color=PALETTE[0], label="actual")
+    mean = by_past_orders["predicted_mean"].to_numpy(float)
+    ax.bar(x + 0.2, mean, width=0.4, color=PALETTE[1],
+           label=f"predicted (mean, {credible_interval:.0%} interval)")
+    if {"predicted_lower", "predicted_upper"} <= set(by_past_orders.columns):
+        err = np.vstack([mean - by_past_orders["predicted_lower"].to_numpy(float),
+                         by_past_orders["predicted_upper"].to_numpy(float) - mean])
+        ax.errorbar(x + 0.2, mean, yerr=np.clip(err, 0, None), fmt="none", ecolor="black",
+                    capsize=3, lw=1)
+    ax.set_xticks(x, groups)
+    ax.set_xlabel("Orders before the holdout (calibration period)")
+    ax.set_ylabel(f"Orders per customer in {holdout_days} days")
+    ax.set_title("Backtest: holdout orders per customer, actual vs predicted")
+    ax.legend(frameon=False)
+    return fig
+
+
+def backtest_cumulative_chart(cumulative: pd.DataFrame, credible_interval: float) -> Figure:
+    """Cumulative orders over time: actual vs predicted (with band), calibration and holdout."""
+    fig, axes = _figure(10, 4)
+    ax = axes[0, 0]
+    dates = pd.to_datetime(cumulative["date"])
+    ax.plot(dates, cumulative["actual"], color=PALETTE[0], lw=2, label="actual")
+    ax.plot(dates, cumulative["predicted_mean"], color=PALETTE[1], lw=2, ls="--",
+            label="predicted (mean)")
+    if {"lower", "upper"} <= set(cumulative.columns):
+        ax.fill_between(dates, cumulative["lower"].astype(float),
+                        cumulative["upper"].astype(float), color=PALETTE[1], alpha=0.2,
+                        label=f"{credible_interval:.0%} interval")
+    holdout = cumulative["phase"].eq("holdout") if "phase" in cumulative else None
+    if holdout is not None and holdout.any():
+        start = dates[holdout].min()
+        ax.axvspan(start, dates.max(), color=NEUTRAL, alpha=0.08)
+        ax.annotate("holdout", (start, 0.97), xycoords=("data", "axes fraction"),
+                    va="top", fontsize=9, color=NEUTRAL, xytext=(4, 0),
+                    textcoords="offset points")
+    ax.set_title("Backtest: cumulative repeat orders, calibration then holdout")
+    ax.set_xlabel("Date (account time zone)")
+    ax.set_ylabel("Cumulative orders")
+    ax.yaxis.set_major_formatter(mticker.StrMethodFormatter("{x:,.0f}"))
+    _date_axis(ax)
+    ax.legend(frameon=False, loc="upper left")
+    return fig
+
+
+def posterior_draws(idata, names=None) -> dict[str, np.ndarray]:
+    """Draws (chain x draw) of every scalar variable of the posterior, by name.
+
+    Accepts ArviZ 1 ``DataTree`` and ArviZ 0.x ``InferenceData`` objects; ``names`` keeps
+    only those variables, in that order.
+    """
+    post = idata["posterior"] if not hasattr(idata, "posterior") else idata.posterior
+    if hasattr(post, "to_dataset"):
+        post = post.to_dataset()
+    out = {}
+    for name, var in post.data_vars.items():
+        if set(var.dims) <= {"chain", "draw"}:
+            out[str(name)] = np.asarray(var.transpose("chain", "draw").values, dtype=float)
+    if names is not None:
+        out = {n: out[n] for n in names if n in out}
+    return out
+
+
+def posterior_chart(draws: dict[str, np.ndarray], credible_interval: float) -> Figure:
+    """A histogram of the posterior of each global parameter, with its mean and interval."""
+    n = len(draws)
+    ncols = min(4, n)
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = _figure(3 * ncols, 2.4 * nrows, ncols=ncols, nrows=nrows)
+    tail = (1 - credible_interval) / 2
+    for ax, (name, values) in zip(axes.flat, draws.items()):
+        flat = values.ravel()
+        ax.hist(flat, bins=40, color=PALETTE[0], alpha=0.8)
+        low, high = np.quantile(flat, [tail, 1 - tail])
+        ax.axvline(flat.mean(), color="black", lw=1)
+        ax.axvspan(low, high, color=PALETTE[1], alpha=0.15)
+        ax.set_title(f"{name}: {flat.mean():.3g} [{low:.3g}, {high:.3g}]", fontsize=10)
+        ax.set_yticks([])
+        ax.set_xlabel(name)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    fig.suptitle(f"Posterior of the global parameters (mean, {credible_interval:.0%} interval)")
+    return fig
+
+
+def trace_rank_chart(draws: dict[str, np.ndarray]) -> Figure:
+    """Per parameter: the trace of each chain, and its rank histogram (flat when mixed)."""
+    n = len(draws)
+    fig, axes = _figure(11, 1.9 * n + 0.6, ncols=2, nrows=n)
+    for row, (name, values) in zip(axes, draws.items()):
+        trace, rank = row
+        chains, count = values.shape
+        ranks = pd.Series(values.ravel()).rank(method="average").to_numpy().reshape(values.shape)
+        bins = np.linspace(0, chains * count, 21)
+        for c in range(chains):
+            color = PALETTE[c % len(PALETTE)]
+            trace.plot(values[c], color=color, lw=0.6, alpha=0.8, label=f"chain {c + 1}")
+            rank.hist(ranks[c], bins=bins, histtype="step", color=color, lw=1.2)
+        rank.axhline(count / (len(bins) - 1), color=NEUTRAL, ls="--", lw=1)
+        trace.set_ylabel(name)
+        trace.set_xlabel("Draw")
+        rank.set_yticks([])
+        rank.set_xlabel("Rank of draw across all chains")
+    axes[0, 0].set_title("Trace (chains should overlap)")
+    axes[0, 1].set_title("Rank histograms (should be flat)")
+    return fig
+
+
+def platform_scatter(joined: pd.DataFrame, currency: str, platform: str = "platform") -> Figure:
+    """hubnb vs the platform's predictions, per profile: predicted CLV and churn probability."""
+    fig, axes = _figure(11, 4.2, ncols=2)
+    panels = [("predicted_clv", f"Predicted CLV ({currency})", True),
+              ("churn_probability", "Churn probability", False)]
+    for ax, (name, label, is_money) in zip(axes[0], panels):
+        x, y = (pd.to_numeric(joined[c], errors="coerce") if c in joined.columns
+                else pd.Series(np.nan, index=joined.index)
+                for c in (f"{name}_platform", f"{name}_hubnb"))
+        ok = x.notna() & y.notna()
+        ax.set_title(f"{label}: hubnb vs {platform}")
+        ax.set_xlabel(f"{platform} {label[0].lower() + label[1:]}")
+        ax.set_ylabel(f"hubnb {label[0].lower() + label[1:]}")
+        if not ok.any():
+            ax.text(0.5, 0.5, "no profile has both", ha="center", va="center",
+                    transform=ax.transAxes, color=NEUTRAL)
+            continue
+        ax.scatter(x[ok], y[ok], s=6, alpha=0.3, color=PALETTE[0], rasterized=True)
+        top = float(max(x[ok].quantile(0.995), y[ok].quantile(0.995)))
+        top = top if top > 0 else 1.0
+        ax.plot([0, top], [0, top], color=NEUTRAL, ls="--", lw=1, label="equal")
+        ax.set_xlim(0, top * 1.02)
+        ax.set_ylim(0, top * 1.02)
+        ax.legend(frameon=False, loc="upper left")
+        if is_money:
+            money_axis(ax, currency, "x")
+            money_axis(ax, currency, "y")
+    return fig
