@@ -86,6 +86,45 @@ def _table(frame: pd.DataFrame) -> str:
                          escape=True)
 
 
+_WORDS = {"clv": "CLV", "aov": "AOV", "id": "ID", "hubnb": "(hubnb)", "platform": "(platform)",
+          "avg": "average"}
+
+
+def _label(column: str) -> str:
+    words = [_WORDS.get(w, w) for w in column.split("_")]
+    text = " ".join(words)
+    return text[0].upper() + text[1:]
+
+
+def display_frame(frame: pd.DataFrame, currency: str) -> pd.DataFrame:
+    """A frame of CLV attributes as text for a card: money, percentages, readable headers.
+
+    Columns are formatted by name: CLV, AOV and ``difference`` as money in ``currency``,
+    churn probabilities as percentages, dates as days, other numbers with 2 decimals
+    (whole numbers without).
+    """
+    out = pd.DataFrame(index=frame.index)
+    for column in frame.columns:
+        values = frame[column]
+        if column in ("profile_id", "email"):
+            out[_label(column)] = values
+        elif "clv" in column or "aov" in column or column == "difference":
+            out[_label(column)] = values.map(
+                lambda v: "—" if pd.isna(v) else money(float(v), currency))
+        elif "churn_probability" in column or column in ("share", "coverage"):
+            out[_label(column)] = values.map(lambda v: _pct(v, 1))
+        elif "date" in column:
+            out[_label(column)] = values.map(_day)
+        elif pd.api.types.is_integer_dtype(values):
+            out[_label(column)] = values.map(lambda v: _num(v, 0))
+        elif pd.api.types.is_float_dtype(values):
+            whole = values.dropna().mod(1).eq(0).all()
+            out[_label(column)] = values.map(lambda v: _num(v, 0 if whole else 2))
+        else:
+            out[_label(column)] = values
+    return out
+
+
 def _pct(value, decimals: int = 0) -> str:
     return "—" if value is None or pd.isna(value) else f"{100 * value:.{decimals}f}%"
 
@@ -230,7 +269,7 @@ def _not_eligible_html(reasons, brief: bool = False) -> str:
     return _notice(body, "error", escape=False)
 
 
-def eligibility_card(result) -> Card:
+def eligibility_card(result, report) -> Card:
     """Card 8: why the merchant is not eligible and what data would make it eligible."""
     card = Card()
     if result.eligible:
@@ -244,8 +283,9 @@ def eligibility_card(result) -> Card:
     if len(hist):
         card.text(f"Historical attributes of the {len(hist):,} profiles with a counted order "
                   "(largest historical CLV first):")
-        card.table(hist.sort_values(["historical_clv", "profile_id"],
-                                    ascending=[False, True]).head(10))
+        card.table(display_frame(hist.sort_values(["historical_clv", "profile_id"],
+                                                  ascending=[False, True]).head(10),
+                                 report.params.currency))
     return card
 
 
@@ -511,11 +551,7 @@ def top_profiles_card(result, report, n: int = 15) -> Card:
     top = top_profiles(result.profiles, n)
     card.figure(clv_figures.top_profiles_chart(top, p.currency, p.clv.credible_interval),
                 "top profiles")
-    shown = top.copy()
-    for c in ("historical_clv", "predicted_clv_mean", "predicted_clv_lower", "predicted_clv_upper"):
-        shown[c] = shown[c].map(lambda v: money(v, p.currency))
-    shown["churn_probability_mean"] = shown["churn_probability_mean"].map(_pct)
-    return card.table(shown)
+    return card.table(display_frame(top, p.currency))
 
 
 # --------------------------------------------------------------------------- segments
@@ -604,7 +640,7 @@ def backtest_card(result, report) -> Card:
     if bt.by_past_orders is not None and len(bt.by_past_orders):
         card.figure(clv_figures.backtest_by_past_orders_chart(bt.by_past_orders, holdout_days, ci),
                     "backtest by past orders")
-        card.table(bt.by_past_orders)
+        card.table(display_frame(bt.by_past_orders, p.currency))
     if bt.cumulative is not None and len(bt.cumulative):
         card.figure(clv_figures.backtest_cumulative_chart(bt.cumulative, ci),
                     "cumulative orders")
@@ -749,13 +785,15 @@ def platform_card(result, report) -> Card:
               f"horizon may differ from hubnb's {p.clv.horizon_days} days; correlation "
               "measures whether both rank customers alike.")
     shown = cmp.summary.copy()
-    shown["correlation"] = shown["correlation"].map(lambda v: _num(v, 3))
-    for c in ("hubnb_mean", "platform_mean", "mean_abs_difference"):
+    for c in ("correlation", "hubnb_mean", "platform_mean", "mean_abs_difference"):
         shown[c] = shown[c].map(lambda v: _num(v, 3))
-    card.table(shown)
+    card.table(shown.rename(columns={
+        "attribute": "Attribute", "profiles": "Profiles in both", "correlation": "Correlation",
+        "hubnb_mean": "Mean (hubnb)", "platform_mean": "Mean (platform)",
+        "mean_abs_difference": "Mean absolute difference"}))
     if {"predicted_clv_hubnb", "churn_probability_hubnb"} & set(cmp.joined.columns):
         card.figure(clv_figures.platform_scatter(cmp.joined, p.currency), "platform scatter")
     if len(cmp.disagreements):
         card.heading("Largest disagreements in predicted CLV")
-        card.table(cmp.disagreements)
+        card.table(display_frame(cmp.disagreements, p.currency))
     return card

@@ -259,12 +259,12 @@ def test_flagged_fit_shows_its_warning_in_the_model_card():
 def test_not_eligible_notice_says_why_and_keeps_historical_attributes():
     result = fake_result(eligible=False)
     report = FakeReport()
-    notice = clv_report.eligibility_card(result).html()
+    notice = clv_report.eligibility_card(result, report).html()
     assert "not available for this merchant yet" in notice
     assert "needs at least 500: collect more orders" in notice
-    assert "historical_clv" in notice and "clv.force: true" in notice
+    assert "Historical CLV" in notice and "clv.force: true" in notice
     assert "not eligible" in clv_report.model_card(result, report).html().lower()
-    assert "eligibility rules" in clv_report.eligibility_card(fake_result()).html()
+    assert "eligibility rules" in clv_report.eligibility_card(fake_result(), report).html()
 
 
 def test_every_card_renders_for_an_eligible_fit():
