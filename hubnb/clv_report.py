@@ -343,6 +343,7 @@ def example_profiles(profiles: pd.DataFrame, as_of: dt.date,
     stands in. Columns: example, title, rule, group_size, days_since_last, then the picked
     profile's columns (missing when no profile matches).
     """
+    profiles = profiles.reset_index(drop=True)
     last = local_dates(profiles["last_order_date"], timezone)
     days_since_last = (pd.Timestamp(as_of) - last).dt.days
     value_column = "predicted_clv_mean" if _has_predictions(profiles) else "historical_clv"

@@ -322,3 +322,58 @@ def test_platform_comparison_correlation_and_disagreements():
     none = clv_report.compare_with_platform(profiles, predictions.iloc[0:0], AS_OF,
                                             table_present=False)
     assert none.reason == "no predictions table in the dataset"
+
+
+# --------------------------------------------------------------------------- the notebook
+
+NOTEBOOK = __import__("pathlib").Path(__file__).resolve().parent.parent / "notebooks" / "clv.ipynb"
+
+
+def run_notebook(tmp_path, profiles, **clv):
+    """Execute notebooks/clv.ipynb by Papermill on demo data; return (html, output_dir)."""
+    pytest.importorskip("hubnb.clv", reason="the CLV engine has not landed")
+    from hubnb import clv as engine
+    if not hasattr(engine, "compute_clv"):
+        pytest.skip("the CLV engine has not landed")
+    import nbformat
+    import papermill as pm
+    import yaml
+    from nbconvert import HTMLExporter
+
+    from hubnb.demo import generate_demo_data
+
+    data = tmp_path / "data"
+    generate_demo_data(data, profiles=profiles, seed=3, with_predictions=True)
+    params = tmp_path / "tiny.yaml"
+    params.write_text(yaml.safe_dump({
+        "merchant": "tiny", "data": str(data), "timezone": "America/New_York",
+        "currency": "USD", "as_of": "2026-11-22",
+        "clv": {"chains": 2, "seed": 1, **clv},
+        "segments": [{"name": "VIP", "where": "historical_clv >= 500"},
+                     {"name": "Likely to buy soon",
+                      "where": "predicted_orders >= 1 and churn_probability < 0.3"}]}))
+    out = tmp_path / "out"
+    executed = tmp_path / "clv.ipynb"
+    pm.execute_notebook(str(NOTEBOOK), str(executed), cwd=str(NOTEBOOK.parent),
+                        parameters={"params_path": str(params), "output_dir": str(out)},
+                        progress_bar=False, log_output=False)
+    body, _ = HTMLExporter(exclude_input=True).from_notebook_node(nbformat.read(executed, 4))
+    return body, out
+
+
+def test_notebook_not_eligible_renders_the_notice(tmp_path):
+    html, out = run_notebook(tmp_path, profiles=60)
+    assert "Predictive CLV is not available for this merchant yet" in html
+    assert (out / "clv_profiles.csv").is_file()
+    assert (out / "segments" / "vip.csv").is_file()
+    assert "Traceback" not in html
+
+
+@pytest.mark.slow
+def test_notebook_with_a_flagged_fit_shows_the_warning(tmp_path):
+    # 10 draws after 10 tuning steps cannot converge: the engine flags the fit.
+    html, out = run_notebook(tmp_path, profiles=700, draws=10, tune=10, force=True,
+                             backtest_days=60)
+    assert clv_report.DIAGNOSTICS_WARNING in html
+    assert "<details><summary>Trace and rank plots" in html
+    assert (out / "segments" / "likely_to_buy_soon.csv").is_file()
