@@ -1,0 +1,22 @@
+"""The Bayesian predictive CLV engine.
+
+``compute_clv`` is the entry point; the pieces follow pymc-marketing's layout:
+:mod:`~hubnb.clv.orders` (which orders count, RFM summary), :mod:`~hubnb.clv.formulas`
+(closed forms), :mod:`~hubnb.clv.models` (PyMC models and fitting),
+:mod:`~hubnb.clv.predict`, :mod:`~hubnb.clv.backtest`, :mod:`~hubnb.clv.eligibility`.
+See docs/clv.md.
+"""
+
+from .backtest import BacktestResult, run_backtest
+from .compute import PROFILE_COLUMNS, ClvResult, compute_clv
+from .eligibility import eligibility_reasons
+from .models import BetaGeoModel, ClvModel, FitResult, GammaGammaModel, ParetoNBDModel
+from .orders import counted_orders, historical_attributes, rfm_summary
+from .predict import Predictions, predict
+
+__all__ = [
+    "compute_clv", "ClvResult", "FitResult", "BacktestResult", "Predictions",
+    "ClvModel", "BetaGeoModel", "ParetoNBDModel", "GammaGammaModel",
+    "counted_orders", "historical_attributes", "rfm_summary", "eligibility_reasons",
+    "predict", "run_backtest", "PROFILE_COLUMNS",
+]

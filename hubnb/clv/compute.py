@@ -1,0 +1,169 @@
+"""compute_clv: from the data contract's tables to the CLV dashboard's numbers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..params import ClvParams
+from .backtest import BacktestResult, run_backtest
+from .eligibility import eligibility_reasons
+from .models import ClvModel, FitResult, compress
+from .orders import counted_orders, historical_attributes, rfm_summary
+from .predict import QUANTITIES, Predictions, predict
+
+INTERVAL_COLUMNS = [f"{q}_{s}" for q in ("predicted_orders", "predicted_clv", "total_clv",
+                                         "aov", "churn_probability", "days_to_next_order",
+                                         "expected_next_order_date")
+                    for s in ("mean", "lower", "upper")]
+MAX_WAIT_DAYS = 36_500
+PROFILE_COLUMNS = (["profile_id", "email", "first_order_date", "last_order_date",
+                    "historical_orders", "historical_clv", "avg_days_between_orders"]
+                   + INTERVAL_COLUMNS)
+
+
+@dataclass(frozen=True)
+class ClvResult:
+    """Everything the CLV report shows.
+
+    Attributes
+    ----------
+    eligible : bool
+        The data meet the eligibility bar (:mod:`hubnb.clv.eligibility`).
+    reasons : list of str
+        The unmet requirements (empty when eligible).
+    profiles : DataFrame
+        clv_profiles.csv: one row per profile with a counted order (:data:`PROFILE_COLUMNS`);
+        predicted columns are null when no model was fitted.
+    metrics : dict
+        metrics.json's ``clv``.
+    orders : DataFrame
+        The counted orders: profile_id, order_id, placed_at, local_date, net_value.
+    fit : FitResult or None
+    backtest : BacktestResult or None
+    predictions : Predictions or None
+    """
+
+    eligible: bool
+    reasons: list
+    profiles: pd.DataFrame
+    metrics: dict
+    orders: pd.DataFrame
+    fit: FitResult | None = None
+    backtest: BacktestResult | None = None
+    predictions: Predictions | None = None
+
+
+def compute_clv(orders: pd.DataFrame, refunds: pd.DataFrame | None, profiles: pd.DataFrame | None,
+                clv_params: ClvParams, as_of: dt.date, timezone: str,
+                progress: bool = False) -> ClvResult:
+    """Historical attributes, eligibility, the Bayesian fit, predictions and backtest.
+
+    Parameters
+    ----------
+    orders, refunds, profiles : DataFrame
+        The data contract's tables (validated by :mod:`hubnb.data`).
+    clv_params : ClvParams
+        The ``clv`` params.
+    as_of : date
+        Last local day of data.
+    timezone : str
+        The merchant's IANA time zone.
+    progress : bool
+        Show the sampler's progress bar.
+
+    Returns
+    -------
+    ClvResult
+        Not eligible (and ``clv.force`` off): historical attributes only, no fit.
+    """
+    p = clv_params
+    counted = counted_orders(orders, refunds, p.orders, as_of, timezone, p.history_days)
+    hist = historical_attributes(counted)
+    frame = _base_frame(hist, profiles)
+    reasons = eligibility_reasons(counted, as_of)
+    eligible = not reasons
+    metrics = {"eligible": eligible, "customers": int(len(hist)), "time_unit": "day",
+               "horizon_days": p.horizon_days}
+    if reasons:
+        metrics["reasons"] = list(reasons)
+    if (not eligible and not p.force) or counted.empty:
+        return ClvResult(eligible, list(reasons), frame[PROFILE_COLUMNS], metrics, counted)
+
+    rfm = rfm_summary(counted, as_of)
+    fit = ClvModel(p.model).fit(compress(rfm), chains=p.chains, draws=p.draws, tune=p.tune,
+                                seed=p.seed, progress=progress)
+    pred = predict(fit, rfm, p.horizon_days, p.credible_interval, seed=p.seed)
+    frame = _with_predictions(frame, pred, as_of)
+    d = fit.diagnostics
+    metrics.update({
+        "forced": not eligible,
+        "model": {
+            "name": fit.model_name,
+            "params": {name: {"mean": float(fit.params_summary.loc[name, "mean"]),
+                              "sd": float(fit.params_summary.loc[name, "sd"])}
+                       for name in fit.param_names},
+            "r_hat_max": d["r_hat_max"], "ess_bulk_min": d["ess_bulk_min"],
+            "divergences": d["divergences"], "fit_seconds": d["fit_seconds"],
+            "flagged": d["flagged"], "flag_reasons": list(d["flag_reasons"]),
+            "chains": p.chains, "draws": p.draws, "tune": p.tune,
+        },
+        "totals": pred.totals,
+        "credible_interval": p.credible_interval,
+    })
+    backtest = None
+    if p.backtest_days > 0:
+        backtest = run_backtest(orders, refunds, p, as_of, timezone, progress=progress)
+        metrics["backtest"] = backtest.summary
+        bd = backtest.fit.diagnostics
+        metrics["backtest"]["model"] = {"r_hat_max": bd["r_hat_max"],
+                                        "divergences": bd["divergences"],
+                                        "flagged": bd["flagged"]}
+    return ClvResult(eligible, list(reasons), frame[PROFILE_COLUMNS], json_safe(metrics),
+                     counted, fit, backtest, pred)
+
+
+def _base_frame(hist: pd.DataFrame, profiles: pd.DataFrame | None) -> pd.DataFrame:
+    frame = hist.copy()
+    if profiles is not None and "email" in profiles:
+        email = profiles.drop_duplicates("profile_id").set_index("profile_id")["email"]
+        frame["email"] = frame["profile_id"].map(email)
+    else:
+        frame["email"] = None
+    for col in INTERVAL_COLUMNS:
+        frame[col] = pd.NaT if col.startswith("expected_next") else np.nan
+    return frame
+
+
+def _with_predictions(frame: pd.DataFrame, pred: Predictions, as_of: dt.date) -> pd.DataFrame:
+    pp = pred.profiles.reindex(frame["profile_id"])
+    for q in QUANTITIES:
+        for s in ("mean", "lower", "upper"):
+            frame[f"{q}_{s}"] = pp[f"{q}_{s}"].to_numpy()
+    for s in ("mean", "lower", "upper"):
+        frame[f"total_clv_{s}"] = frame["historical_clv"] + frame[f"predicted_clv_{s}"]
+        # a wait beyond a century is no date anyone plans for (and overflows datetime64)
+        days = frame[f"days_to_next_order_{s}"].where(lambda d: d <= MAX_WAIT_DAYS)
+        frame[f"expected_next_order_date_{s}"] = (
+            pd.Timestamp(as_of) + pd.to_timedelta(days.round(), unit="D"))
+    return frame
+
+
+def json_safe(obj):
+    """NaN and inf become None; numpy scalars become Python numbers."""
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        f = float(obj)
+        return f if math.isfinite(f) else None
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj

@@ -1,0 +1,64 @@
+"""Is there enough data for predictive CLV? Klaviyo's bar, checked on the counted orders.
+
+Klaviyo's requirements for predictive analytics: at least 500 customers who placed an
+order, at least 180 days of order history, orders within the last 30 days, and some
+customers with 3 or more orders. ``clv.force: true`` fits anyway.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+
+MIN_CUSTOMERS = 500
+MIN_HISTORY_DAYS = 180
+RECENT_DAYS = 30
+MIN_REPEAT_ORDERS = 3
+#: "Some customers with 3+ orders": we ask for at least this many.
+MIN_CUSTOMERS_WITH_REPEAT = 10
+
+
+def eligibility_reasons(counted: pd.DataFrame, as_of: dt.date) -> list[str]:
+    """The unmet requirements, each saying what data would meet it; empty when eligible.
+
+    Parameters
+    ----------
+    counted : DataFrame
+        The counted orders (:func:`hubnb.clv.orders.counted_orders`).
+    as_of : date
+        Last local day of data.
+    """
+    reasons = []
+    customers = counted["profile_id"].nunique()
+    if customers < MIN_CUSTOMERS:
+        reasons.append(
+            f"{customers} customers have a counted order; predictive CLV needs at least "
+            f"{MIN_CUSTOMERS} (more order history, or a wider clv.orders filter)")
+    if len(counted) == 0:
+        reasons.append(f"no order history; predictive CLV needs at least {MIN_HISTORY_DAYS} "
+                       "days of orders")
+        reasons.append(f"no orders in the last {RECENT_DAYS} days; predictive CLV needs "
+                       "recent orders")
+        reasons.append(f"no customer has {MIN_REPEAT_ORDERS} or more orders; predictive CLV "
+                       f"needs at least {MIN_CUSTOMERS_WITH_REPEAT}")
+        return reasons
+    end = pd.Timestamp(as_of)
+    first = counted["local_date"].min()
+    history = (end - first).days + 1
+    if history < MIN_HISTORY_DAYS:
+        reasons.append(
+            f"order history covers {history} days (since {first.date()}); predictive CLV needs "
+            f"at least {MIN_HISTORY_DAYS} days (add older orders, or raise clv.history_days)")
+    last = counted["local_date"].max()
+    if (end - last).days >= RECENT_DAYS:
+        reasons.append(
+            f"the last counted order was on {last.date()}, more than {RECENT_DAYS} days before "
+            f"as_of {as_of}; predictive CLV needs orders in the last {RECENT_DAYS} days "
+            "(export recent orders, or set as_of to the end of the data)")
+    repeaters = int((counted.groupby("profile_id").size() >= MIN_REPEAT_ORDERS).sum())
+    if repeaters < MIN_CUSTOMERS_WITH_REPEAT:
+        reasons.append(
+            f"{repeaters} customers have {MIN_REPEAT_ORDERS} or more orders; predictive CLV "
+            f"needs at least {MIN_CUSTOMERS_WITH_REPEAT} repeat buyers to learn repeat behaviour")
+    return reasons

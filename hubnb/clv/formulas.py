@@ -1,0 +1,158 @@
+"""Closed-form likelihoods and expectations of the buy-till-you-die models, in numpy.
+
+Each function reads like the paper's equation and broadcasts: pass parameters shaped
+``(draws, 1)`` and data shaped ``(rows,)`` to get ``(draws, rows)``.
+
+References
+----------
+- FHL05: Fader, Hardie and Lee (2005), "Counting Your Customers the Easy Way: An
+  Alternative to the Pareto/NBD Model", Marketing Science 24(2); and the note
+  "Computing P(alive) using the BG/NBD model" (2008).
+- SMC87: Schmittlein, Morrison and Colombo (1987), "Counting Your Customers: Who Are They
+  and What Will They Do Next?", Management Science 33(1); with Fader and Hardie (2005),
+  "A Note on Deriving the Pareto/NBD Model and Related Expressions" (FH05).
+- FH13: Fader and Hardie (2013), "The Gamma-Gamma Model of Monetary Value".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import betaln, gammaln, hyp2f1
+
+# ---------------------------------------------------------------- BG/NBD (FHL05)
+
+
+def bgnbd_loglik(r, alpha, a, b, x, t_x, T):
+    """Log-likelihood of one customer's (x, t_x, T), FHL05 eq. (6)."""
+    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    common = (gammaln(r + x) - gammaln(r) + r * np.log(alpha)
+              + betaln(a, b + x) - betaln(a, b))
+    term_T = -(r + x) * np.log(alpha + T)
+    # B(a+1, b+x-1) / B(a, b+x) = a / (b+x-1): the second term, present only when x > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        term_tx = np.log(a / (b + x - 1)) - (r + x) * np.log(alpha + t_x)
+    term_tx = np.where(x > 0, term_tx, -np.inf)
+    return common + np.logaddexp(term_T, term_tx)
+
+
+def bgnbd_p_alive(r, alpha, a, b, x, t_x, T):
+    """P(alive | x, t_x, T), FHL05 eq. (A2) / the 2008 note."""
+    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_ratio = np.log(a / (b + x - 1)) + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x))
+    odds = np.where(x > 0, np.exp(np.minimum(log_ratio, 700.0)), 0.0)
+    return 1.0 / (1.0 + odds)
+
+
+def bgnbd_expected_purchases_alive(r, alpha, a, b, x, T, t):
+    """E[X(T, T+t) | x, T, alive]: FHL05 eq. (10) without its P(alive) factor.
+
+    FHL05 eq. (10) is ``E[X(t) | x, t_x, T] = this * P(alive | x, t_x, T)``; the split
+    puts the hypergeometric function on distinct (x, T) only.
+    """
+    x, T = np.asarray(x, dtype=float), np.asarray(T, dtype=float)
+    z = t / (alpha + T + t)
+    f = hyp2f1(r + x, b + x, a + b + x - 1, z)
+    return ((a + b + x - 1) / (a - 1)) * (1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * f)
+
+
+def bgnbd_expected_purchases(r, alpha, a, b, x, t_x, T, t):
+    """E[X(T, T+t) | x, t_x, T], FHL05 eq. (10)."""
+    return (bgnbd_expected_purchases_alive(r, alpha, a, b, x, T, t)
+            * bgnbd_p_alive(r, alpha, a, b, x, t_x, T))
+
+
+def bgnbd_expected_purchases_new(r, alpha, a, b, t):
+    """E[X(t)] for a customer just acquired (repeat purchases in (0, t]), FHL05 eq. (9)."""
+    t = np.asarray(t, dtype=float)
+    return ((a + b - 1) / (a - 1)) * (
+        1 - (alpha / (alpha + t)) ** r * hyp2f1(r, b, a + b - 1, t / (alpha + t)))
+
+
+# ---------------------------------------------------------------- Pareto/NBD (SMC87, FH05)
+
+
+def _pareto_a0(r, alpha, s, beta, x, t_x, T):
+    """log of the two hypergeometric terms of A_0 in FH05's likelihood (cases alpha >= beta, alpha < beta)."""
+    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    r, alpha, s, beta = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (r, alpha, s, beta)))
+    big = np.maximum(alpha, beta)
+    second = np.where(alpha >= beta, s + 1, r + x)
+    rsx = r + s + x
+    z_tx = np.abs(alpha - beta) / (big + t_x)
+    z_T = np.abs(alpha - beta) / (big + T)
+    log_f_tx = np.log(hyp2f1(rsx, second, rsx + 1, z_tx)) - rsx * np.log(big + t_x)
+    log_f_T = np.log(hyp2f1(rsx, second, rsx + 1, z_T)) - rsx * np.log(big + T)
+    return log_f_tx, log_f_T
+
+
+def paretonbd_loglik(r, alpha, s, beta, x, t_x, T):
+    """Log-likelihood of one customer's (x, t_x, T): FH05, section 4 (the A_0 form)."""
+    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    log_f_tx, log_f_T = _pareto_a0(r, alpha, s, beta, x, t_x, T)
+    # A_0 = f(t_x) - f(T) > 0; log(f_tx - f_T) = log_f_tx + log1p(-exp(log_f_T - log_f_tx))
+    log_a0 = log_f_tx + np.log1p(-np.exp(np.minimum(log_f_T - log_f_tx, 0.0)))
+    alive_T = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
+    died = np.log(s / (r + s + x)) + log_a0
+    return (gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+            + np.logaddexp(alive_T, died))
+
+
+def paretonbd_p_alive(r, alpha, s, beta, x, t_x, T):
+    """P(alive | x, t_x, T): FH05, section 5 (SMC87 eq. (11))."""
+    ll = paretonbd_loglik(r, alpha, s, beta, x, t_x, T)
+    x, T = np.asarray(x, dtype=float), np.asarray(T, dtype=float)
+    alive_T = (gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+               - (r + x) * np.log(alpha + T) - s * np.log(beta + T))
+    return np.exp(alive_T - ll)
+
+
+def paretonbd_expected_purchases_alive(r, alpha, s, beta, x, T, t):
+    """E[X(T, T+t) | x, T, alive]: FH05, section 7, without its P(alive) factor."""
+    x, T = np.asarray(x, dtype=float), np.asarray(T, dtype=float)
+    return ((r + x) * (beta + T) / ((alpha + T) * (s - 1))
+            * (1 - ((beta + T) / (beta + T + t)) ** (s - 1)))
+
+
+def paretonbd_expected_purchases(r, alpha, s, beta, x, t_x, T, t):
+    """E[X(T, T+t) | x, t_x, T]: FH05, section 7 (SMC87 eq. (22))."""
+    return (paretonbd_expected_purchases_alive(r, alpha, s, beta, x, T, t)
+            * paretonbd_p_alive(r, alpha, s, beta, x, t_x, T))
+
+
+def paretonbd_expected_purchases_new(r, alpha, s, beta, t):
+    """E[X(t)] for a customer just acquired: FH05, section 6."""
+    t = np.asarray(t, dtype=float)
+    return r * beta / (alpha * (s - 1)) * (1 - (beta / (beta + t)) ** (s - 1))
+
+
+# ---------------------------------------------------------------- expected wait (hubnb rule)
+
+
+def expected_days_to_next_purchase(r, alpha, x, T):
+    """E[1/lambda | x, T, alive] = (alpha + T) / (r + x - 1): the mean wait to the next order.
+
+    Given the customer is alive, lambda's posterior is Gamma(r + x, alpha + T) in both
+    BG/NBD and Pareto/NBD; the wait to the next purchase is Exponential(lambda), whose mean
+    averaged over that posterior is finite only for r + x > 1 (NaN otherwise).
+    """
+    x, T = np.asarray(x, dtype=float), np.asarray(T, dtype=float)
+    shape = r + x
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(shape > 1, (alpha + T) / (shape - 1), np.nan)
+
+
+# ---------------------------------------------------------------- Gamma-Gamma (FH13)
+
+
+def gamma_gamma_loglik(p, q, v, x, mean_spend):
+    """Log-density of a customer's mean spend z over x transactions: FH13, the marginal of z_bar."""
+    x, z = np.asarray(x, dtype=float), np.asarray(mean_spend, dtype=float)
+    return (gammaln(p * x + q) - gammaln(p * x) - gammaln(q) + q * np.log(v)
+            + (p * x - 1) * np.log(z) + p * x * np.log(x) - (p * x + q) * np.log(v + x * z))
+
+
+def gamma_gamma_expected_spend(p, q, v, x, mean_spend):
+    """E[Z | p, q, v, x, z_bar]: FH13's conditional expectation; p v / (q - 1) for x = 0."""
+    x, z = np.asarray(x, dtype=float), np.asarray(mean_spend, dtype=float)
+    return p * (v + x * z) / (p * x + q - 1)

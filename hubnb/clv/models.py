@@ -1,0 +1,396 @@
+"""The Bayesian CLV models: BG/NBD or Pareto/NBD for purchases, Gamma-Gamma for spend.
+
+Time is in days. Both likelihoods are written on *compressed* data: one row per distinct
+(x, t_x, T) for purchases and per distinct (x, z_bar) for spend, each weighted by how many
+profiles share it. The log-likelihood of n identical rows is n times the log-likelihood of
+one, so the posterior is exactly the one of a row per profile; what changes is the cost.
+Gamma-function terms depend only on x and are evaluated once per distinct x; a row costs a
+few logs and an exp.
+
+The two models are sampled together in one PyMC model: their posteriors are independent
+(no shared parameter), so draw i of the joint sample pairs a purchase-model draw with a
+spend-model draw, which is what the intervals of predicted CLV need.
+
+Priors (weakly informative, on the scale of days and of the mean repeat spend):
+
+=========  =======================================  ==========================
+parameter  prior                                    90% prior range
+=========  =======================================  ==========================
+r          LogNormal(log 0.5, 1.5)                  0.04 to 5.9
+alpha      LogNormal(log 100, 2)  (days)            3.7 to 2,700 days
+a          LogNormal(0, 1.5)                        0.08 to 12
+b          LogNormal(log 2, 1.5)                    0.17 to 24
+s          LogNormal(log 0.5, 1.5)                  0.04 to 5.9
+beta       LogNormal(log 500, 2.5) (days)           8 to 30,000 days
+p          LogNormal(log 2, 1.5)                    0.17 to 24
+q          1 + LogNormal(log 2, 1.5)                1.17 to 25 (q > 1: finite mean spend)
+v          LogNormal(0, 2) x mean repeat spend      0.04 to 27 x mean spend
+=========  =======================================  ==========================
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
+
+from . import formulas as F
+
+# ----------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class CompressedData:
+    """The sufficient data of the two likelihoods, as the arrays the PyMC model reads."""
+
+    arrays: dict
+    customers: int
+    purchase_rows: int
+    spend_rows: int
+    spend_scale: float
+
+
+def compress(rfm: pd.DataFrame) -> CompressedData:
+    """Distinct rows and weights of an :func:`hubnb.clv.orders.rfm_summary` frame.
+
+    Purchases: x = 0 rows reduce to distinct T; x > 0 rows to distinct (x, t_x, T).
+    Spend: profiles with x > 0 and a positive mean repeat spend, as distinct (x, z_bar),
+    with spend divided by its overall mean (``spend_scale``) so the prior of v is unit-free.
+    """
+    x = rfm["frequency"].to_numpy(np.int64)
+    tx = rfm["recency"].to_numpy(np.int64)
+    T = rfm["T"].to_numpy(np.int64)
+    z = rfm["monetary_value"].to_numpy(float)
+    xu, xc = np.unique(x, return_counts=True)
+    zero = x == 0
+    T0, w0 = np.unique(T[zero], return_counts=True)
+    rows1, w1 = np.unique(np.stack([x[~zero], tx[~zero], T[~zero]], axis=1), axis=0,
+                          return_counts=True)
+    rows1 = rows1.reshape(-1, 3)
+    sp = (x > 0) & (z > 0)
+    scale = float(np.average(z[sp], weights=x[sp])) if sp.any() else 1.0
+    zs = z[sp] / scale
+    g, gw = np.unique(np.stack([x[sp].astype(float), zs], axis=1), axis=0, return_counts=True)
+    g = g.reshape(-1, 2)
+    gxu, gxc = np.unique(x[sp], return_counts=True)
+    gx, gz, gw = g[:, 0], g[:, 1], gw.astype(float)
+    arrays = {
+        "x_uniq": xu.astype(float), "x_count": xc.astype(float),
+        "n_customers": np.array(float(len(x))),
+        "T0": T0.astype(float), "w0": w0.astype(float),
+        "x1": rows1[:, 0].astype(float), "tx1": rows1[:, 1].astype(float),
+        "T1": rows1[:, 2].astype(float), "w1": w1.astype(float),
+        "gx_uniq": gxu.astype(float), "gx_count": gxc.astype(float),
+        "n_spenders": np.array(float(sp.sum())),
+        "gx": gx, "gz": gz, "gw": gw,
+        "g_s1": np.array(float(np.sum(gw * gx * (np.log(gz) + np.log(gx))))),
+        "g_s0": np.array(float(np.sum(gw * np.log(gz)))),
+    }
+    return CompressedData(arrays, len(x), len(T0) + len(w1), len(gw), scale)
+
+
+def uncompressed(rfm: pd.DataFrame) -> CompressedData:
+    """One row per profile (weights 1): the reference the compression is tested against."""
+    data = compress(rfm)
+    x = rfm["frequency"].to_numpy(float)
+    tx = rfm["recency"].to_numpy(float)
+    T = rfm["T"].to_numpy(float)
+    z = rfm["monetary_value"].to_numpy(float)
+    a = dict(data.arrays)
+    zero = x == 0
+    a.update(T0=T[zero], w0=np.ones(zero.sum()), x1=x[~zero], tx1=tx[~zero], T1=T[~zero],
+             w1=np.ones((~zero).sum()))
+    sp = (x > 0) & (z > 0)
+    a.update(gx=x[sp], gz=z[sp] / data.spend_scale, gw=np.ones(sp.sum()))
+    return CompressedData(a, data.customers, len(x), int(sp.sum()), data.spend_scale)
+
+
+# ----------------------------------------------------------------------------- models
+
+
+class BetaGeoModel:
+    """BG/NBD (Fader, Hardie and Lee 2005): purchases at rate lambda ~ Gamma(r, alpha) while
+    alive, dropping out after any purchase with probability p ~ Beta(a, b)."""
+
+    name = "bg_nbd"
+    param_names = ("r", "alpha", "a", "b")
+
+    @staticmethod
+    def priors():
+        r = pm.LogNormal("r", mu=np.log(0.5), sigma=1.5)
+        alpha = pm.LogNormal("alpha", mu=np.log(100.0), sigma=2.0)
+        a = pm.LogNormal("a", mu=0.0, sigma=1.5)
+        b = pm.LogNormal("b", mu=np.log(2.0), sigma=1.5)
+        return {"r": r, "alpha": alpha, "a": a, "b": b}
+
+    @staticmethod
+    def loglike(v, d):
+        """FHL05 eq. (6) summed over weighted distinct rows."""
+        r, alpha, a, b = v["r"], v["alpha"], v["a"], v["b"]
+        xu = d["x_uniq"]
+        per_x = (pt.gammaln(r + xu) - pt.gammaln(r) + pt.gammaln(b + xu)
+                 - pt.gammaln(a + b + xu) + pt.gammaln(a + b) - pt.gammaln(b))
+        ll = pt.sum(d["x_count"] * per_x) + d["n_customers"] * r * pt.log(alpha)
+        ll += pt.sum(d["w0"] * (-r * pt.log(alpha + d["T0"])))
+        x1 = d["x1"]
+        u = -(r + x1) * pt.log(alpha + d["T1"])
+        w = pt.log(a) - pt.log(b + x1 - 1) - (r + x1) * pt.log(alpha + d["tx1"])
+        ll += pt.sum(d["w1"] * pt.logaddexp(u, w))
+        return ll
+
+    @staticmethod
+    def expected_purchases_alive(p, x, T, t):
+        return F.bgnbd_expected_purchases_alive(p["r"], p["alpha"], p["a"], p["b"], x, T, t)
+
+    @staticmethod
+    def probability_alive(p, x, t_x, T):
+        return F.bgnbd_p_alive(p["r"], p["alpha"], p["a"], p["b"], x, t_x, T)
+
+    @staticmethod
+    def expected_purchases_new(p, t):
+        return F.bgnbd_expected_purchases_new(p["r"], p["alpha"], p["a"], p["b"], t)
+
+    @staticmethod
+    def simulate_purchases_alive(p, x, T, t, rng):
+        """Purchases in (T, T+t] of one alive customer per (draw, row): lambda ~ Gamma(r+x,
+        alpha+T), p ~ Beta(a, b+x); Poisson(lambda t) purchases cut at the first dropout
+        (a Geometric(p) number of purchases, the dropout purchase included)."""
+        shape = np.broadcast_shapes(np.shape(p["r"]), np.shape(x))
+        lam = rng.gamma(p["r"] + x, 1.0 / (p["alpha"] + T), size=shape)
+        drop = rng.beta(np.broadcast_to(p["a"], shape), p["b"] + x, size=shape)
+        k = rng.poisson(lam * t)
+        m = rng.geometric(np.clip(drop, 1e-12, 1.0))
+        return np.minimum(k, m)
+
+
+class ParetoNBDModel:
+    """Pareto/NBD (Schmittlein, Morrison and Colombo 1987): purchases at rate
+    lambda ~ Gamma(r, alpha), an exponential lifetime of rate mu ~ Gamma(s, beta)."""
+
+    name = "pareto_nbd"
+    param_names = ("r", "alpha", "s", "beta")
+
+    @staticmethod
+    def priors():
+        r = pm.LogNormal("r", mu=np.log(0.5), sigma=1.5)
+        alpha = pm.LogNormal("alpha", mu=np.log(100.0), sigma=2.0)
+        s = pm.LogNormal("s", mu=np.log(0.5), sigma=1.5)
+        beta = pm.LogNormal("beta", mu=np.log(500.0), sigma=2.5)
+        return {"r": r, "alpha": alpha, "s": s, "beta": beta}
+
+    @staticmethod
+    def loglike(v, d):
+        """FH05's likelihood (the A_0 form) summed over weighted distinct rows."""
+        r, alpha, s, beta = v["r"], v["alpha"], v["s"], v["beta"]
+        xu = d["x_uniq"]
+        ll = (pt.sum(d["x_count"] * (pt.gammaln(r + xu) - pt.gammaln(r)))
+              + d["n_customers"] * (r * pt.log(alpha) + s * pt.log(beta)))
+        x = pt.concatenate([pt.zeros_like(d["T0"]), d["x1"]])
+        tx = pt.concatenate([pt.zeros_like(d["T0"]), d["tx1"]])
+        T = pt.concatenate([d["T0"], d["T1"]])
+        w = pt.concatenate([d["w0"], d["w1"]])
+        rsx = r + s + x
+        big = pt.maximum(alpha, beta)
+        second = pt.switch(alpha >= beta, s + 1, r + x)
+        gap = pt.abs(alpha - beta)
+        f_tx = pt.log(pt.hyp2f1(rsx, second, rsx + 1, gap / (big + tx))) - rsx * pt.log(big + tx)
+        f_T = pt.log(pt.hyp2f1(rsx, second, rsx + 1, gap / (big + T))) - rsx * pt.log(big + T)
+        log_a0 = f_tx + pt.log1mexp(pt.minimum(f_T - f_tx, -1e-12))
+        alive = -(r + x) * pt.log(alpha + T) - s * pt.log(beta + T)
+        died = pt.log(s) - pt.log(rsx) + log_a0
+        return ll + pt.sum(w * pt.logaddexp(alive, died))
+
+    @staticmethod
+    def expected_purchases_alive(p, x, T, t):
+        return F.paretonbd_expected_purchases_alive(p["r"], p["alpha"], p["s"], p["beta"], x, T, t)
+
+    @staticmethod
+    def probability_alive(p, x, t_x, T):
+        return F.paretonbd_p_alive(p["r"], p["alpha"], p["s"], p["beta"], x, t_x, T)
+
+    @staticmethod
+    def expected_purchases_new(p, t):
+        return F.paretonbd_expected_purchases_new(p["r"], p["alpha"], p["s"], p["beta"], t)
+
+    @staticmethod
+    def simulate_purchases_alive(p, x, T, t, rng):
+        """Purchases in (T, T+t] of one alive customer: lambda ~ Gamma(r+x, alpha+T),
+        mu ~ Gamma(s, beta+T), remaining lifetime Exponential(mu) (memoryless), then
+        Poisson(lambda * min(t, lifetime))."""
+        shape = np.broadcast_shapes(np.shape(p["r"]), np.shape(x))
+        lam = rng.gamma(p["r"] + x, 1.0 / (p["alpha"] + T), size=shape)
+        mu = rng.gamma(np.broadcast_to(p["s"], shape), 1.0 / (p["beta"] + T), size=shape)
+        life = rng.exponential(1.0, size=shape) / mu
+        return rng.poisson(lam * np.minimum(t, life))
+
+
+class GammaGammaModel:
+    """Gamma-Gamma spend model (Fader and Hardie 2013): a customer's transaction values are
+    Gamma(p, nu) with nu ~ Gamma(q, v) across customers; fit on repeat transactions."""
+
+    name = "gamma_gamma"
+    param_names = ("p", "q", "v")
+
+    @staticmethod
+    def priors():
+        p = pm.LogNormal("p", mu=np.log(2.0), sigma=1.5)
+        q_minus_1 = pm.LogNormal("q_minus_1", mu=np.log(2.0), sigma=1.5)
+        q = pm.Deterministic("q", 1.0 + q_minus_1)
+        v = pm.LogNormal("v_scaled", mu=0.0, sigma=2.0)
+        return {"p": p, "q": q, "v": v}
+
+    @staticmethod
+    def loglike(v, d):
+        """FH13's density of z_bar, over weighted distinct (x, z_bar) rows."""
+        p, q, vv = v["p"], v["q"], v["v"]
+        xu = d["gx_uniq"]
+        ll = pt.sum(d["gx_count"] * (pt.gammaln(p * xu + q) - pt.gammaln(p * xu)
+                                     - pt.gammaln(q)))
+        ll += d["n_spenders"] * q * pt.log(vv) + p * d["g_s1"] - d["g_s0"]
+        ll -= pt.sum(d["gw"] * (p * d["gx"] + q) * pt.log(vv + d["gx"] * d["gz"]))
+        return ll
+
+    @staticmethod
+    def expected_spend(p, x, mean_spend):
+        """Conditional expected transaction value; the population mean where x = 0."""
+        return F.gamma_gamma_expected_spend(p["p"], p["q"], p["v"], x, mean_spend)
+
+
+PURCHASE_MODELS = {"bg_nbd": BetaGeoModel, "pareto_nbd": ParetoNBDModel}
+
+
+def build_model(purchase: type, data: CompressedData) -> pm.Model:
+    """The joint PyMC model of purchases and spend, data in ``pm.Data`` containers."""
+    with pm.Model() as model:
+        d = {k: pm.Data(k, v) for k, v in data.arrays.items()}
+        pv = purchase.priors()
+        gv = GammaGammaModel.priors()
+        pm.Potential("purchase_loglike", purchase.loglike(pv, d))
+        pm.Potential("spend_loglike", GammaGammaModel.loglike(gv, d))
+    return model
+
+
+# ----------------------------------------------------------------------------- fitting
+
+#: R-hat above this flags a fit (Vehtari et al. 2021).
+RHAT_MAX = 1.01
+#: Bulk ESS below this flags a fit: too few effective draws for 90% intervals.
+ESS_MIN = 100
+
+_COMPILED: dict = {}
+
+
+@dataclass
+class FitResult:
+    """A fitted joint model.
+
+    Attributes
+    ----------
+    model_name : str
+        ``bg_nbd`` or ``pareto_nbd``.
+    idata : xarray.DataTree
+        nutpie's output (``posterior`` holds every parameter, v in money units).
+    draws : dict of ndarray
+        Each global parameter's draws, chains concatenated (shape ``(chains * draws,)``).
+    diagnostics : dict
+        ``r_hat_max``, ``ess_bulk_min``, ``divergences``, ``fit_seconds``,
+        ``compile_seconds``, ``flagged``, ``flag_reasons``.
+    params_summary : DataFrame
+        Mean, sd, 5% and 95% quantiles, R-hat and bulk ESS per parameter.
+    """
+
+    model_name: str
+    idata: object
+    draws: dict
+    diagnostics: dict
+    params_summary: pd.DataFrame
+    data: CompressedData | None = field(default=None, repr=False)
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return PURCHASE_MODELS[self.model_name].param_names + GammaGammaModel.param_names
+
+
+class ClvModel:
+    """BG/NBD or Pareto/NBD with Gamma-Gamma, sampled jointly with nutpie.
+
+    The compiled model is cached per purchase model in the process; a new data set is
+    swapped in with nutpie's ``with_data`` (the data are ``pm.Data``, so shapes may
+    change), so only the first fit of a process pays the ~10 s compilation.
+    """
+
+    def __init__(self, purchase: str = "bg_nbd"):
+        if purchase not in PURCHASE_MODELS:
+            raise ValueError(f"unknown purchase model {purchase!r}")
+        self.purchase = PURCHASE_MODELS[purchase]
+
+    def compiled(self, data: CompressedData):
+        import nutpie
+
+        key = self.purchase.name
+        t0 = time.perf_counter()
+        if key not in _COMPILED:
+            model = build_model(self.purchase, data)
+            _COMPILED[key] = nutpie.compile_pymc_model(model, freeze_model=False)
+            return _COMPILED[key], time.perf_counter() - t0
+        return _COMPILED[key].with_data(**data.arrays), time.perf_counter() - t0
+
+    def fit(self, data: CompressedData, chains: int = 2, draws: int = 1000, tune: int = 1000,
+            seed: int = 1, progress: bool = False) -> FitResult:
+        """Sample the posterior with NUTS (nutpie, low-rank mass-matrix adaptation, which
+        copes with the strong a-b and q-v correlations in a fraction of the steps)."""
+        import nutpie
+
+        t0 = time.perf_counter()
+        compiled, compile_seconds = self.compiled(data)
+        idata = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, cores=chains,
+                              seed=seed, progress_bar=progress, adaptation="low_rank")
+        fit_seconds = time.perf_counter() - t0
+        post = idata["posterior"].to_dataset()
+        post["v"] = post["v_scaled"] * data.spend_scale
+        idata["posterior"] = post
+        names = self.purchase.param_names + GammaGammaModel.param_names
+        divergences = int(idata["sample_stats"]["diverging"].sum())
+        diagnostics, summary = diagnose(post[list(names)], divergences)
+        diagnostics["fit_seconds"] = round(fit_seconds, 3)
+        diagnostics["compile_seconds"] = round(compile_seconds, 3)
+        draws_ = {k: post[k].to_numpy().reshape(-1) for k in names}
+        return FitResult(self.purchase.name, idata, draws_, diagnostics, summary, data)
+
+
+def diagnose(posterior, divergences: int) -> tuple[dict, pd.DataFrame]:
+    """R-hat, bulk ESS and divergences of a posterior ``xarray.Dataset``; flags a bad fit.
+
+    A fit is flagged when any R-hat exceeds :data:`RHAT_MAX`, any divergence occurred or a
+    bulk ESS is below :data:`ESS_MIN`; ``flag_reasons`` says which, in words.
+    """
+    import arviz as az
+
+    rhat = az.rhat(posterior)
+    ess = az.ess(posterior, method="bulk")
+    rows = []
+    for name in posterior.data_vars:
+        vals = posterior[name].to_numpy().reshape(-1)
+        rows.append({"parameter": name, "mean": float(vals.mean()), "sd": float(vals.std(ddof=1)),
+                     "q05": float(np.quantile(vals, 0.05)), "q95": float(np.quantile(vals, 0.95)),
+                     "r_hat": float(rhat[name]), "ess_bulk": float(ess[name])})
+    summary = pd.DataFrame(rows).set_index("parameter")
+    r_hat_max = float(np.nanmax(summary["r_hat"])) if len(summary) else float("nan")
+    ess_min = float(np.nanmin(summary["ess_bulk"])) if len(summary) else float("nan")
+    reasons = []
+    if not np.isfinite(r_hat_max) or r_hat_max > RHAT_MAX:
+        worst = summary["r_hat"].idxmax() if np.isfinite(r_hat_max) else "?"
+        reasons.append(f"R-hat {r_hat_max:.3f} > {RHAT_MAX} (parameter {worst}): the chains "
+                       "disagree; run more tune/draws")
+    if divergences > 0:
+        reasons.append(f"{divergences} divergent transitions: the posterior may be biased")
+    if not np.isfinite(ess_min) or ess_min < ESS_MIN:
+        reasons.append(f"bulk ESS {ess_min:.0f} < {ESS_MIN}: too few effective draws; "
+                       "run more draws")
+    diagnostics = {"r_hat_max": r_hat_max, "ess_bulk_min": ess_min, "divergences": divergences,
+                   "flagged": bool(reasons), "flag_reasons": reasons}
+    return diagnostics, summary

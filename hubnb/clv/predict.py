@@ -1,0 +1,184 @@
+"""Per-profile predictions and totals from posterior draws.
+
+Everything is computed per distinct *key* (x, t_x, T, z_bar) — profiles sharing a key share
+every prediction — in chunks of keys, so memory stays bounded (a chunk holds at most
+``MAX_CELLS`` draw x key cells) whatever the number of profiles. Within a chunk the
+hypergeometric part of the expected purchases is computed once per distinct (x, T).
+
+Per key and posterior draw d (``PosteriorDraws``: purchase draw d paired with spend draw d):
+
+- ``predicted_orders`` = E[X(T, T + horizon) | x, t_x, T; draw d];
+- ``aov`` = Gamma-Gamma conditional expected spend; the population mean p v / (q - 1)
+  for profiles without a repeat transaction;
+- ``predicted_clv`` = predicted_orders x aov (no discounting);
+- ``churn_probability`` = 1 - P(alive | x, t_x, T);
+- ``days_to_next_order`` = (alpha + T) / (r + x - 1), the mean wait to the next order given
+  the profile is alive (null where r + x <= 1 in any draw).
+
+Each gets its posterior mean and the equal-tailed credible interval over draws.
+
+Totals (posterior predictive, purchase randomness included), per draw d: the expected total
+M_d = sum over keys of count x E[X], and a variance V_d = sum of count x (X_sim - E[X])^2,
+where X_sim is one simulated future purchase count of one profile of the key (alive drawn
+from P(alive), then the model's purchase process from the conditional posterior of its
+rates). (X_sim - E[X])^2 is an unbiased estimate of the profile's variance, so V_d is
+unbiased for the variance of the total given draw d. The total of draw d is drawn from
+Normal(M_d, V_d) (floored at 0), a moment-matched approximation that is accurate once a
+total is a sum over many profiles. CLV totals do the same with simulated spend
+(nu ~ its Gamma posterior, then the sum of X_sim Gamma(p, nu) transaction values).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .models import PURCHASE_MODELS, FitResult, GammaGammaModel
+
+#: Upper bound of draws x keys cells per chunk (about 16 MB per float array).
+MAX_CELLS = 2_000_000
+#: At most this many posterior draws are used for predictions (evenly thinned).
+MAX_DRAWS = 1000
+
+QUANTITIES = ("predicted_orders", "predicted_clv", "aov", "churn_probability",
+              "days_to_next_order")
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Per-profile predictions and totals.
+
+    Attributes
+    ----------
+    profiles : DataFrame
+        Indexed by profile_id: ``<quantity>_mean/_lower/_upper`` for each of
+        :data:`QUANTITIES`, plus ``predicted_orders_pred_lower/_upper``, the posterior
+        predictive interval of the profile's number of orders.
+    totals : dict
+        ``predicted_orders`` and ``predicted_clv``, each ``{"mean", "lower", "upper"}``.
+    total_draws : dict of ndarray
+        The per-draw totals behind ``totals`` (and ``expected_orders``: M_d).
+    """
+
+    profiles: pd.DataFrame
+    totals: dict
+    total_draws: dict
+
+
+def posterior_draws(fit: FitResult, max_draws: int = MAX_DRAWS) -> dict:
+    """The fit's draws, thinned evenly to at most ``max_draws``, shaped ``(draws, 1)``."""
+    n = len(next(iter(fit.draws.values())))
+    idx = np.linspace(0, n - 1, min(n, max_draws)).round().astype(int)
+    return {k: np.asarray(v, dtype=float)[idx][:, None] for k, v in fit.draws.items()}
+
+
+def interval_bounds(credible_interval: float) -> tuple[float, float]:
+    lo = (1.0 - credible_interval) / 2.0
+    return lo, 1.0 - lo
+
+
+def predict(fit_or_draws, rfm: pd.DataFrame, horizon_days: float, credible_interval: float = 0.9,
+            model_name: str | None = None, seed: int = 1, max_draws: int = MAX_DRAWS,
+            max_cells: int = MAX_CELLS) -> Predictions:
+    """Predictions for every profile of ``rfm`` (an :func:`~hubnb.clv.orders.rfm_summary`).
+
+    Parameters
+    ----------
+    fit_or_draws : FitResult or dict
+        A fit, or a dict of parameter draws (arrays of equal length; with ``model_name``).
+    rfm : DataFrame
+        frequency, recency, T, monetary_value per profile (index: profile_id).
+    horizon_days : float
+        The prediction window.
+    credible_interval : float
+        Mass of the equal-tailed intervals.
+    """
+    if isinstance(fit_or_draws, FitResult):
+        draws = posterior_draws(fit_or_draws, max_draws)
+        model_name = fit_or_draws.model_name
+    else:
+        draws = {k: np.atleast_1d(np.asarray(v, dtype=float))[:, None]
+                 for k, v in fit_or_draws.items()}
+    purchase = PURCHASE_MODELS[model_name]
+    lo, hi = interval_bounds(credible_interval)
+    rng = np.random.default_rng(seed)
+    t = float(horizon_days)
+
+    x_all = rfm["frequency"].to_numpy(np.int64)
+    z_all = np.where(x_all > 0, rfm["monetary_value"].to_numpy(float), 0.0)
+    z_all = np.where(z_all > 0, z_all, 0.0)
+    frame = pd.DataFrame({"x": x_all, "tx": rfm["recency"].to_numpy(np.int64),
+                          "T": rfm["T"].to_numpy(np.int64), "z": z_all})
+    grouped = frame.groupby(["x", "T", "tx", "z"], sort=True)
+    key_of_profile = grouped.ngroup().to_numpy()
+    keys = grouped.size().rename("count").reset_index()
+    n_keys, n_draws = len(keys), len(next(iter(draws.values())))
+
+    stats = {f"{q}_{s}": np.empty(n_keys) for q in QUANTITIES for s in ("mean", "lower", "upper")}
+    stats["predicted_orders_pred_lower"] = np.empty(n_keys)
+    stats["predicted_orders_pred_upper"] = np.empty(n_keys)
+    tot = {k: np.zeros(n_draws) for k in ("orders_mean", "orders_var", "clv_mean", "clv_var")}
+
+    chunk = max(1, max_cells // n_draws)
+    for start in range(0, n_keys, chunk):
+        sl = slice(start, min(start + chunk, n_keys))
+        k = keys.iloc[sl]
+        x, tx, T, z = (k[c].to_numpy(float) for c in ("x", "tx", "T", "z"))
+        count = k["count"].to_numpy(float)
+        vals, sims = _chunk(purchase, draws, x, tx, T, z, t, rng)
+        for q, arr in vals.items():
+            with np.errstate(invalid="ignore"):
+                stats[f"{q}_mean"][sl] = arr.mean(axis=0)
+                qs = np.quantile(arr, [lo, hi], axis=0)
+            stats[f"{q}_lower"][sl], stats[f"{q}_upper"][sl] = qs
+        n_sim, s_sim = sims
+        qs = np.quantile(n_sim, [lo, hi], axis=0, method="inverted_cdf")
+        stats["predicted_orders_pred_lower"][sl], stats["predicted_orders_pred_upper"][sl] = qs
+        e_n, e_clv = vals["predicted_orders"], vals["predicted_clv"]
+        tot["orders_mean"] += e_n @ count
+        tot["orders_var"] += ((n_sim - e_n) ** 2) @ count
+        tot["clv_mean"] += e_clv @ count
+        tot["clv_var"] += ((s_sim - e_clv) ** 2) @ count
+
+    per_key = pd.DataFrame(stats)
+    per_profile = per_key.iloc[key_of_profile].set_index(rfm.index)
+    z_draw = rng.standard_normal((2, n_draws))
+    orders = np.maximum(tot["orders_mean"] + np.sqrt(tot["orders_var"]) * z_draw[0], 0.0)
+    clv = np.maximum(tot["clv_mean"] + np.sqrt(tot["clv_var"]) * z_draw[1], 0.0)
+    totals = {"predicted_orders": summarize(orders, lo, hi),
+              "predicted_clv": summarize(clv, lo, hi)}
+    total_draws = {"predicted_orders": orders, "predicted_clv": clv,
+                   "expected_orders": tot["orders_mean"], "expected_clv": tot["clv_mean"]}
+    return Predictions(per_profile, totals, total_draws)
+
+
+def summarize(values: np.ndarray, lo: float, hi: float) -> dict:
+    """``{"mean", "lower", "upper"}`` of draws, as plain floats."""
+    return {"mean": float(np.mean(values)), "lower": float(np.quantile(values, lo)),
+            "upper": float(np.quantile(values, hi))}
+
+
+def _chunk(purchase, p, x, tx, T, z, t, rng):
+    """Every quantity of a chunk of keys over draws: arrays shaped (draws, keys)."""
+    # the hypergeometric part only once per distinct (x, T) of the chunk
+    pair, inverse = np.unique(np.stack([x, T]), axis=1, return_inverse=True)
+    e_alive = purchase.expected_purchases_alive(p, pair[0], pair[1], t)[:, inverse.ravel()]
+    p_alive = purchase.probability_alive(p, x, tx, T)
+    e_n = e_alive * p_alive
+    spender = (x > 0) & (z > 0)
+    aov = GammaGammaModel.expected_spend(p, np.where(spender, x, 0.0), np.where(spender, z, 0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shape = p["r"] + x
+        days = np.where(shape > 1, (p["alpha"] + T) / (shape - 1), np.nan)
+    vals = {"predicted_orders": e_n, "predicted_clv": e_n * aov, "aov": aov,
+            "churn_probability": 1.0 - p_alive, "days_to_next_order": days}
+    # one simulated profile per (draw, key): the purchase and spend randomness of totals
+    alive = rng.random(e_n.shape) < p_alive
+    n_sim = np.where(alive, purchase.simulate_purchases_alive(p, x, T, t, rng), 0)
+    q_post = p["q"] + p["p"] * np.where(spender, x, 0.0)
+    v_post = p["v"] + np.where(spender, x * z, 0.0)
+    nu = rng.gamma(q_post, 1.0 / v_post)
+    s_sim = np.where(n_sim > 0, rng.gamma(np.maximum(p["p"] * n_sim, 1e-300), 1.0 / nu), 0.0)
+    return vals, (n_sim, s_sim)
