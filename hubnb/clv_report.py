@@ -603,7 +603,7 @@ def assets_card(report) -> Card:
 
 def global_draws(fit, model: str) -> dict[str, np.ndarray]:
     """Posterior draws of the global parameters (purchase model, then spend model)."""
-    names = GLOBAL_PARAMS[model] + SPEND_PARAMS
+    names = tuple(getattr(fit, "param_names", ())) or GLOBAL_PARAMS[model] + SPEND_PARAMS
     idata = fit.idata
     sources = idata.values() if isinstance(idata, dict) else [idata]
     draws = {}
@@ -634,14 +634,26 @@ def backtest_card(result, report) -> Card:
             ("Correlation per customer (actual vs predicted)", _num(s.get("correlation"), 3)),
             ("Mean absolute error per customer (orders)", _num(s.get("mae"), 3)),
             (f"Coverage of the {ci:.0%} intervals", _pct(bt.coverage, 1))]
+    calibration_end = s.get("calibration_end")
+    if calibration_end:
+        rows.insert(0, ("Fitted on orders up to", _day(calibration_end)))
     card.table(pd.DataFrame(rows, columns=["Backtest", "Value"]))
+    if (s.get("model") or {}).get("flagged"):
+        card.notice("Warning: the diagnostics of the backtest's fit are flagged "
+                    f"(R-hat max {_num(s['model'].get('r_hat_max'), 3)}, "
+                    f"{s['model'].get('divergences', 0)} divergences): read its scores "
+                    "with caution.", "warning")
     card.text(f"Coverage: the share of customers whose actual holdout orders fall inside their "
-              f"{ci:.0%} predicted interval; a well calibrated model is near {ci:.0%}.")
+              f"{ci:.0%} posterior predictive interval; a well calibrated model is near "
+              f"{ci:.0%}. Orders on the same local day count as one, as in the model.")
     holdout_days = int(s.get("holdout_days") or p.clv.backtest_days)
     if bt.by_past_orders is not None and len(bt.by_past_orders):
-        card.figure(clv_figures.backtest_by_past_orders_chart(bt.by_past_orders, holdout_days, ci),
+        card.figure(clv_figures.backtest_by_past_orders_chart(bt.by_past_orders, holdout_days),
                     "backtest by past orders")
-        card.table(display_frame(bt.by_past_orders, p.currency))
+        card.table(display_frame(bt.by_past_orders, p.currency).rename(columns={
+            "Past repeat orders": "Repeat orders before the holdout", "Profiles": "Customers",
+            "Actual mean": "Actual orders per customer",
+            "Predicted mean": "Predicted orders per customer"}))
     if bt.cumulative is not None and len(bt.cumulative):
         card.figure(clv_figures.backtest_cumulative_chart(bt.cumulative, ci),
                     "cumulative orders")

@@ -213,7 +213,7 @@ def assets_using_segments(marketing_assets: pd.DataFrame, segment_names,
             reasons[kind] = f"the marketing_assets table has no {plural}"
             continue
         used = assets["audiences"].map(lambda a: _segments_in(a, names))
-        hits = assets.loc[used.str.len() > 0].copy()
+        hits = assets.loc[used.map(len) > 0].copy()
         if hits.empty:
             reasons[kind] = (f"no {kind}'s audience includes a CLV segment ("
                              + ", ".join(sorted(names.values())) + ")")

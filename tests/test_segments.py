@@ -163,7 +163,7 @@ def test_empty_asset_tables_say_why():
     absent = assets_using_segments(frame.iloc[0:0], ["VIP"], table_present=False)
     assert set(absent.reasons.values()) == {"no marketing_assets table in the dataset"}
     assert all(t.empty for t in absent.tables.values())
-    unused = assets_using_segments(frame, ["Big spenders"])
+    unused = assets_using_segments(frame.astype({"audiences": "string"}), ["Big spenders"])
     assert unused.reasons["campaign"] == ("no campaign's audience includes a CLV segment "
                                           "(Big spenders)")
     no_forms = assets_using_segments(frame[frame["asset_type"] != "form"], ["VIP"])

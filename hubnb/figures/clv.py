@@ -178,24 +178,21 @@ def example_timeline(orders: pd.DataFrame, example: pd.Series, as_of: dt.date,
     return fig
 
 
-def backtest_by_past_orders_chart(by_past_orders: pd.DataFrame, holdout_days: int,
-                                  credible_interval: float) -> Figure:
-    """Mean holdout orders per customer, actual vs predicted, by number of past orders."""
+def backtest_by_past_orders_chart(by_past_orders: pd.DataFrame, holdout_days: int) -> Figure:
+    """Mean holdout orders per customer, actual vs predicted, by repeat orders before it.
+
+    ``by_past_orders`` is the engine's backtest table: past_repeat_orders, profiles,
+    actual_mean, predicted_mean (orders on one local day count once, as in the model).
+    """
     fig, axes = _figure(9, 3.8)
     ax = axes[0, 0]
-    groups = by_past_orders["past_orders"].astype(str)
+    groups = by_past_orders["past_repeat_orders"].astype(str)
     x = np.arange(len(groups))
-    ax.bar(x - 0.2, by_past_orders["actual"], width=0.4, color=PALETTE[0], label="actual")
-    mean = by_past_orders["predicted_mean"].to_numpy(float)
-    ax.bar(x + 0.2, mean, width=0.4, color=PALETTE[1],
-           label=f"predicted (mean, {credible_interval:.0%} interval)")
-    if {"predicted_lower", "predicted_upper"} <= set(by_past_orders.columns):
-        err = np.vstack([mean - by_past_orders["predicted_lower"].to_numpy(float),
-                         by_past_orders["predicted_upper"].to_numpy(float) - mean])
-        ax.errorbar(x + 0.2, mean, yerr=np.clip(err, 0, None), fmt="none", ecolor="black",
-                    capsize=3, lw=1)
-    ax.set_xticks(x, groups)
-    ax.set_xlabel("Orders before the holdout (calibration period)")
+    ax.bar(x - 0.2, by_past_orders["actual_mean"], width=0.4, color=PALETTE[0], label="actual")
+    ax.bar(x + 0.2, by_past_orders["predicted_mean"], width=0.4, color=PALETTE[1],
+           label="predicted (mean)")
+    ax.set_xticks(x, [f"{g}\n({n:,})" for g, n in zip(groups, by_past_orders["profiles"])])
+    ax.set_xlabel("Repeat orders before the holdout (customers)")
     ax.set_ylabel(f"Orders per customer in {holdout_days} days")
     ax.set_title("Backtest: holdout orders per customer, actual vs predicted")
     ax.legend(frameon=False)
