@@ -1,0 +1,215 @@
+"""Closed forms against independent references; the compressed likelihood against one row
+per profile; the purchase simulator against the closed-form mean."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from scipy.special import gammaln, hyp2f1
+
+from hubnb.clv import formulas as F
+from hubnb.clv.models import BetaGeoModel, ParetoNBDModel, build_model, compress, uncompressed
+from hubnb.clv.predict import predict
+
+BG = {"r": 0.6, "alpha": 25.0, "a": 0.8, "b": 2.5}
+PARETO = {"r": 0.6, "alpha": 25.0, "s": 0.7, "beta": 40.0}
+PARETO_B = {"r": 0.6, "alpha": 60.0, "s": 0.7, "beta": 40.0}    # the alpha >= beta branch
+GG = {"p": 5.0, "q": 3.0, "v": 20.0}
+# (x, t_x, T, mean spend)
+CUSTOMERS = np.array([(0, 0, 30), (0, 0, 300), (1, 20, 100), (3, 250, 260), (5, 40, 300),
+                      (12, 290, 300)], dtype=float)
+SPEND = np.array([0.0, 0.0, 18.0, 25.0, 9.5, 60.0])
+HORIZON = 90.0
+
+
+def rfm_frame(rows=CUSTOMERS, spend=SPEND):
+    return pd.DataFrame({"frequency": rows[:, 0].astype(int), "recency": rows[:, 1].astype(int),
+                         "T": rows[:, 2].astype(int), "monetary_value": spend},
+                        index=pd.Index(range(len(rows)), name="profile_id"))
+
+
+def degenerate(params, n=4):
+    return {k: np.full(n, v) for k, v in params.items()}
+
+
+# ---- references written from the papers, independently of hubnb.clv.formulas
+
+def ref_bgnbd_p_alive(r, alpha, a, b, x, t_x, T):
+    odds = np.where(x > 0, a / (b + x - 1) * ((alpha + T) / (alpha + t_x)) ** (r + x), 0.0)
+    return 1 / (1 + odds)
+
+
+def ref_bgnbd_expected(r, alpha, a, b, x, t_x, T, t):
+    """FHL05 eq. (10)."""
+    num = (a + b + x - 1) / (a - 1) * (
+        1 - ((alpha + T) / (alpha + T + t)) ** (r + x)
+        * hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + T + t)))
+    den = 1 + np.where(x > 0, a / (b + x - 1) * ((alpha + T) / (alpha + t_x)) ** (r + x), 0.0)
+    return num / den
+
+
+LOG_LAM = np.linspace(-45, 4, 3000)
+
+
+def _gamma_weights(shape, rate, log_grid):
+    # density of exp(u) times the Jacobian exp(u), normalised on the grid
+    w = np.exp(shape * log_grid - rate * np.exp(log_grid) + shape * np.log(rate) - gammaln(shape))
+    return w / w.sum()
+
+
+def ref_pareto_by_integration(r, alpha, s, beta, x, t_x, T, t):
+    """P(alive) and E[X(T, T+t)] integrating the individual-level model over lambda and mu."""
+    lam = np.exp(LOG_LAM)[:, None]
+    mu = np.exp(LOG_LAM)[None, :]
+    g = _gamma_weights(r, alpha, LOG_LAM)[:, None] * _gamma_weights(s, beta, np.log(mu[0]))[None, :]
+    alive = lam ** x * np.exp(-(lam + mu) * T)
+    dead = lam ** x * mu / (lam + mu) * (np.exp(-(lam + mu) * t_x) - np.exp(-(lam + mu) * T))
+    total = np.sum(g * (alive + dead))
+    p_alive = np.sum(g * alive) / total
+    expected = np.sum(g * alive * lam / mu * (1 - np.exp(-mu * t))) / total
+    return p_alive, expected
+
+
+def ref_bgnbd_loglik_by_integration(r, alpha, a, b, x, t_x, T):
+    lam = np.exp(LOG_LAM)[:, None]
+    # p on a logit grid: Beta(a < 1, b) piles its mass near 0
+    u = np.linspace(-60, 30, 6000)
+    p = (1 / (1 + np.exp(-u)))[None, :]
+    wp = np.exp(a * np.log(p) + b * np.log1p(-p) - (gammaln(a) + gammaln(b) - gammaln(a + b)))
+    g = _gamma_weights(r, alpha, LOG_LAM)[:, None] * wp * (u[1] - u[0])
+    lik = (1 - p) ** x * lam ** x * np.exp(-lam * T)
+    if x > 0:
+        lik = lik + p * (1 - p) ** (x - 1) * lam ** x * np.exp(-lam * t_x)
+    return np.log(np.sum(g * lik))
+
+
+def ref_gamma_gamma_loglik_by_integration(p, q, v, x, z):
+    # z_bar | nu ~ Gamma(p x, rate x nu); nu ~ Gamma(q, rate v)
+    log_nu = np.linspace(-12, 6, 20000)
+    w = _gamma_weights(q, v, log_nu)
+    dens = stats.gamma.pdf(z, p * x, scale=1 / (x * np.exp(log_nu)))
+    return np.log(np.sum(w * dens))
+
+
+# ---- tests
+
+def test_bgnbd_likelihood_matches_integrating_the_individual_model():
+    for x, t_x, T in CUSTOMERS[:5]:
+        got = F.bgnbd_loglik(**BG, x=x, t_x=t_x, T=T)
+        assert got == pytest.approx(ref_bgnbd_loglik_by_integration(**BG, x=x, t_x=t_x, T=T),
+                                    abs=2e-3)
+
+
+@pytest.mark.parametrize("params", [PARETO, PARETO_B])
+def test_pareto_closed_forms_match_integration(params):
+    for x, t_x, T in CUSTOMERS[:5]:
+        p_alive, expected = ref_pareto_by_integration(**params, x=x, t_x=t_x, T=T, t=HORIZON)
+        assert F.paretonbd_p_alive(**params, x=x, t_x=t_x, T=T) == pytest.approx(p_alive, rel=2e-3)
+        assert F.paretonbd_expected_purchases(**params, x=x, t_x=t_x, T=T, t=HORIZON) == \
+            pytest.approx(expected, rel=2e-3)
+
+
+def test_gamma_gamma_likelihood_matches_integration():
+    for x, z in [(1, 18.0), (3, 25.0), (12, 60.0)]:
+        assert F.gamma_gamma_loglik(**GG, x=x, mean_spend=z) == pytest.approx(
+            ref_gamma_gamma_loglik_by_integration(**GG, x=x, z=z), abs=1e-4)
+
+
+def test_bgnbd_predictions_at_fixed_parameters_are_the_published_formulas():
+    pred = predict({**degenerate(BG), **degenerate(GG)}, rfm_frame(), HORIZON,
+                   model_name="bg_nbd").profiles
+    x, t_x, T = CUSTOMERS.T
+    expected = ref_bgnbd_expected(**BG, x=x, t_x=t_x, T=T, t=HORIZON)
+    p_alive = ref_bgnbd_p_alive(**BG, x=x, t_x=t_x, T=T)
+    np.testing.assert_allclose(pred["predicted_orders_mean"], expected, rtol=1e-10)
+    np.testing.assert_allclose(pred["predicted_orders_lower"], expected, rtol=1e-10)
+    np.testing.assert_allclose(pred["churn_probability_mean"], 1 - p_alive, atol=1e-12)
+    # FH13: a weighted average of the population mean and the customer's own mean spend
+    p, q, v = GG["p"], GG["q"], GG["v"]
+    pop = p * v / (q - 1)
+    own_weight = p * x / (p * x + q - 1)
+    aov = np.where(SPEND > 0, (1 - own_weight) * pop + own_weight * SPEND, pop)
+    np.testing.assert_allclose(pred["aov_mean"], aov, rtol=1e-12)
+    np.testing.assert_allclose(pred["predicted_clv_mean"], aov * expected, rtol=1e-10)
+    # wait to the next order given alive: E[1/lambda], lambda ~ Gamma(r + x, alpha + T)
+    wait = np.where(BG["r"] + x > 1, (BG["alpha"] + T) / (BG["r"] + x - 1), np.nan)
+    np.testing.assert_allclose(pred["days_to_next_order_mean"], wait, rtol=1e-12)
+
+
+def test_pareto_predictions_at_fixed_parameters_are_the_published_formulas():
+    pred = predict({**degenerate(PARETO), **degenerate(GG)}, rfm_frame(), HORIZON,
+                   model_name="pareto_nbd").profiles
+    for i, (x, t_x, T) in enumerate(CUSTOMERS[:5]):
+        p_alive, expected = ref_pareto_by_integration(**PARETO, x=x, t_x=t_x, T=T, t=HORIZON)
+        assert pred["predicted_orders_mean"].iloc[i] == pytest.approx(expected, rel=2e-3)
+        assert pred["churn_probability_mean"].iloc[i] == pytest.approx(1 - p_alive, abs=2e-3)
+
+
+@pytest.mark.parametrize("model,params", [(BetaGeoModel, BG), (ParetoNBDModel, PARETO)])
+def test_simulated_purchases_average_to_the_closed_form(model, params):
+    rng = np.random.default_rng(3)
+    n = 200_000
+    p = {k: np.full((n, 1), v) for k, v in params.items()}
+    for x, t_x, T in [(0, 0, 100), (2, 150, 200), (6, 50, 300)]:
+        xs, Ts = np.array([x], float), np.array([T], float)
+        alive = rng.random((n, 1)) < model.probability_alive(params, x, t_x, T)
+        sims = np.where(alive, model.simulate_purchases_alive(p, xs, Ts, HORIZON, rng), 0)
+        closed = (model.expected_purchases_alive(params, x, T, HORIZON)
+                  * model.probability_alive(params, x, t_x, T))
+        se = sims.std() / np.sqrt(n)
+        assert abs(sims.mean() - closed) < 4 * se + 1e-9
+
+
+def test_totals_mean_is_the_sum_of_closed_form_expectations():
+    rfm = rfm_frame()
+    pred = predict({**degenerate(BG, 400), **degenerate(GG, 400)}, rfm, HORIZON,
+                   model_name="bg_nbd", seed=5)
+    x, t_x, T = CUSTOMERS.T
+    closed = ref_bgnbd_expected(**BG, x=x, t_x=t_x, T=T, t=HORIZON).sum()
+    np.testing.assert_allclose(pred.total_draws["expected_orders"], closed, rtol=1e-10)
+    draws = pred.total_draws["predicted_orders"]
+    # purchase randomness widens the predictive interval even with no parameter uncertainty
+    assert pred.totals["predicted_orders"]["upper"] > closed > pred.totals["predicted_orders"]["lower"]
+    assert abs(draws.mean() - closed) < 4 * draws.std() / np.sqrt(len(draws)) + 0.05 * closed
+
+
+def _random_rfm(n=3000, seed=0):
+    rng = np.random.default_rng(seed)
+    T = rng.integers(1, 120, n)
+    x = np.where(rng.random(n) < 0.6, 0, rng.integers(1, 6, n))
+    tx = np.where(x > 0, (rng.random(n) * T).astype(int), 0)
+    z = np.where(x > 0, np.round(rng.gamma(4, 5, n), 1), 0.0)
+    return pd.DataFrame({"frequency": x, "recency": tx, "T": T, "monetary_value": z})
+
+
+def test_compressed_likelihood_equals_one_row_per_profile():
+    rfm = _random_rfm()
+    comp, full = compress(rfm), uncompressed(rfm)
+    assert comp.purchase_rows < full.purchase_rows / 2
+    points = [{"r": 0.3, "alpha": 10.0, "a": 0.7, "b": 3.0, "s": 0.5, "beta": 30.0,
+               "p": 4.0, "q": 2.5, "v": 0.6},
+              {"r": 1.7, "alpha": 80.0, "a": 2.5, "b": 0.6, "s": 1.4, "beta": 9.0,
+               "p": 1.2, "q": 7.0, "v": 3.0}]
+    x, tx, T = (rfm[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    spender = x > 0
+    z = rfm["monetary_value"].to_numpy()[spender] / comp.spend_scale
+    for model_cls, loglik in [(BetaGeoModel, F.bgnbd_loglik), (ParetoNBDModel, F.paretonbd_loglik)]:
+        fns = {}
+        for label, data in (("compressed", comp), ("full", full)):
+            m = build_model(model_cls, data)
+            outs = m.replace_rvs_by_values([m["purchase_loglike"], m["spend_loglike"]])
+            fns[label] = m.compile_fn(outs, inputs=m.value_vars)
+            names = {v.name for v in m.value_vars}
+        for pt in points:
+            point = {f"{k}_log__": np.log(v) for k, v in pt.items()}
+            point["q_minus_1_log__"] = np.log(pt["q"] - 1)
+            point["v_scaled_log__"] = np.log(pt["v"])
+            point = {k: v for k, v in point.items() if k in names}
+            got = fns["compressed"](point)
+            ref = fns["full"](point)
+            np.testing.assert_allclose(got, ref, rtol=1e-9)
+            args = [pt[n] for n in model_cls.param_names]
+            per_profile = loglik(*args, x, tx, T).sum()
+            assert got[0] == pytest.approx(per_profile, rel=1e-9)
+            gg = F.gamma_gamma_loglik(pt["p"], pt["q"], pt["v"], x[spender], z).sum()
+            assert got[1] == pytest.approx(gg, rel=1e-9)
