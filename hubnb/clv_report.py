@@ -81,6 +81,17 @@ def _notice(body: str, kind: str = "info", escape: bool = True) -> str:
             f'padding:0.6em 1em;margin:0.5em 0">{text}</div>')
 
 
+def _key_values(rows, title: str = "") -> str:
+    """A two-column table of labels and values, left aligned (the model card)."""
+    cells = "".join(
+        f"<tr><th style='text-align:left;padding-right:1.5em;vertical-align:top'>"
+        f"{html.escape(k)}</th><td style='text-align:left'>{html.escape(v)}</td></tr>"
+        for k, v in rows)
+    caption = (f"<caption style='text-align:left;font-weight:bold'>{html.escape(title)}</caption>"
+               if title else "")
+    return f"<table class='hubnb-card'>{caption}{cells}</table>"
+
+
 def _table(frame: pd.DataFrame) -> str:
     return frame.to_html(index=False, na_rep="—", border=0, classes="dataframe hubnb",
                          escape=True)
@@ -184,6 +195,21 @@ def clv_profiles_frame(result) -> pd.DataFrame:
     return out
 
 
+def outputs_card(report, result, segments: SegmentsResult | None = None) -> Card:
+    """Card 9: the files this notebook writes (or why it writes none)."""
+    card = Card()
+    if report.output_dir is None:
+        return card.text("Run by hand (output_dir is None): clv_profiles.csv, the segment "
+                         "lists and the metrics are not written; `hubnb run` writes them.")
+    files = [f"clv_profiles.csv ({len(result.profiles):,} profiles)"]
+    if segments is not None:
+        files += [f"{f} ({n:,} profiles)" for f, n in zip(segments.summary["file"],
+                                                          segments.summary["profiles"])]
+    files.append("the clv block of metrics.json")
+    return card.add("<p>Written:</p><ul>" + "".join(f"<li>{html.escape(f)}</li>" for f in files)
+                    + "</ul>")
+
+
 # --------------------------------------------------------------------------- model card
 
 def order_definition(orders: OrderFilter, history_days: int) -> str:
@@ -249,7 +275,7 @@ def model_card(result, report) -> Card:
                   "under “How good is the model”, and consider more draws (clv.draws) or "
                   "more data.")
         card.add(_notice(body, "warning", escape=False))
-    card.table(pd.DataFrame(rows, columns=["", "Current model"]))
+    card.add(_key_values(rows, "Current model"))
     return card
 
 
@@ -410,13 +436,18 @@ def example_profiles_card(result, report) -> Card:
             card.text(f"No profile has {ex['rule']}.")
             continue
         who = ex.get("email") if isinstance(ex.get("email"), str) else f"profile {ex['profile_id']}"
-        card.text(f"{who} (profile {ex['profile_id']}), the profile of the {ex['group_size']:,} "
-                  f"matching whose {ex['picked_by']} is nearest their median.")
+        basis = "predicted CLV" if ex["picked_by"] == "predicted_clv_mean" else "historical CLV"
+        card.text(f"{who} (profile {ex['profile_id']}): of the {ex['group_size']:,} profiles "
+                  f"with {ex['rule']}, the one whose {basis} is nearest the group's median.")
         card.table(profile_attributes(ex, p.currency, p.clv.horizon_days))
         own = orders.loc[orders["profile_id"] == ex["profile_id"]]
         fig = clv_figures.example_timeline(own, ex, p.as_of, p.currency,
                                            p.clv.credible_interval)
         card.figure(fig, f"order timeline of example {ex['example']}")
+    if result.eligible:
+        card.text("— marks an attribute the model leaves undefined for that profile: e.g. "
+                  "with a single order, BG/NBD's expected wait to the next order can be "
+                  "unbounded, so there is no expected next order date.")
     return card
 
 
@@ -523,8 +554,15 @@ def churn_risk_card(result, report) -> Card:
     bands = churn_bands(result.profiles, p.clv.churn_bands)
     card.figure(clv_figures.churn_band_chart(bands, p.currency), "churn risk bands")
     shown = bands.assign(share=bands["share"].map(_pct),
+                         profiles=bands["profiles"].map(lambda v: _num(v, 0)),
                          revenue_at_stake=bands["revenue_at_stake"].map(
                              lambda v: money(v, p.currency, 0)))
+    if p.clv.model == "bg_nbd":
+        one_time = int((result.profiles["historical_orders"] == 1).sum())
+        card.text(f"Under BG/NBD a customer can only drop out right after a repeat order, so "
+                  f"the {one_time:,} customers with a single order have churn probability 0 "
+                  "and are in the Low band; their predicted CLV is low for another reason "
+                  "(they may never have been likely to return).")
     return card.table(shown.rename(columns={
         "band": "Band", "churn_probability": "Churn probability", "profiles": "Profiles",
         "share": "Share", "revenue_at_stake": "Revenue at stake (predicted CLV)"}))
@@ -676,7 +714,11 @@ def posterior_card(result, report) -> Card:
         card.text(f"Diagnostics: {status}.")
     summary = getattr(result.fit, "params_summary", None)
     if summary is not None and len(summary):
-        card.table(summary.reset_index() if summary.index.name else summary)
+        shown = (summary.reset_index() if summary.index.name else summary).copy()
+        for c in shown.columns:
+            if pd.api.types.is_float_dtype(shown[c]):
+                shown[c] = shown[c].map(lambda v: "—" if pd.isna(v) else f"{v:.4g}")
+        card.table(shown)
     draws = global_draws(result.fit, p.clv.model)
     if not draws:
         return card.text("The fit holds no posterior draws of the global parameters to plot.")
@@ -798,8 +840,13 @@ def platform_card(result, report) -> Card:
               f"horizon may differ from hubnb's {p.clv.horizon_days} days; correlation "
               "measures whether both rank customers alike.")
     shown = cmp.summary.copy()
-    for c in ("correlation", "hubnb_mean", "platform_mean", "mean_abs_difference"):
-        shown[c] = shown[c].map(lambda v: _num(v, 3))
+    kinds = {label: kind for _, _, label, kind in PLATFORM_PAIRS}
+    fmt = {"money": lambda v: money(v, p.currency), "share": lambda v: _pct(v, 1),
+           "count": lambda v: _num(v, 2)}
+    for c in ("hubnb_mean", "platform_mean", "mean_abs_difference"):
+        shown[c] = [fmt[kinds[a]](v) for a, v in zip(shown["attribute"], shown[c])]
+    shown["correlation"] = shown["correlation"].map(lambda v: _num(v, 3))
+    shown["profiles"] = shown["profiles"].map(lambda v: _num(v, 0))
     card.table(shown.rename(columns={
         "attribute": "Attribute", "profiles": "Profiles in both", "correlation": "Correlation",
         "hubnb_mean": "Mean (hubnb)", "platform_mean": "Mean (platform)",

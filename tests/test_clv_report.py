@@ -63,6 +63,7 @@ class FakeReport:
                           "where": "predicted_orders >= 1 and churn_probability < 0.3"}]})
         self.data = data or FakeData()
         self.written = {}
+        self.output_dir = "out"
 
     def write_csv(self, name, frame):
         self.written[name] = frame
@@ -289,6 +290,10 @@ def test_every_card_renders_for_an_eligible_fit():
     segments = clv_report.clv_segments(result, report)
     clv_report.segments_card(report, segments)
     assert set(report.written) == {"segments/vip.csv", "segments/likely_to_buy_soon.csv"}
+    outputs = clv_report.outputs_card(report, result, segments).html()
+    assert "clv_profiles.csv (300 profiles)" in outputs and "segments/vip.csv" in outputs
+    report.output_dir = None
+    assert "not written" in clv_report.outputs_card(report, result, segments).html()
 
 
 def test_cards_that_do_not_apply_say_why():
