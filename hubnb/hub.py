@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .data import EVENT_TYPES
 from .periods import Period, local_midnight_utc
 
 #: The five service interaction types, in the order the dashboard shows them.
@@ -27,7 +28,7 @@ SERVICE_TYPES = ("order_tracked", "return_started", "coupon_applied", "help_clic
                  "chat_started")
 #: Periods longer than this many days are graphed per week instead of per day.
 DAILY_UP_TO_DAYS = 90
-_NS_PER_DAY = 86_400 * 10**9
+_US_PER_DAY = 86_400 * 10**6
 _NAT = np.iinfo(np.int64).min
 
 
@@ -61,12 +62,12 @@ class Buckets:
     """The days (or weeks, for periods over 90 days) a period is graphed by."""
 
     starts: tuple[dt.date, ...]
-    edges_ns: np.ndarray = field(repr=False)  # len(starts) + 1 UTC instants, in ns
+    edges_us: np.ndarray = field(repr=False)  # len(starts) + 1 UTC instants, in µs
     unit: str                                  # "day" | "week"
 
-    def index(self, instants_ns: np.ndarray) -> np.ndarray:
+    def index(self, instants_us: np.ndarray) -> np.ndarray:
         """The bucket of each instant (instants must lie inside the period)."""
-        return np.searchsorted(self.edges_ns, instants_ns, side="right") - 1
+        return np.searchsorted(self.edges_us, instants_us, side="right") - 1
 
     def frame_index(self) -> pd.DatetimeIndex:
         return pd.DatetimeIndex(pd.to_datetime(list(self.starts)), name=f"{self.unit}_start")
@@ -208,26 +209,45 @@ def change_pct(value, previous) -> float | None:
     return round(100.0 * (float(value) - float(previous)) / float(previous), 1)
 
 
-def instants_ns(timestamps: pd.Series) -> np.ndarray:
-    """Tz-aware timestamps as int64 nanoseconds since the epoch (NaT: int64 min)."""
-    return timestamps.to_numpy(dtype="datetime64[ns]").view("int64")
+def instants_us(timestamps: pd.Series) -> np.ndarray:
+    """Tz-aware timestamps as int64 microseconds since the epoch (NaT: int64 min).
+
+    A view, not a copy, when the column is already in microseconds (as Parquet and
+    pandas 3 give it).
+    """
+    values = timestamps.array
+    if not isinstance(values, pd.arrays.DatetimeArray):
+        values = pd.DatetimeIndex(timestamps).array
+    return values.as_unit("us").asi8
+
+
+def _us(instant: pd.Timestamp) -> int:
+    return instant.value // 1000    # Timestamp.value is in nanoseconds whatever its unit
+
+
+def as_event_categories(event_type: pd.Series) -> pd.Categorical:
+    """``event_type`` as a Categorical over EVENT_TYPES (factorized once: fast on text)."""
+    if isinstance(event_type.dtype, pd.CategoricalDtype):
+        return event_type.array
+    codes, uniques = pd.factorize(event_type)
+    remap = pd.Index(EVENT_TYPES).get_indexer(uniques)
+    return pd.Categorical.from_codes(remap[codes] if len(codes) else codes, EVENT_TYPES)
 
 
 def _bounds(period: Period) -> tuple[int, int]:
-    return period.start_utc.as_unit("ns").value, period.end_utc.as_unit("ns").value
+    return _us(period.start_utc), _us(period.end_utc)
 
 
-def _within(ns: np.ndarray, period: Period) -> np.ndarray:
+def _within(us: np.ndarray, period: Period) -> np.ndarray:
     lo, hi = _bounds(period)
-    return (ns >= lo) & (ns < hi)
+    return (us >= lo) & (us < hi)
 
 
 def period_buckets(period: Period) -> Buckets:
     """Local days of P, or 7-day weeks from P's first day when P is over 90 days."""
     step = 1 if period.days <= DAILY_UP_TO_DAYS else 7
     starts = tuple(period.dates()[::step])
-    edges = [local_midnight_utc(d, period.tz).as_unit("ns").value for d in starts]
-    edges.append(period.end_utc.as_unit("ns").value)
+    edges = [_us(local_midnight_utc(d, period.tz)) for d in starts] + [_us(period.end_utc)]
     return Buckets(starts, np.asarray(edges, dtype=np.int64), "day" if step == 1 else "week")
 
 
@@ -250,40 +270,30 @@ def date_range_label(start: dt.date, end: dt.date) -> str:
 
 def total_accounts(profiles: pd.DataFrame, period: Period) -> int:
     """Profiles whose ``account_created_at`` falls on or before the last local day of P."""
-    created = instants_ns(profiles["account_created_at"])
+    created = instants_us(profiles["account_created_at"])
     return int(((created != _NAT) & (created < _bounds(period)[1])).sum())
-
-
-def _event_arrays(events: pd.DataFrame) -> tuple[np.ndarray, pd.Categorical]:
-    return instants_ns(events["occurred_at"]), _event_codes(events["event_type"])
-
-
-def _event_codes(event_type: pd.Series) -> pd.Categorical:
-    if isinstance(event_type.dtype, pd.CategoricalDtype):
-        return event_type.array
-    return pd.Categorical(event_type)
 
 
 def service_breakdown(events: pd.DataFrame, period: Period) -> dict[str, int]:
     """Hub events in P of each service type (SERVICE_TYPES order)."""
-    ns = instants_ns(events["occurred_at"])
-    types = events["event_type"].to_numpy()[_within(ns, period)]
-    counts = pd.Series(types).value_counts()
+    in_p = _within(instants_us(events["occurred_at"]), period)
+    counts = events["event_type"][in_p].value_counts()
     return {t: int(counts.get(t, 0)) for t in SERVICE_TYPES}
 
 
 def active_accounts(events: pd.DataFrame, period: Period) -> int:
     """Distinct profiles with a ``hub_opened`` event in P."""
-    ns = instants_ns(events["occurred_at"])
-    opened = _within(ns, period) & (events["event_type"] == "hub_opened").to_numpy()
+    opened = (_within(instants_us(events["occurred_at"]), period)
+              & (events["event_type"] == "hub_opened").to_numpy())
     return int(pd.unique(events["profile_id"].to_numpy()[opened]).size)
 
 
 def _valid_orders(orders: pd.DataFrame, period: Period) -> pd.DataFrame:
-    placed = instants_ns(orders["placed_at"])
+    """Orders placed in P and not cancelled, with ``placed_us``."""
+    placed = instants_us(orders["placed_at"])
     keep = _within(placed, period) & orders["cancelled_at"].isna().to_numpy()
     out = orders.loc[keep, ["order_id", "profile_id", "value", "signed_in"]]
-    return out.assign(placed_ns=placed[keep])
+    return out.assign(placed_us=placed[keep])
 
 
 def attributed_lines(orders: pd.DataFrame, order_lines: pd.DataFrame, hub_events: pd.DataFrame,
@@ -305,7 +315,7 @@ def attributed_lines(orders: pd.DataFrame, order_lines: pd.DataFrame, hub_events
         ``by`` (``"added_from_hub"`` or ``"window"``: which rule attributed the line).
     """
     cols = ["order_id", "line_id", "product_id", "product_name", "quantity", "line_total"]
-    valid = _valid_orders(orders, period)[["order_id", "profile_id", "placed_ns"]]
+    valid = _valid_orders(orders, period)[["order_id", "profile_id", "placed_us"]]
     lines = order_lines.loc[order_lines["order_id"].isin(valid["order_id"])]
     flag = (lines["added_from_hub"] if has_added_from_hub
             else pd.Series(pd.NA, index=lines.index, dtype="boolean")).astype("boolean")
@@ -326,10 +336,10 @@ def _within_window(candidates: pd.DataFrame, hub_events: pd.DataFrame,
     """For each candidate line: a hub_add_to_cart of the same profile and product in the window."""
     if not len(candidates) or not len(hub_events):
         return np.zeros(len(candidates), dtype=bool)
-    window_ns = window_days * _NS_PER_DAY
-    placed = candidates["placed_ns"].to_numpy()
-    ev_ns = instants_ns(hub_events["occurred_at"])
-    keep = ((ev_ns >= placed.min() - window_ns) & (ev_ns <= placed.max())
+    window_us = window_days * _US_PER_DAY
+    placed = candidates["placed_us"].to_numpy()
+    ev_us = instants_us(hub_events["occurred_at"])
+    keep = ((ev_us >= placed.min() - window_us) & (ev_us <= placed.max())
             & (hub_events["event_type"] == "hub_add_to_cart").to_numpy()
             & hub_events["product_id"].notna().to_numpy())
     if not keep.any():
@@ -337,23 +347,23 @@ def _within_window(candidates: pd.DataFrame, hub_events: pd.DataFrame,
     carts = pd.DataFrame({
         "profile_id": _plain(hub_events["profile_id"].loc[keep]),
         "product_id": _plain(hub_events["product_id"].loc[keep]),
-        "cart_ns": ev_ns[keep],
-    }).sort_values("cart_ns", kind="stable", ignore_index=True)
+        "cart_us": ev_us[keep],
+    }).sort_values("cart_us", kind="stable", ignore_index=True)
     carts["cart_row"] = np.arange(len(carts))
     left = pd.DataFrame({
         "profile_id": _plain(candidates["profile_id"]),
         "product_id": _plain(candidates["product_id"]),
-        "at_ns": placed, "row": np.arange(len(candidates)),
-    }).sort_values("at_ns", kind="stable")
+        "at_us": placed, "row": np.arange(len(candidates)),
+    }).sort_values("at_us", kind="stable")
     # The latest add-to-cart at or before the order, of the same profile and product.
-    matched = pd.merge_asof(left, carts, left_on="at_ns", right_on="cart_ns",
+    matched = pd.merge_asof(left, carts, left_on="at_us", right_on="cart_us",
                             by=["profile_id", "product_id"], direction="backward")
-    # cart_ns comes back as float (NaN where unmatched): too coarse for nanoseconds, so the
-    # matched cart's instant is looked up by its row number instead.
+    # cart_us comes back as float (NaN where unmatched), too coarse for microseconds, so
+    # the matched cart's instant is looked up by its row number instead.
     cart_row = matched["cart_row"].to_numpy()
     ok = ~np.isnan(cart_row)
-    cart_ns = carts["cart_ns"].to_numpy()[cart_row[ok].astype(np.int64)]
-    ok[ok] = matched["at_ns"].to_numpy()[ok] - cart_ns <= window_ns
+    cart_us = carts["cart_us"].to_numpy()[cart_row[ok].astype(np.int64)]
+    ok[ok] = matched["at_us"].to_numpy()[ok] - cart_us <= window_us
     hit = np.zeros(len(candidates), dtype=bool)
     hit[matched["row"].to_numpy()[ok]] = True
     return hit
@@ -389,10 +399,11 @@ def product_report(lines: pd.DataFrame) -> pd.DataFrame:
         "revenue": grouped["line_total"].sum().round(2),
         "orders": grouped["order_id"].nunique().astype("int64"),
     })
-    names = (lines.dropna(subset=["product_name"])
-             .groupby("product_id", sort=False)["product_name"]
-             .agg(lambda s: s.value_counts().index[0]))
-    out["product"] = names.reindex(out.index)
+    spellings = (lines.groupby(["product_id", "product_name"]).size().rename("n")
+                 .reset_index().sort_values(["product_id", "n"], ascending=[True, False],
+                                            kind="stable")
+                 .drop_duplicates("product_id").set_index("product_id")["product_name"])
+    out["product"] = spellings.reindex(out.index)
     out = out.reset_index()
     out["product"] = out["product"].astype(object).where(out["product"].notna(),
                                                          out["product_id"].astype(str))
@@ -425,22 +436,26 @@ def reengagement_list(profiles: pd.DataFrame, hub_events: pd.DataFrame, as_of: d
         profile_id, email, account_created_at, last_hub_opened_at (UTC; NaT if never),
         days_since_last_open (nullable integer; null if never).
     """
-    end_ns = local_midnight_utc(as_of + dt.timedelta(days=1), tz).as_unit("ns").value
-    created = instants_ns(profiles["account_created_at"])
-    is_account = (created != _NAT) & (created < end_ns)
+    end_us = _us(local_midnight_utc(as_of + dt.timedelta(days=1), tz))
+    created = instants_us(profiles["account_created_at"])
+    is_account = (created != _NAT) & (created < end_us)
     accounts = profiles.loc[is_account, ["profile_id", "email", "account_created_at"]]
-    ev_ns = instants_ns(hub_events["occurred_at"])
-    opened = (ev_ns < end_ns) & (hub_events["event_type"] == "hub_opened").to_numpy()
-    last = (hub_events.loc[opened, ["profile_id", "occurred_at"]]
-            .groupby("profile_id", sort=False)["occurred_at"].max())
-    last_at = pd.Series(last.reindex(accounts["profile_id"]).array, index=accounts.index)
+    ev_us = instants_us(hub_events["occurred_at"])
+    opened = (ev_us < end_us) & (hub_events["event_type"] == "hub_opened").to_numpy()
+    # Each open's account (-1: not an account), then the latest open per account.
+    pos = pd.Index(accounts["profile_id"]).get_indexer(hub_events["profile_id"].to_numpy()[opened])
+    known = pos >= 0
+    last = np.full(len(accounts), _NAT, dtype=np.int64)
+    np.maximum.at(last, pos[known], ev_us[opened][known])
+    # More than N days before as_of <=> before local midnight starting day as_of - N.
+    cutoff = _us(local_midnight_utc(as_of - dt.timedelta(days=inactive_after_days), tz))
+    listed = last < cutoff                       # never opened: last is _NAT, the minimum
+    out = accounts.loc[listed]
+    last_at = pd.Series(last[listed].view("M8[us]"), index=out.index).dt.tz_localize("UTC")
     local_day = last_at.dt.tz_convert(tz).dt.tz_localize(None).dt.normalize()
     days = (pd.Timestamp(as_of) - local_day).dt.days.astype("Int64")
-    out = accounts.assign(last_hub_opened_at=last_at, days_since_last_open=days)
-    inactive = days.isna() | (days > inactive_after_days)
-    out = out.loc[inactive.to_numpy()]
-    order = out.assign(_never=out["days_since_last_open"].isna(),
-                       _days=out["days_since_last_open"].fillna(0))
+    out = out.assign(last_hub_opened_at=last_at, days_since_last_open=days)
+    order = out.assign(_never=days.isna(), _days=days.fillna(0))
     order = order.sort_values(["_never", "_days", "profile_id"],
                               ascending=[False, False, True], kind="stable")
     return order.drop(columns=["_never", "_days"]).reset_index(drop=True)
@@ -514,35 +529,30 @@ def _merge_same_days(spans: list[OfflineSpan]) -> list[OfflineSpan]:
 
 # --------------------------------------------------------------------------- the dashboard
 
-def _period_numbers(orders, lines_all, events, ev_ns, ev_codes, period: Period,
-                    window_days: int, has_flag: bool) -> tuple[PeriodNumbers, pd.DataFrame]:
-    in_p = _within(ev_ns, period)
-    codes = ev_codes[in_p]
-    counts = pd.Series(codes).value_counts()
-    breakdown = {t: int(counts.get(t, 0)) for t in SERVICE_TYPES}
-    opened = in_p.copy()
-    opened[in_p] = np.asarray(codes == "hub_opened")
-    active = int(pd.unique(events["profile_id"].to_numpy()[opened]).size)
-    lines = attributed_lines(orders, lines_all, events, period, window_days, has_flag)
+def _period_numbers(orders, order_lines, events, period: Period, window_days: int,
+                    has_flag: bool) -> tuple[PeriodNumbers, pd.DataFrame]:
+    lines = attributed_lines(orders, order_lines, events, period, window_days, has_flag)
     aov, n = average_order_value(orders, period)
-    return PeriodNumbers(breakdown, active, revenue_generated(lines), aov, n), lines
+    return PeriodNumbers(service_breakdown(events, period), active_accounts(events, period),
+                         revenue_generated(lines), aov, n), lines
 
 
-def _service_series(ev_ns, ev_codes, period: Period, buckets: Buckets) -> pd.DataFrame:
-    in_p = _within(ev_ns, period)
-    codes = pd.Categorical(ev_codes[in_p], categories=SERVICE_TYPES).codes
+def _service_series(events, period: Period, buckets: Buckets) -> pd.DataFrame:
+    ev_us = instants_us(events["occurred_at"])
+    in_p = _within(ev_us, period)
+    position = pd.Index(SERVICE_TYPES).get_indexer(EVENT_TYPES)   # -1: not a service type
+    codes = position[as_event_categories(events["event_type"][in_p]).codes]
     keep = codes >= 0
-    b = buckets.index(ev_ns[in_p][keep])
-    n = len(buckets.starts)
-    grid = np.bincount(b * len(SERVICE_TYPES) + codes[keep],
-                       minlength=n * len(SERVICE_TYPES)).reshape(n, len(SERVICE_TYPES))
+    b = buckets.index(ev_us[in_p][keep])
+    n, k = len(buckets.starts), len(SERVICE_TYPES)
+    grid = np.bincount(b * k + codes[keep], minlength=n * k).reshape(n, k)
     return pd.DataFrame(grid, index=buckets.frame_index(), columns=list(SERVICE_TYPES))
 
 
 def _aov_series(orders, period: Period, buckets: Buckets) -> pd.DataFrame:
     valid = _valid_orders(orders, period)
     signed = valid["signed_in"].to_numpy(dtype=bool)
-    b = buckets.index(valid["placed_ns"].to_numpy()[signed])
+    b = buckets.index(valid["placed_us"].to_numpy()[signed])
     n = len(buckets.starts)
     count = np.bincount(b, minlength=n)
     total = np.bincount(b, weights=valid["value"].to_numpy()[signed], minlength=n)
@@ -566,24 +576,25 @@ def customer_hub(data, params) -> HubDashboard:
     events = data.hub_events
     any_hub_data = bool(len(events)) or bool(data.profiles["account_created_at"].notna().any())
     live = live_state(hub, period, comparison, any_hub_data)
-    # Only events that can matter: in P or C, or in the attribution window before them.
-    ev_ns_all = instants_ns(events["occurred_at"])
+    # Work on the slices that can matter: orders placed in P or C, their lines, and the
+    # events of P, C and the attribution window before them.
+    window = hub.attribution_window_days
     lo, hi = _bounds(period)
     if comparison is not None:
         c_lo, c_hi = _bounds(comparison)
         lo, hi = min(lo, c_lo), max(hi, c_hi)
-    near = (ev_ns_all >= lo - hub.attribution_window_days * _NS_PER_DAY) & (ev_ns_all < hi)
-    near_events = events.loc[near]
-    ev_ns = ev_ns_all[near]
-    ev_codes = _event_codes(near_events["event_type"])
+    ev_us = instants_us(events["occurred_at"])
+    near_events = events.loc[(ev_us >= lo - window * _US_PER_DAY) & (ev_us < hi),
+                             ["profile_id", "occurred_at", "event_type", "product_id"]]
+    near_events["event_type"] = as_event_categories(near_events["event_type"])
+    placed = instants_us(data.orders["placed_at"])
+    orders = data.orders.loc[(placed >= lo) & (placed < hi)]
+    lines = data.order_lines.loc[data.order_lines["order_id"].isin(orders["order_id"])]
     has_flag = data.has_added_from_hub
-    window = hub.attribution_window_days
-    now, lines = _period_numbers(data.orders, data.order_lines, near_events, ev_ns, ev_codes,
-                                 period, window, has_flag)
+    now, attributed = _period_numbers(orders, lines, near_events, period, window, has_flag)
     before = None
     if comparison is not None:
-        before, _ = _period_numbers(data.orders, data.order_lines, near_events, ev_ns, ev_codes,
-                                    comparison, window, has_flag)
+        before, _ = _period_numbers(orders, lines, near_events, comparison, window, has_flag)
     # Hub measures of a period the hub was not live in are not measurements: None.
     hub_now = now if live.has_data else None
     hub_before = before if (before is not None and live.comparison_live) else None
@@ -594,7 +605,7 @@ def customer_hub(data, params) -> HubDashboard:
         return Change.of(v, p, decimals)
 
     buckets = period_buckets(period)
-    if has_flag and data.order_lines["added_from_hub"].notna().all():
+    if has_flag and lines["added_from_hub"].notna().all():
         attribution = "added_from_hub"
     elif has_flag:
         attribution = "added_from_hub, with the attribution window where it is null"
@@ -614,9 +625,9 @@ def customer_hub(data, params) -> HubDashboard:
         previous_orders=before.signed_in_orders if before else None,
         service_breakdown=(dict(now.service_breakdown) if live.has_data
                            else {t: None for t in SERVICE_TYPES}),
-        service_series=_service_series(ev_ns, ev_codes, period, buckets),
-        aov_series=_aov_series(data.orders, period, buckets),
-        products=product_report(lines),
+        service_series=_service_series(near_events, period, buckets),
+        aov_series=_aov_series(orders, period, buckets),
+        products=product_report(attributed),
         reengage=reengagement_list(data.profiles, events, params.as_of, params.timezone,
                                    hub.inactive_after_days),
         buckets=buckets,

@@ -114,8 +114,8 @@ def test_dst_day_has_25_hours_and_both_ends_count_for_it(tmp_path):
     assert per_day[pd.Timestamp("2026-10-29")] == 1          # e2 at local midnight
     assert per_day[pd.Timestamp("2026-11-04")] == 1          # e3 at 23:59:59
     # day edges: Nov 1 runs from 04:00 UTC to 05:00 UTC the next day
-    edges = d.buckets.edges_ns
-    assert edges[4] - edges[3] == 25 * 3600 * 10**9
+    edges = d.buckets.edges_us
+    assert edges[4] - edges[3] == 25 * 3600 * 10**6
 
 
 def test_breakdown_is_in_the_metrics_and_sums_to_service_interactions(tmp_path):
