@@ -561,8 +561,8 @@ def churn_risk_card(result, report) -> Card:
         one_time = int((result.profiles["historical_orders"] == 1).sum())
         card.text(f"Under BG/NBD a customer can only drop out right after a repeat order, so "
                   f"the {one_time:,} customers with a single order have churn probability 0 "
-                  "and are in the Low band; their predicted CLV is low for another reason "
-                  "(they may never have been likely to return).")
+                  "and are in the Low band; the model's doubt about them shows in their low "
+                  "predicted orders instead.")
     return card.table(shown.rename(columns={
         "band": "Band", "churn_probability": "Churn probability", "profiles": "Profiles",
         "share": "Share", "revenue_at_stake": "Revenue at stake (predicted CLV)"}))
