@@ -16,6 +16,7 @@ runs top to bottom: nothing is written, and the report says so where a file woul
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import json
 from dataclasses import dataclass
@@ -54,15 +55,28 @@ class Report:
         frame.to_csv(path, index=False)
         return path
 
-    def header(self):
-        """The report's header: merchant, periods with their exact dates, as-of day."""
+    def header(self, dashboard: str = "customer_hub"):
+        """The report's header: merchant, the dates it covers, as-of day, currency.
+
+        The Customer Hub report states its period and comparison with their exact dates;
+        the CLV report states its history window and prediction horizon instead.
+        """
         from IPython.display import HTML
 
         p = self.params
-        rows = [("Merchant", p.display_name), ("Period", p.period.label()),
-                ("Compared with", p.comparison.label() if p.comparison else "no comparison"),
-                ("As of", f"{p.as_of:%b %d, %Y} ({p.timezone}, whole local days)"),
-                ("Currency", p.currency)]
+        rows = [("Merchant", p.display_name)]
+        if dashboard == "clv":
+            first = p.as_of - dt.timedelta(days=p.clv.history_days - 1)
+            last = p.as_of + dt.timedelta(days=p.clv.horizon_days)
+            rows += [("Orders from", f"{first:%b %d, %Y} to {p.as_of:%b %d, %Y} "
+                                     f"({p.clv.history_days:,} days of history)"),
+                     ("Predictions for", f"the next {p.clv.horizon_days:,} days, "
+                                         f"to {last:%b %d, %Y}")]
+        else:
+            rows += [("Period", p.period.label()),
+                     ("Compared with", p.comparison.label() if p.comparison else "no comparison")]
+        rows += [("As of", f"{p.as_of:%b %d, %Y} ({p.timezone}, whole local days)"),
+                 ("Currency", p.currency)]
         cells = "".join(f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(k)}</th>"
                         f"<td style='text-align:left'>{html.escape(v)}</td></tr>" for k, v in rows)
         return HTML(f"<table>{cells}</table>")
