@@ -69,8 +69,17 @@ class Buckets:
         """The bucket of each instant (instants must lie inside the period)."""
         return np.searchsorted(self.edges_us, instants_us, side="right") - 1
 
+    days: tuple[int, ...] = ()                 # local days in each bucket
+
     def frame_index(self) -> pd.DatetimeIndex:
         return pd.DatetimeIndex(pd.to_datetime(list(self.starts)), name=f"{self.unit}_start")
+
+    @property
+    def partial_first_days(self) -> int | None:
+        """Days in the first week when it is shorter than 7 (weeks only), else None."""
+        if self.unit == "week" and self.days and self.days[0] < 7:
+            return self.days[0]
+        return None
 
 
 @dataclass(frozen=True)
@@ -244,11 +253,21 @@ def _within(us: np.ndarray, period: Period) -> np.ndarray:
 
 
 def period_buckets(period: Period) -> Buckets:
-    """Local days of P, or 7-day weeks from P's first day when P is over 90 days."""
-    step = 1 if period.days <= DAILY_UP_TO_DAYS else 7
-    starts = tuple(period.dates()[::step])
+    """Local days of P; for periods over 90 days, 7-day weeks ending on P's last day.
+
+    Weeks are counted back from the last day so the most recent week is whole; the first
+    week holds the remaining days (``days % 7``) when the period is not whole weeks.
+    """
+    dates = period.dates()
+    if period.days <= DAILY_UP_TO_DAYS:
+        starts, unit = dates, "day"
+    else:
+        first = period.days % 7
+        starts, unit = ([dates[0]] if first else []) + dates[first::7], "week"
     edges = [_us(local_midnight_utc(d, period.tz)) for d in starts] + [_us(period.end_utc)]
-    return Buckets(starts, np.asarray(edges, dtype=np.int64), "day" if step == 1 else "week")
+    ends = [*starts[1:], period.end + dt.timedelta(days=1)]
+    days = tuple((b - a).days for a, b in zip(starts, ends))
+    return Buckets(tuple(starts), np.asarray(edges, dtype=np.int64), unit, days)
 
 
 def _day(d: dt.date) -> str:

@@ -321,7 +321,8 @@ def test_no_hub_data_report_shows_no_zero_tiles(tmp_path):
         assert m[name] == {"value": None, "previous": None, "change_pct": None}
     assert set(m["service_breakdown"].values()) == {None}
     tiles = hub_figures.overview_tiles(d).data
-    assert "Customer Hub has no data yet" in tiles and "Service interactions" not in tiles
+    assert "Service interactions" not in tiles and "no customer hub data" in tiles.lower()
+    assert "Customer Hub has no data yet" in hub_figures.live_notices(d).data
     assert "no customer hub data" in hub_figures.service_interactions_figure(d).data.lower()
     assert "no customer hub data" in hub_figures.products_table(d).data.lower()
 
@@ -405,7 +406,11 @@ def test_figures_have_titles_and_labelled_axes(tmp_path):
 def test_periods_over_90_days_are_graphed_per_week(tmp_path):
     params = hub_params(tmp_path / "m", period="last_365_days")
     d = dashboard_of(tmp_path, params, orders=ORDERS, lines=LINES, events=EDGE_EVENTS)
-    assert d.buckets.unit == "week" and len(d.buckets.starts) == 53  # 52 weeks and a day
+    # 365 days: a first week of 1 day (Nov 5, 2025), then 52 whole weeks to Nov 4, 2026
+    assert d.buckets.unit == "week" and len(d.buckets.starts) == 53
+    assert d.buckets.starts[:2] == (dt.date(2025, 11, 5), dt.date(2025, 11, 6))
+    assert d.buckets.days[0] == 1 and set(d.buckets.days[1:]) == {7}
+    assert d.buckets.starts[-1] == dt.date(2026, 10, 29)
     assert int(d.service_series.to_numpy().sum()) == d.service_interactions.value
     assert hub_figures.service_interactions_figure(d).axes[1].get_ylabel() == \
         "Interactions per week"

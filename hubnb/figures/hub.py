@@ -53,7 +53,7 @@ def _change_html(change, fmt, comparison_note: str) -> str:
 def _tile(label: str, value: str, below: str, footnote: str = "") -> str:
     foot = (f"<div style='color:{NEUTRAL};font-size:11px;margin-top:4px'>"
             f"{html.escape(footnote)}</div>") if footnote else ""
-    return (f"<div style='{_CARD};flex:1 1 0;min-width:150px'>"
+    return (f"<div style='{_CARD};min-width:0'>"
             f"<div style='color:{NEUTRAL};font-size:13px'>{html.escape(label)}</div>"
             f"<div style='font-size:28px;font-weight:600;margin:2px 0'>{html.escape(value)}</div>"
             f"<div style='font-size:13px'>{below}</div>{foot}</div>")
@@ -71,10 +71,11 @@ def overview_tiles(d: HubDashboard) -> HTML:
     """The four overview tiles, each with its comparison and percent change.
 
     Green when the change is positive, red when negative; "no comparison" where the
-    comparison is zero or absent. Without hub data: the "no data yet" card, no tiles.
+    comparison is zero or absent. Without hub data: no tiles, a line pointing to the
+    "no data yet" card of :func:`live_notices`.
     """
     if not d.has_data:
-        return no_data_card(d)
+        return _no_data_line()
     note = _comparison_note(d)
     cur = d.currency
     tiles = [
@@ -91,7 +92,8 @@ def overview_tiles(d: HubDashboard) -> HTML:
               _change_html(d.revenue_generated, lambda v: money(v, cur), note),
               f"items added to cart from Customer Hub (by {d.attribution})"),
     ]
-    return HTML("<div style='display:flex;gap:12px;flex-wrap:wrap'>" + "".join(tiles) + "</div>")
+    return HTML("<div style='display:grid;grid-template-columns:repeat(4,minmax(0,1fr));"
+                "gap:12px'>" + "".join(tiles) + "</div>")
 
 
 def no_data_card(d: HubDashboard) -> HTML:
@@ -130,8 +132,10 @@ def reengage_card(d: HubDashboard, path=None) -> HTML:
            f"than {d.inactive_after_days} days before {d.as_of:%b} {d.as_of.day}, "
            f"{d.as_of.year}, or never")
     if not d.stagnant:
-        return HTML(f"<div style='color:{NEUTRAL}'>Re-engagement list: {who} — {where}. "
-                    "Active accounts and service interactions did not fall.</div>")
+        why = (" Active accounts and service interactions did not fall."
+               if d.has_data and d.comparison is not None else "")
+        return HTML(f"<div style='color:{NEUTRAL}'>Re-engagement list: {who} — {where}.{why}"
+                    "</div>")
     fell = []
     for name, label in (("active_accounts", "Active accounts"),
                         ("service_interactions", "Service interactions")):
@@ -160,8 +164,7 @@ def products_table(d: HubDashboard, top: int = 20):
         "product": "Product", "units": "Units", "revenue": f"Revenue ({d.currency})",
         "orders": "Orders"})
     caption = (f"Top {len(shown)} of {len(products):,} products · revenue generated "
-               f"{money(d.revenue_generated.value, d.currency)} "
-               f"in {int(products['orders'].sum()):,} product orders")
+               f"{money(d.revenue_generated.value, d.currency)}")
     return (shown.style.hide(axis="index")
             .format({f"Revenue ({d.currency})": lambda v: money(v, d.currency),
                      "Units": "{:,}", "Orders": "{:,}"})
@@ -178,7 +181,15 @@ def _date_axis(ax) -> None:
 
 
 def _per(d: HubDashboard) -> str:
-    return "per day" if d.buckets.unit == "day" else "per week (weeks start on the period's first day)"
+    return "per day" if d.buckets.unit == "day" else "per week (weeks end on the period's last day)"
+
+
+def _x_label(d: HubDashboard) -> str:
+    if d.buckets.unit == "day":
+        return "Day (local time)"
+    partial = d.buckets.partial_first_days
+    note = f" (the first week has {partial} day{'s' if partial != 1 else ''})" if partial else ""
+    return "Week starting" + note
 
 
 def service_interactions_figure(d: HubDashboard):
@@ -200,7 +211,7 @@ def service_interactions_figure(d: HubDashboard):
         right.plot(series.index, series[t], color=colour, label=SERVICE_LABELS[t],
                    marker="o" if len(series) <= 31 else None, markersize=3, linewidth=1.6)
     right.set_ylabel(f"Interactions {'per day' if d.buckets.unit == 'day' else 'per week'}")
-    right.set_xlabel("Week starting" if d.buckets.unit == "week" else "Day (local time)")
+    right.set_xlabel(_x_label(d))
     right.set_title(f"Over time, {_per(d)}")
     right.set_ylim(bottom=0)
     _date_axis(right)
@@ -223,7 +234,7 @@ def aov_tile(d: HubDashboard) -> HTML:
         below = _change_html(c, lambda v: money(v, cur), "")
     prev = (f" · {d.previous_orders:,} in the comparison period"
             if d.previous_orders is not None else "")
-    return HTML("<div style='display:flex;gap:12px'>" + _tile(
+    return HTML("<div style='display:grid;grid-template-columns:repeat(2,minmax(0,1fr))'>" + _tile(
         "Average order value (signed-in checkouts)", value, below,
         f"{d.orders:,} signed-in, not cancelled orders{prev}") + "</div>")
 
@@ -249,7 +260,7 @@ def average_order_value_figure(d: HubDashboard):
                    label=f"Period average {money(d.average_order_value.value, d.currency)}")
     money_axis(ax, d.currency)
     ax.set_ylabel(f"Average order value ({d.currency})")
-    ax.set_xlabel("Week starting" if d.buckets.unit == "week" else "Day (local time)")
+    ax.set_xlabel(_x_label(d))
     ax.set_ylim(bottom=0)
     counts.set_ylim(bottom=0)
     _date_axis(ax)
