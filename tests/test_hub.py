@@ -248,9 +248,11 @@ def test_average_order_value_uses_signed_in_not_cancelled_orders_in_the_period(t
 
 
 def test_average_order_value_is_null_without_orders(tmp_path):
-    m = dashboard_of(tmp_path, events=EDGE_EVENTS).metrics()
-    assert m["average_order_value"] == {"value": None, "previous": None, "change_pct": None,
-                                        "orders": 0}
+    d = dashboard_of(tmp_path, events=EDGE_EVENTS)
+    assert d.metrics()["average_order_value"] == {"value": None, "previous": None,
+                                                  "change_pct": None, "orders": 0}
+    assert "no signed-in orders in this period" in hub_figures.aov_tile(d).data
+    assert hub_figures.average_order_value_figure(d).axes[0].get_ylabel()
 
 
 # ------------------------------------------------------------------ comparisons

@@ -227,7 +227,11 @@ def aov_tile(d: HubDashboard) -> HTML:
     c = d.average_order_value
     cur = d.currency
     value = money(c.value, cur) if c.value is not None else "no orders"
-    if c.previous is None and d.comparison is not None:
+    if c.value is None:
+        below = (f"<span style='color:{NEUTRAL}'>no signed-in orders in this period"
+                 + (f" · {money(c.previous, cur)} in the comparison period"
+                    if c.previous is not None else "") + "</span>")
+    elif c.previous is None and d.comparison is not None:
         below = (f"<span style='color:{NEUTRAL}'>no comparison (no signed-in orders in the "
                  "comparison period)</span>")
     else:
