@@ -201,7 +201,12 @@ def _table_file(path: Path, name: str) -> Path | None:
 def _read(file: Path, table: Table) -> pd.DataFrame:
     try:
         if file.suffix == ".parquet":
-            return pq.read_table(file).to_pandas()
+            # Only the contract's columns; text columns stay dictionary-encoded (pandas
+            # categoricals), which is how Parquet stores them and far cheaper than strings.
+            names = set(pq.read_schema(file).names)
+            wanted = [c.name for c in table.columns if c.name in names]
+            text = [c.name for c in table.columns if c.kind == "str" and c.name in names]
+            return pq.read_table(file, columns=wanted, read_dictionary=text).to_pandas()
         # Everything as text first: the contract's types are applied column by column,
         # so a bad value is reported with its row instead of silently coerced.
         return pd.read_csv(file, dtype=str, keep_default_na=False, na_values=[""])
@@ -214,18 +219,20 @@ def _empty(table: Table) -> pd.DataFrame:
 
 
 def _typed(raw: pd.DataFrame, table: Table) -> pd.DataFrame:
-    out = {}
-    n = len(raw)
+    # Columns are converted in place: rebuilding the frame would copy every column.
+    df = raw[[c.name for c in table.columns if c.name in raw.columns]].reset_index(drop=True)
+    n = len(df)
     for col in table.columns:
-        if col.name not in raw.columns:
+        if col.name not in df.columns:
             if col.required:
                 raise DataError("required column is missing", table=table.name, column=col.name)
-            series = pd.Series([col.default] * n if col.default is not None else [None] * n,
-                               index=raw.index, dtype=object)
+            series = pd.Series(np.full(n, col.default, dtype=object), dtype=object)
         else:
-            series = raw[col.name]
-        out[col.name] = _convert(series, col, table.name)
-    return pd.DataFrame(out, index=raw.index).reset_index(drop=True)
+            series = df[col.name]
+        converted = _convert(series, col, table.name)
+        if converted is not series or col.name not in df.columns:
+            df[col.name] = converted
+    return df
 
 
 def _first_bad(mask) -> int:
@@ -245,6 +252,8 @@ def _convert(s: pd.Series, col: Column, table: str) -> pd.Series:
             return s.astype("int64") if not missing.any() else s.astype("Int64")
         return s.astype("string")
     if kind == "str":
+        if isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(s):
+            return s
         return s.astype("string")
     if kind in ("money", "float", "count"):
         num = pd.to_numeric(s, errors="coerce")
@@ -335,8 +344,27 @@ def _unify_ids(frames: dict[str, pd.DataFrame]) -> None:
                     frames[t][c] = frames[t][c].astype("Int64")
 
 
+def _repeated(df: pd.DataFrame, key: list[str]) -> pd.Series:
+    """Rows whose key was seen in an earlier row (the first occurrence is not marked)."""
+    cols = [df[k].to_numpy() for k in key]
+    if all(c.dtype.kind == "i" for c in cols) and len(df) > 1:
+        # Exports are often sorted by id: a strictly increasing key has no repeats, and
+        # checking that costs one pass instead of a hash table.
+        increasing = cols[-1][1:] > cols[-1][:-1]
+        for c in reversed(cols[:-1]):
+            increasing = (c[1:] > c[:-1]) | ((c[1:] == c[:-1]) & increasing)
+        if increasing.all():
+            return pd.Series(np.zeros(len(df), dtype=bool), index=df.index)
+    return df.duplicated(key, keep="first")
+
+
 def _check_event_types(events: pd.DataFrame) -> None:
-    unknown = ~events["event_type"].isin(EVENT_TYPES)
+    types = events["event_type"]
+    if isinstance(types.dtype, pd.CategoricalDtype):
+        used = types.cat.remove_unused_categories().cat.categories
+        if set(used) <= set(EVENT_TYPES):   # one look per category, not per row
+            return
+    unknown = ~types.isin(EVENT_TYPES)
     if unknown.any():
         row = _first_bad(unknown)
         raise DataError(f"unknown event_type {events['event_type'].iloc[row - 1]!r}; "
@@ -360,7 +388,7 @@ def _apply_rules(frames: dict[str, pd.DataFrame], quality: _Quality) -> None:
     for name, table in TABLES.items():
         df = frames[name]
         if table.key and len(df):
-            dup = df.duplicated(list(table.key), keep="first")
+            dup = _repeated(df, list(table.key))
             quality.add(name, f"repeated {' + '.join(table.key)}", dup.sum(),
                         "first row kept, later repeats dropped")
             if dup.any():
