@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DEMO_PROFILES ?= 20000
 DEMO_SEED ?= 7
 
-.PHONY: demo test env bench-env bench clean
+.PHONY: demo test env bench-env bench clean cdnow
 
 env: $(BIN)/.installed
 
@@ -39,3 +39,10 @@ bench: bench-env
 
 clean:
 	rm -rf $(VENV) data/demo outputs/*/ outputs/index.html
+
+data/cdnow/.complete: $(BIN)/.installed
+	$(BIN)/hubnb cdnow-data --out data/cdnow
+	@touch $@
+
+cdnow: data/cdnow/.complete
+	$(BIN)/hubnb run params/cdnow.yaml

@@ -1,4 +1,4 @@
-"""The ``hubnb`` command: ``hubnb run PARAMS`` and ``hubnb demo-data``."""
+"""The ``hubnb`` command: ``hubnb run PARAMS``, ``hubnb demo-data``, ``hubnb cdnow-data``."""
 
 from __future__ import annotations
 
@@ -27,6 +27,11 @@ def main(argv=None) -> int:
     demo_p.add_argument("--with-predictions", action="store_true",
                         help="also write a predictions table (another system's CLV)")
 
+    cdnow_p = sub.add_parser("cdnow-data", help="write the CDNOW benchmark as a dataset")
+    cdnow_p.add_argument("--out", required=True, help="dataset directory to write")
+    cdnow_p.add_argument("--kind", choices=("master", "sample"), default="master",
+                         help="all 23,570 customers or the 1/10 sample of 2,357")
+
     args = parser.parse_args(argv)
     try:
         if args.command == "run":
@@ -43,6 +48,11 @@ def main(argv=None) -> int:
             generate_demo_data(Path(args.out), args.profiles, args.seed, fmt=args.format,
                                with_predictions=args.with_predictions)
             print(f"demo dataset written to {args.out}/")
+        elif args.command == "cdnow-data":
+            from .datasets import cdnow_dataset
+
+            cdnow_dataset(Path(args.out), kind=args.kind)
+            print(f"CDNOW ({args.kind}) dataset written to {args.out}/")
     except HubnbError as exc:
         print(f"hubnb: error: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,86 @@
+"""`hubnb run` on the CDNOW sample with a backtest: metrics.json has every key of the contract."""
+
+import json
+
+import pytest
+import yaml
+
+from hubnb.datasets import cdnow_dataset, load_cdnow
+from hubnb.run import run
+
+#: metrics.json as the contract shows it: every key must be there (extra keys are allowed).
+SPEC_SHAPE = {
+    "merchant": None, "generated_at": None, "hubnb_version": None,
+    "period": {"start": None, "end": None}, "comparison": {"start": None, "end": None},
+    "customer_hub": {
+        "total_accounts": None,
+        "service_interactions": {"value": None, "previous": None, "change_pct": None},
+        "active_accounts": {"value": None, "previous": None, "change_pct": None},
+        "revenue_generated": {"value": None, "previous": None, "change_pct": None},
+        "average_order_value": {"value": None, "previous": None, "change_pct": None,
+                                "orders": None},
+        "service_breakdown": {"order_tracked": None, "return_started": None,
+                              "coupon_applied": None, "help_clicked": None,
+                              "chat_started": None},
+    },
+    "clv": {
+        "eligible": None, "customers": None, "time_unit": None, "horizon_days": None,
+        "model": {"name": None,
+                  "params": {k: {"mean": None, "sd": None}
+                             for k in ("r", "alpha", "a", "b", "p", "q", "v")},
+                  "r_hat_max": None, "ess_bulk_min": None, "divergences": None,
+                  "fit_seconds": None},
+        "totals": {"predicted_orders": {"mean": None, "lower": None, "upper": None},
+                   "predicted_clv": {"mean": None, "lower": None, "upper": None}},
+        "backtest": {"holdout_days": None, "actual_orders": None,
+                     "predicted_orders": {"mean": None, "lower": None, "upper": None},
+                     "correlation": None, "mae": None},
+    },
+}
+
+
+def missing_keys(shape, got, where=""):
+    out = []
+    for key, sub in shape.items():
+        if not isinstance(got, dict) or key not in got:
+            out.append(where + key)
+        elif isinstance(sub, dict):
+            out += missing_keys(sub, got[key], where + key + ".")
+    return out
+
+
+@pytest.mark.slow
+def test_hubnb_run_on_cdnow_with_backtest_writes_every_spec_key(tmp_path):
+    cdnow_dataset(tmp_path / "cdnow", kind="sample")
+    params = yaml.safe_load(open("params/cdnow.yaml"))
+    params["data"] = "./cdnow"
+    params["clv"].update(draws=200, tune=300)
+    (tmp_path / "cdnow.yaml").write_text(yaml.safe_dump(params))
+
+    final = run(tmp_path / "cdnow.yaml", out_root=tmp_path / "out", log=lambda m: None)
+
+    metrics = json.loads((final / "metrics.json").read_text())
+    assert missing_keys(SPEC_SHAPE, metrics) == []
+    clv = metrics["clv"]
+    # Counted independently: zero-value records are left out (exclude_zero_value), so the
+    # customers are those of the 2,357 with at least one paid purchase.
+    tx = load_cdnow("sample")
+    tx = tx[tx.dollar_value > 0]
+    assert clv["eligible"] is True and clv["time_unit"] == "day"
+    assert clv["customers"] == tx.customer_id.nunique()
+    bt = clv["backtest"]
+    assert bt["holdout_days"] == 273
+    # Holdout orders: purchase days after 1997-09-30, same-day records of a customer are one.
+    tx = tx[tx.date > "1997-09-30"]
+    assert bt["actual_orders"] == len(tx.drop_duplicates(["customer_id", "date"]))
+    lo, hi = bt["predicted_orders"]["lower"], bt["predicted_orders"]["upper"]
+    assert lo < bt["predicted_orders"]["mean"] < hi
+    # The published BG/NBD fit predicts the CDNOW sample's holdout within about 10 %.
+    assert abs(bt["predicted_orders"]["mean"] - bt["actual_orders"]) / bt["actual_orders"] < 0.15
+    # No hub data: the hub report says so rather than showing zeros as measurements.
+    assert metrics["customer_hub"]["service_interactions"]["value"] is None
+    assert "no data yet" in (final / "customer_hub.html").read_text()
+    assert {"clv.html", "customer_hub.html", "clv_profiles.csv", "reengage.csv"} <= \
+        {p.name for p in final.iterdir()}
+    assert sorted(p.name for p in (final / "segments").iterdir()) == \
+        ["big_spenders.csv", "still_with_us.csv"]
