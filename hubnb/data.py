@@ -32,6 +32,7 @@ class Column:
     nullable: bool = True     # null values are allowed
     default: object = None    # value of an absent optional column (None: all null)
     positive: bool = False    # money that must be > 0 rather than >= 0
+    category: bool = False    # text with few distinct values: a pandas categorical
 
 
 @dataclass(frozen=True)
@@ -59,15 +60,15 @@ TABLES: dict[str, Table] = {t.name: t for t in (
     Table("orders", (
         _req("order_id", "id"), _req("profile_id", "id"), _req("placed_at", "timestamp"),
         _req("value", "money"),
-        Column("source_name", "str", nullable=False, default="web"),
-        Column("integration", "str"),
+        Column("source_name", "str", nullable=False, default="web", category=True),
+        Column("integration", "str", category=True),
         Column("is_subscription", "bool", nullable=False, default=False),
         _req("signed_in", "bool"),
         Column("cancelled_at", "timestamp"),
     ), key=("order_id",), required=True),
     Table("order_lines", (
         _req("order_id", "id"), _req("line_id", "id"), _req("product_id", "id"),
-        Column("product_name", "str"),
+        Column("product_name", "str", category=True),
         Column("quantity", "count", nullable=False, default=1),
         _req("line_total", "money"),
         Column("added_from_hub", "bool"),
@@ -78,8 +79,8 @@ TABLES: dict[str, Table] = {t.name: t for t in (
     ), key=("refund_id",)),
     Table("hub_events", (
         _req("event_id", "id"), _req("profile_id", "id"), _req("occurred_at", "timestamp"),
-        _req("event_type", "str"),
-        Column("product_id", "id"), Column("raw_metric", "str"),
+        _req("event_type", "str", category=True),
+        Column("product_id", "id"), Column("raw_metric", "str", category=True),
     ), key=("event_id",)),
     Table("predictions", (
         _req("profile_id", "id"),
@@ -205,7 +206,7 @@ def _read(file: Path, table: Table) -> pd.DataFrame:
             # categoricals), which is how Parquet stores them and far cheaper than strings.
             names = set(pq.read_schema(file).names)
             wanted = [c.name for c in table.columns if c.name in names]
-            text = [c.name for c in table.columns if c.kind == "str" and c.name in names]
+            text = [c.name for c in table.columns if c.category and c.name in names]
             return pq.read_table(file, columns=wanted, read_dictionary=text).to_pandas()
         # Everything as text first: the contract's types are applied column by column,
         # so a bad value is reported with its row instead of silently coerced.
@@ -252,9 +253,11 @@ def _convert(s: pd.Series, col: Column, table: str) -> pd.Series:
             return s.astype("int64") if not missing.any() else s.astype("Int64")
         return s.astype("string")
     if kind == "str":
-        if isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(s):
-            return s
-        return s.astype("string")
+        # Low-cardinality text (event types, sources, product names) is categorical
+        # whatever the file format, other text is a plain string column.
+        if col.category:
+            return s if isinstance(s.dtype, pd.CategoricalDtype) else s.astype("category")
+        return s if pd.api.types.is_string_dtype(s) else s.astype("string")
     if kind in ("money", "float", "count"):
         num = pd.to_numeric(s, errors="coerce")
         bad = num.isna() & ~missing

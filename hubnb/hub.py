@@ -237,7 +237,8 @@ def _us(instant: pd.Timestamp) -> int:
 def as_event_categories(event_type: pd.Series) -> pd.Categorical:
     """``event_type`` as a Categorical over EVENT_TYPES (factorized once: fast on text)."""
     if isinstance(event_type.dtype, pd.CategoricalDtype):
-        return event_type.array
+        # The data's own categories may be in any order: recode onto EVENT_TYPES.
+        return event_type.array.set_categories(EVENT_TYPES)
     codes, uniques = pd.factorize(event_type)
     remap = pd.Index(EVENT_TYPES).get_indexer(uniques)
     return pd.Categorical.from_codes(remap[codes] if len(codes) else codes, EVENT_TYPES)
