@@ -213,7 +213,7 @@ def outputs_card(report, result, segments: SegmentsResult | None = None) -> Card
 # --------------------------------------------------------------------------- model card
 
 def order_definition(orders: OrderFilter, history_days: int) -> str:
-    """The order definition in force (SPEC section 3, ``clv.orders``), in words."""
+    """The order definition in force (``clv.orders``, docs/clv.md), in words."""
     parts = [f"placed in the last {history_days:,} days", "not cancelled",
              "net of refunds (a fully refunded order does not count)"]
     parts.append("from sources " + ", ".join(orders.sources) if orders.sources
@@ -319,7 +319,7 @@ def eligibility_card(result, report) -> Card:
 
 @dataclass(frozen=True)
 class ExampleRule:
-    """One of SPEC's five example profiles: an orders count and a recency condition.
+    """One of the five example profiles: an orders count and a recency condition.
 
     A profile matches when ``min_orders <= historical_orders <= max_orders`` and its days
     since the last order, ``(as_of - last_order_date).days`` in local days, is ``<=
@@ -361,7 +361,7 @@ EXAMPLE_RULES = (
 
 def example_profiles(profiles: pd.DataFrame, as_of: dt.date,
                      timezone: str = "UTC") -> pd.DataFrame:
-    """SPEC's five example profiles, one row per rule of :data:`EXAMPLE_RULES`.
+    """The five example profiles, one row per rule of :data:`EXAMPLE_RULES`.
 
     Among the profiles matching a rule, the pick is the one whose ``predicted_clv_mean`` is
     nearest the median ``predicted_clv_mean`` of that group; ties go to the smallest

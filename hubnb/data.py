@@ -387,7 +387,7 @@ class _Quality:
 
 
 def _apply_rules(frames: dict[str, pd.DataFrame], quality: _Quality) -> None:
-    """The rules for imperfect data (SPEC section 1), each counted."""
+    """The rules for imperfect data (docs/data_contract.md §1), each counted."""
     for name, table in TABLES.items():
         df = frames[name]
         if table.key and len(df):

@@ -1,6 +1,6 @@
 """The Customer Hub dashboard: its numbers for a period P and a comparison period C.
 
-Pure computation (SPEC section 3, "Customer Hub dashboard"): DataFrames and parameters
+Pure computation (the Customer Hub dashboard, docs/customer_hub.md): DataFrames and parameters
 in, frozen dataclasses and DataFrames out. :func:`customer_hub` computes every card of
 the dashboard at once; the functions it calls (:func:`total_accounts`,
 :func:`service_breakdown`, :func:`active_accounts`, :func:`attributed_lines`,
@@ -196,7 +196,7 @@ class HubDashboard:
         return tuple(fell)
 
     def metrics(self) -> dict:
-        """The ``customer_hub`` section of metrics.json, in SPEC section 4's shape."""
+        """The ``customer_hub`` section of metrics.json, in the shape of docs/data_contract.md §4."""
         aov = self.average_order_value.as_dict()
         aov["orders"] = int(self.orders)
         return {
@@ -483,7 +483,7 @@ def reengagement_list(profiles: pd.DataFrame, hub_events: pd.DataFrame, as_of: d
 
 def live_state(hub_params, period: Period, comparison: Period | None,
                any_hub_data: bool) -> LiveState:
-    """The hub's live state over P and C (SPEC: days before launched_on or inside paused).
+    """The hub's live state over P and C (days before launched_on or inside paused).
 
     ``has_data`` is False when there is no hub data at all (``any_hub_data`` False: no
     hub_events and no account) or when no day of P is live (launched after P, or paused
@@ -583,7 +583,7 @@ def _aov_series(orders, period: Period, buckets: Buckets) -> pd.DataFrame:
 
 
 def customer_hub(data, params) -> HubDashboard:
-    """Every card of the Customer Hub dashboard (SPEC section 3) for ``params.period``.
+    """Every card of the Customer Hub dashboard (docs/customer_hub.md) for ``params.period``.
 
     Parameters
     ----------

@@ -19,7 +19,7 @@ import yaml
 from .errors import ParamsError
 from .periods import Period, parse_date, resolve_comparison, resolve_period
 
-#: The CLV attributes a segment condition may use (SPEC section 3). A bare name means the
+#: The CLV attributes a segment condition may use (docs/clv.md). A bare name means the
 #: posterior mean; ``_lower``/``_upper`` name the credible-interval bounds.
 CLV_ATTRIBUTES = (
     "historical_orders", "historical_clv", "avg_days_between_orders",
@@ -89,7 +89,7 @@ class Segment:
 
 @dataclass(frozen=True)
 class Params:
-    """A merchant's validated parameters (SPEC section 2)."""
+    """A merchant's validated parameters (docs/data_contract.md §2)."""
 
     merchant: str
     display_name: str

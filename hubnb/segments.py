@@ -1,7 +1,7 @@
 """Segments over the CLV attributes, and the marketing assets that use them.
 
-A segment of the params file (SPEC section 2) is a condition over the CLV attributes of
-SPEC section 3, e.g. ``predicted_orders >= 1 and churn_probability < 0.3``. In a condition:
+A segment of the params file (docs/data_contract.md §2) is a condition over the CLV attributes of
+docs/clv.md, e.g. ``predicted_orders >= 1 and churn_probability < 0.3``. In a condition:
 
 - a bare interval attribute (``predicted_orders``) means its posterior mean, the
   ``predicted_orders_mean`` column of ``clv_profiles.csv``;
@@ -31,7 +31,7 @@ from .params import CLV_ATTRIBUTES, INTERVAL_ATTRIBUTES, Segment, segment_attrib
 
 #: The kinds of marketing asset, in the order the report shows them.
 ASSET_TYPES = ("campaign", "flow", "form")
-#: The attributes known without the model (SPEC section 3).
+#: The attributes known without the model (docs/clv.md).
 HISTORICAL_ATTRIBUTES = ("historical_orders", "historical_clv", "avg_days_between_orders")
 _PLURAL = {"campaign": "campaigns", "flow": "flows", "form": "forms"}
 

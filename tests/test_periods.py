@@ -10,7 +10,7 @@ NY = "America/New_York"
 
 
 @pytest.mark.parametrize("preset, start", [
-    ("last_7_days", D(2026, 1, 26)),      # SPEC's example: as_of 1 Feb -> 26 Jan..1 Feb
+    ("last_7_days", D(2026, 1, 26)),      # the contract's example: as_of 1 Feb -> 26 Jan..1 Feb
     ("last_30_days", D(2026, 1, 3)),
     ("last_90_days", D(2025, 11, 4)),
     ("last_365_days", D(2025, 2, 2)),
@@ -40,7 +40,7 @@ def test_custom_range_and_bad_ranges():
 def test_previous_period_is_same_length_ending_the_day_before():
     p = resolve_period("last_30_days", D(2026, 11, 22), NY)
     c = resolve_comparison("previous_period", p)
-    assert (c.start, c.end) == (D(2026, 9, 24), D(2026, 10, 23))   # SPEC's metrics example
+    assert (c.start, c.end) == (D(2026, 9, 24), D(2026, 10, 23))   # the contract's metrics example
     assert c.days == p.days
 
 
