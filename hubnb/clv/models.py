@@ -39,6 +39,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from . import formulas as F
+from . import pareto
 
 # ----------------------------------------------------------------------------- data
 
@@ -184,25 +185,9 @@ class ParetoNBDModel:
 
     @staticmethod
     def loglike(v, d):
-        """FH05's likelihood (the A_0 form) summed over weighted distinct rows."""
-        r, alpha, s, beta = v["r"], v["alpha"], v["s"], v["beta"]
-        xu = d["x_uniq"]
-        ll = (pt.sum(d["x_count"] * (pt.gammaln(r + xu) - pt.gammaln(r)))
-              + d["n_customers"] * (r * pt.log(alpha) + s * pt.log(beta)))
-        x = pt.concatenate([pt.zeros_like(d["T0"]), d["x1"]])
-        tx = pt.concatenate([pt.zeros_like(d["T0"]), d["tx1"]])
-        T = pt.concatenate([d["T0"], d["T1"]])
-        w = pt.concatenate([d["w0"], d["w1"]])
-        rsx = r + s + x
-        big = pt.maximum(alpha, beta)
-        second = pt.switch(alpha >= beta, s + 1, r + x)
-        gap = pt.abs(alpha - beta)
-        f_tx = pt.log(pt.hyp2f1(rsx, second, rsx + 1, gap / (big + tx))) - rsx * pt.log(big + tx)
-        f_T = pt.log(pt.hyp2f1(rsx, second, rsx + 1, gap / (big + T))) - rsx * pt.log(big + T)
-        log_a0 = f_tx + pt.log1mexp(pt.minimum(f_T - f_tx, -1e-12))
-        alive = -(r + x) * pt.log(alpha + T) - s * pt.log(beta + T)
-        died = pt.log(s) - pt.log(rsx) + log_a0
-        return ll + pt.sum(w * pt.logaddexp(alive, died))
+        """FH05's likelihood summed over weighted distinct rows, its A_0 term as an integral
+        over the dropout time by Gauss-Legendre quadrature (:mod:`hubnb.clv.pareto`)."""
+        return pareto.loglike(v, d)
 
     @staticmethod
     def expected_purchases_alive(p, x, T, t):
