@@ -180,7 +180,8 @@ def test_pareto_nbd_fit_on_cdnow_agrees_with_maximum_likelihood():
     t0 = time.perf_counter()
     fit = ClvModel("pareto_nbd").fit(compress(rfm), chains=2, draws=300, tune=300, seed=2)
     seconds = time.perf_counter() - t0
-    assert seconds < 60, seconds                       # compilation included
+    # a guard against the old 2F1 gradient (minutes), loose enough for a loaded machine
+    assert seconds < 240, seconds                      # compilation included
     s = fit.params_summary
     for name, value in mle.items():
         assert abs(s.loc[name, "mean"] - value) < 2 * s.loc[name, "sd"], \
