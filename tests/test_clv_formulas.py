@@ -213,3 +213,27 @@ def test_compressed_likelihood_equals_one_row_per_profile():
             assert got[0] == pytest.approx(per_profile, rel=1e-9)
             gg = F.gamma_gamma_loglik(pt["p"], pt["q"], pt["v"], x[spender], z).sum()
             assert got[1] == pytest.approx(gg, rel=1e-9)
+
+
+def test_column_stats_kernel_equals_numpy_quantile():
+    """The numba kernel behind the prediction intervals gives numpy.quantile's values."""
+    from hubnb.clv.native import column_stats
+
+    rng = np.random.default_rng(0)
+    for draws, cols in ((1000, 50), (250, 40), (1, 3), (2, 5), (7, 9)):
+        values = rng.standard_normal((draws, cols))
+        values[:, 1] = 1.0
+        values[:, 2] = np.nan
+        counts = rng.poisson(2, (draws, cols)).astype(float)
+        for lo, hi in ((0.05, 0.95), ((1 - 0.9) / 2, 1 - (1 - 0.9) / 2), (0.0, 1.0)):
+            m, l, u = (np.empty(cols) for _ in range(3))
+            column_stats(values, lo, hi, True, m, l, u, 0, cols)
+            with np.errstate(invalid="ignore"):
+                ref = np.quantile(values, [lo, hi], axis=0)
+            np.testing.assert_allclose(m, values.mean(axis=0), rtol=1e-12, equal_nan=True)
+            np.testing.assert_array_equal(l, ref[0])
+            np.testing.assert_array_equal(u, ref[1])
+            column_stats(counts, lo, hi, False, m, l, u, 0, cols)
+            ref = np.quantile(counts, [lo, hi], axis=0, method="inverted_cdf")
+            np.testing.assert_array_equal(l, ref[0])
+            np.testing.assert_array_equal(u, ref[1])

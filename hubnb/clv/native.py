@@ -205,7 +205,7 @@ def logp_grad(theta, grad, mu, sigma, x_uniq, x_count, n_customers, T0, w0, x1, 
         # branch-free (the branch is unpredictable)
         m = max(u, w)
         e = math.exp(-abs(u - w))
-        lse = m + math.log1p(e)
+        lse = m + math.log(1.0 + e)  # e in (0, 1]: as exact as log1p here
         pw = (1.0 if w >= u else e) / (1.0 + e)
         pu = 1.0 - pw
         ww = w1[j]
@@ -366,3 +366,118 @@ def compile_model(arrays: dict):
     model = from_pyfunc(7, make_logp_fn, make_expand_fn, [np.dtype("float64")] * len(STORED),
                         [()] * len(STORED), list(STORED), make_initial_point_fn=initial_point)
     return model, info
+
+
+# ----------------------------------------------------------------------------- predictions
+
+
+@njit(cache=True, nogil=True)
+def _select(buf, lo, hi, k):
+    """Rearrange buf[lo:hi] so buf[k] is its k-th smallest, smaller ones before it and larger
+    ones after (Hoare's quickselect, median-of-three pivots)."""
+    hi -= 1
+    while hi > lo:
+        mid = (lo + hi) // 2
+        # median of three to buf[mid]
+        if buf[mid] < buf[lo]:
+            buf[mid], buf[lo] = buf[lo], buf[mid]
+        if buf[hi] < buf[lo]:
+            buf[hi], buf[lo] = buf[lo], buf[hi]
+        if buf[hi] < buf[mid]:
+            buf[hi], buf[mid] = buf[mid], buf[hi]
+        pivot = buf[mid]
+        i, j = lo, hi
+        while i <= j:
+            while buf[i] < pivot:
+                i += 1
+            while buf[j] > pivot:
+                j -= 1
+            if i <= j:
+                buf[i], buf[j] = buf[j], buf[i]
+                i += 1
+                j -= 1
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
+        else:
+            return
+
+
+@njit(cache=True, nogil=True)
+def _min_from(buf, start):
+    m = buf[start]
+    for i in range(start + 1, buf.shape[0]):
+        if buf[i] < m:
+            m = buf[i]
+    return m
+
+
+@njit(cache=True, nogil=True)
+def _lerp(a, b, t):
+    # numpy's quantile interpolation (numpy.lib._function_base_impl._lerp)
+    d = b - a
+    return b - d * (1.0 - t) if t >= 0.5 else a + d * t
+
+
+@njit(cache=True, nogil=True)
+def column_stats(values, q_lo, q_hi, linear, mean, lower, upper, start, stop):
+    """Mean and the q_lo / q_hi quantiles of each column ``start:stop`` of ``values``
+    (draws x columns), as ``numpy.quantile``'s ``linear`` method (``linear`` true) or its
+    ``inverted_cdf`` method; NaN for a column holding a NaN (like numpy)."""
+    n = values.shape[0]
+    B = 16  # columns gathered together: row-wise reads of a C-ordered (draws, keys) array
+    block = np.empty((B, n))
+    for c0 in range(start, stop, B):
+        nb = min(B, stop - c0)
+        for i in range(n):
+            for b in range(nb):
+                block[b, i] = values[i, c0 + b]
+        for b in range(nb):
+            _column_stats(block[b], q_lo, q_hi, linear, mean, lower, upper, c0 + b)
+
+
+@njit(cache=True, nogil=True)
+def _column_stats(buf, q_lo, q_hi, linear, mean, lower, upper, c):
+    n = buf.shape[0]
+    if True:
+        s = 0.0
+        nan = False
+        for i in range(n):
+            v = buf[i]
+            if v != v:
+                nan = True
+                break
+            s += v
+        if nan:
+            mean[c] = np.nan
+            lower[c] = np.nan
+            upper[c] = np.nan
+            return
+        mean[c] = s / n
+        if linear:
+            h_lo = (n - 1) * q_lo
+            h_hi = (n - 1) * q_hi
+            k_lo = min(int(math.floor(h_lo)), n - 1)
+            k_hi = min(int(math.floor(h_hi)), n - 1)
+            _select(buf, 0, n, k_lo)
+            a_lo = buf[k_lo]
+            b_lo = _min_from(buf, k_lo + 1) if k_lo + 1 < n else a_lo
+            if k_hi > k_lo:
+                _select(buf, k_lo + 1, n, k_hi)
+            a_hi = buf[k_hi]
+            b_hi = _min_from(buf, k_hi + 1) if k_hi + 1 < n else a_hi
+            lower[c] = _lerp(a_lo, b_lo, h_lo - k_lo)
+            upper[c] = _lerp(a_hi, b_hi, h_hi - k_hi)
+        else:
+            ks = [0, 0]
+            for j, q in enumerate((q_lo, q_hi)):
+                g = n * q
+                f = math.floor(g)
+                k = int(f) if g - f > 0 else int(f) - 1
+                ks[j] = min(max(k, 0), n - 1)
+            _select(buf, 0, n, ks[0])
+            lower[c] = buf[ks[0]]
+            if ks[1] > ks[0]:
+                _select(buf, ks[0] + 1, n, ks[1])
+            upper[c] = buf[ks[1]]

@@ -31,6 +31,7 @@ total is a sum over many profiles. CLV totals do the same with simulated spend
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,6 +47,9 @@ MAX_DRAWS = 1000
 #: and count intervals (simulation is the costliest step; 250 draws put the 5% and 95%
 #: quantiles of a total within a small fraction of its interval's width).
 MAX_SIM_DRAWS = 250
+
+#: Chunks are processed by this many threads (numpy and the numba kernels release the GIL).
+PREDICT_THREADS = min(2, os.cpu_count() or 1)
 
 QUANTITIES = ("predicted_orders", "predicted_clv", "aov", "churn_probability",
               "days_to_next_order")
@@ -108,7 +112,6 @@ def predict(fit_or_draws, rfm: pd.DataFrame, horizon_days: float, credible_inter
                  for k, v in fit_or_draws.items()}
     purchase = PURCHASE_MODELS[model_name]
     lo, hi = interval_bounds(credible_interval)
-    rng = np.random.default_rng(seed)
     t = float(horizon_days)
 
     x_all = rfm["frequency"].to_numpy(np.int64)
@@ -130,29 +133,38 @@ def predict(fit_or_draws, rfm: pd.DataFrame, horizon_days: float, credible_inter
     tot = {k: np.zeros(n_sims) for k in ("orders_mean", "orders_var", "clv_mean", "clv_var")}
 
     chunk = max(1, max_cells // n_draws)
-    for start in range(0, n_keys, chunk):
-        sl = slice(start, min(start + chunk, n_keys))
-        k = keys.iloc[sl]
-        x, tx, T, z = (k[c].to_numpy(float) for c in ("x", "tx", "T", "z"))
-        count = k["count"].to_numpy(float)
-        vals, sims = _chunk(purchase, draws, x, tx, T, z, t, rng, sim_idx)
-        for q, arr in vals.items():
-            with np.errstate(invalid="ignore"):
-                stats[f"{q}_mean"][sl] = arr.mean(axis=0)
-                qs = np.quantile(arr, [lo, hi], axis=0)
-            stats[f"{q}_lower"][sl], stats[f"{q}_upper"][sl] = qs
-        n_sim, s_sim = sims
-        qs = np.quantile(n_sim, [lo, hi], axis=0, method="inverted_cdf")
-        stats["predicted_orders_pred_lower"][sl], stats["predicted_orders_pred_upper"][sl] = qs
-        e_n, e_clv = vals["predicted_orders"][sim_idx], vals["predicted_clv"][sim_idx]
-        tot["orders_mean"] += e_n @ count
-        tot["orders_var"] += ((n_sim - e_n) ** 2) @ count
-        tot["clv_mean"] += e_clv @ count
-        tot["clv_var"] += ((s_sim - e_clv) ** 2) @ count
+    starts = list(range(0, n_keys, chunk))
+    # one generator per chunk: the result does not depend on which thread ran which chunk
+    seeds = np.random.SeedSequence(seed).spawn(len(starts))
+    cols = {c: keys[c].to_numpy(float) for c in ("x", "tx", "T", "z", "count")}
+
+    def run(i):
+        sl = slice(starts[i], min(starts[i] + chunk, n_keys))
+        x, tx, T, z, count = (cols[c][sl] for c in ("x", "tx", "T", "z", "count"))
+        return sl, _chunk(purchase, draws, x, tx, T, z, count, t, np.random.default_rng(seeds[i]),
+                          sim_idx, lo, hi)
+
+    def collect(sl, out):
+        key_stats, partial = out
+        for name, arr in key_stats.items():
+            stats[name][sl] = arr
+        for name, arr in partial.items():
+            tot[name] += arr
+
+    if PREDICT_THREADS > 1 and len(starts) > 1:
+        # numpy's ufuncs and random draws and the numba statistics release the GIL
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(PREDICT_THREADS) as pool:
+            for sl, out in pool.map(run, range(len(starts))):
+                collect(sl, out)
+    else:
+        for i in range(len(starts)):
+            collect(*run(i))
 
     per_key = pd.DataFrame(stats)
     per_profile = per_key.iloc[key_of_profile].set_index(rfm.index)
-    z_draw = rng.standard_normal((2, n_sims))
+    z_draw = np.random.default_rng(seed).standard_normal((2, n_sims))
     orders = np.maximum(tot["orders_mean"] + np.sqrt(tot["orders_var"]) * z_draw[0], 0.0)
     clv = np.maximum(tot["clv_mean"] + np.sqrt(tot["clv_var"]) * z_draw[1], 0.0)
     totals = {"predicted_orders": summarize(orders, lo, hi),
@@ -168,27 +180,64 @@ def summarize(values: np.ndarray, lo: float, hi: float) -> dict:
             "upper": float(np.quantile(values, hi))}
 
 
-def _chunk(purchase, p, x, tx, T, z, t, rng, sim_idx):
-    """Every quantity of a chunk of keys over draws: arrays shaped (draws, keys)."""
+def _stats(values, lo, hi, linear=True):
+    """Mean, lower and upper quantile over draws (axis 0) of each column."""
+    from .native import column_stats
+
+    k = values.shape[1]
+    mean, lower, upper = np.empty(k), np.empty(k), np.empty(k)
+    column_stats(np.ascontiguousarray(values, dtype=float), lo, hi, linear, mean, lower,
+                 upper, 0, k)
+    return mean, lower, upper
+
+
+def _chunk(purchase, p, x, tx, T, z, count, t, rng, sim_idx, lo, hi):
+    """Statistics of a chunk of keys and its share of the totals' sums.
+
+    The purchase quantities depend on (x, t_x, T) only: they are computed once per distinct
+    purchase key of the chunk (keys are sorted by x, T, t_x, so equal ones are adjacent),
+    the spend ones per key.
+    """
+    new = np.ones(len(x), bool)
+    new[1:] = (np.diff(x) != 0) | (np.diff(T) != 0) | (np.diff(tx) != 0)
+    pk = np.cumsum(new) - 1
+    ux, utx, uT = x[new], tx[new], T[new]
     # the hypergeometric part only once per distinct (x, T) of the chunk
-    pair, inverse = np.unique(np.stack([x, T]), axis=1, return_inverse=True)
+    pair, inverse = np.unique(np.stack([ux, uT]), axis=1, return_inverse=True)
     e_alive = purchase.expected_purchases_alive(p, pair[0], pair[1], t)[:, inverse.ravel()]
-    p_alive = purchase.probability_alive(p, x, tx, T)
+    p_alive = purchase.probability_alive(p, ux, utx, uT)
     e_n = e_alive * p_alive
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shape = p["r"] + ux
+        days = np.where(shape > 1, (p["alpha"] + uT) / (shape - 1), np.nan)
+    out = {}
+    for q, arr in (("predicted_orders", e_n), ("churn_probability", 1.0 - p_alive),
+                   ("days_to_next_order", days)):
+        for s_, v in zip(("mean", "lower", "upper"), _stats(arr, lo, hi)):
+            out[f"{q}_{s_}"] = v[pk]
     spender = (x > 0) & (z > 0)
     aov = GammaGammaModel.expected_spend(p, np.where(spender, x, 0.0), np.where(spender, z, 0.0))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        shape = p["r"] + x
-        days = np.where(shape > 1, (p["alpha"] + T) / (shape - 1), np.nan)
-    vals = {"predicted_orders": e_n, "predicted_clv": e_n * aov, "aov": aov,
-            "churn_probability": 1.0 - p_alive, "days_to_next_order": days}
-    # one simulated profile per (simulation draw, key): the purchase and spend randomness
-    p = {k: v[sim_idx] for k, v in p.items()}
-    p_alive = p_alive[sim_idx]
-    alive = rng.random(p_alive.shape) < p_alive
-    n_sim = np.where(alive, purchase.simulate_purchases_alive(p, x, T, t, rng), 0)
-    q_post = p["q"] + p["p"] * np.where(spender, x, 0.0)
-    v_post = p["v"] + np.where(spender, x * z, 0.0)
+    clv = e_n[:, pk] * aov
+    for q, arr in (("aov", aov), ("predicted_clv", clv)):
+        for s_, v in zip(("mean", "lower", "upper"), _stats(arr, lo, hi)):
+            out[f"{q}_{s_}"] = v
+    # one simulated profile per (simulation draw, purchase key): the purchase randomness
+    ps = {k: v[sim_idx] for k, v in p.items()}
+    pa = p_alive[sim_idx]
+    alive = rng.random(pa.shape) < pa
+    n_sim_u = np.where(alive, purchase.simulate_purchases_alive(ps, ux, uT, t, rng), 0)
+    _, pl, pu = _stats(n_sim_u, lo, hi, linear=False)
+    out["predicted_orders_pred_lower"], out["predicted_orders_pred_upper"] = pl[pk], pu[pk]
+    count_u = np.bincount(pk, weights=count)
+    e_n_s = e_n[sim_idx]
+    partial = {"orders_mean": e_n_s @ count_u, "orders_var": ((n_sim_u - e_n_s) ** 2) @ count_u}
+    # spend per key, given its purchase key's simulated count
+    n_sim = n_sim_u[:, pk]
+    q_post = ps["q"] + ps["p"] * np.where(spender, x, 0.0)
+    v_post = ps["v"] + np.where(spender, x * z, 0.0)
     nu = rng.gamma(q_post, 1.0 / v_post)
-    s_sim = np.where(n_sim > 0, rng.gamma(np.maximum(p["p"] * n_sim, 1e-300), 1.0 / nu), 0.0)
-    return vals, (n_sim, s_sim)
+    s_sim = np.where(n_sim > 0, rng.gamma(np.maximum(ps["p"] * n_sim, 1e-300), 1.0 / nu), 0.0)
+    e_clv = clv[sim_idx]
+    partial["clv_mean"] = e_clv @ count
+    partial["clv_var"] = ((s_sim - e_clv) ** 2) @ count
+    return out, partial
