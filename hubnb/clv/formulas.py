@@ -100,7 +100,10 @@ def paretonbd_loglik(r, alpha, s, beta, x, t_x, T):
 
 def paretonbd_p_alive(r, alpha, s, beta, x, t_x, T):
     """P(alive | x, t_x, T): FH05, section 5 (SMC87 eq. (11))."""
-    ll = paretonbd_loglik(r, alpha, s, beta, x, t_x, T)
+    # Rows with t_x == T take log(0) inside the A_0 term; the result is exact, the
+    # warning is noise in a report.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ll = paretonbd_loglik(r, alpha, s, beta, x, t_x, T)
     x, T = np.asarray(x, dtype=float), np.asarray(T, dtype=float)
     alive_T = (gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
                - (r + x) * np.log(alpha + T) - s * np.log(beta + T))
