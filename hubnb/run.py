@@ -107,6 +107,8 @@ def _to_html(executed: Path, title: str) -> None:
 def _write_metrics(staging: Path, params) -> None:
     metrics = {
         "merchant": params.merchant,
+        "display_name": params.display_name,
+        "currency": params.currency,
         "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "hubnb_version": __version__,
         "period": params.period.as_dict(),
@@ -143,7 +145,7 @@ def write_index(out_root) -> Path:
         links = " · ".join(f"<a href='{folder.name}/{h.name}'>{h.stem.replace('_', ' ')}</a>"
                            for h in sorted(folder.glob("*.html")))
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in (
-            html.escape(m.get("merchant", folder.name)),
+            html.escape(m.get("display_name") or m.get("merchant", folder.name)),
             html.escape(f"{m['period']['start']} – {m['period']['end']}"),
             _headline(m), links,
             html.escape(m.get("generated_at", "")))) + "</tr>")
@@ -161,16 +163,29 @@ td,th{{border-bottom:1px solid #ddd;padding:.4em .8em;text-align:left;vertical-a
 
 
 def _headline(m: dict) -> str:
+    from .figures import money
+
+    currency = m.get("currency", "USD")
     items = []
     hub = m.get("customer_hub") or {}
-    if "active_accounts" in hub:
-        items.append(f"active accounts {hub['active_accounts'].get('value')}")
-    if "revenue_generated" in hub:
-        items.append(f"hub revenue {hub['revenue_generated'].get('value')}")
+    active, revenue = hub.get("active_accounts") or {}, hub.get("revenue_generated") or {}
+    if active.get("value") is None and revenue.get("value") is None:
+        if hub:
+            items.append("Customer Hub: no data yet")
+    else:
+        items.append(f"active accounts {active['value']:,}{_change(active)}")
+        items.append(f"hub revenue {money(revenue['value'], currency)}{_change(revenue)}")
     clv = m.get("clv") or {}
     if clv.get("eligible") and "totals" in clv:
         t = clv["totals"]["predicted_clv"]
-        items.append(f"predicted CLV {t['mean']:,.0f} ({t['lower']:,.0f}–{t['upper']:,.0f})")
+        items.append(f"predicted CLV, next {clv.get('horizon_days', 365)} days: "
+                     f"{money(t['mean'], currency, 0)} ({money(t['lower'], currency, 0)} to "
+                     f"{money(t['upper'], currency, 0)})")
     elif clv:
         items.append("CLV: not eligible")
     return html.escape("; ".join(items)) or "—"
+
+
+def _change(metric: dict) -> str:
+    pct = metric.get("change_pct")
+    return "" if pct is None else f" ({pct:+.1f}%)"

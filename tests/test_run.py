@@ -95,3 +95,30 @@ def test_failed_notebook_keeps_last_good_output(merchant):
     assert (out / "tiny" / "metrics.json").read_text() == before
     assert not (out / "tiny" / "zz_broken1.ipynb").exists()
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []   # no staging left
+
+
+def test_index_headlines_use_currency_and_say_when_the_hub_has_no_data(tmp_path):
+    from hubnb.run import write_index
+
+    def merchant(slug, hub, clv):
+        folder = tmp_path / slug
+        folder.mkdir()
+        (folder / "clv.html").write_text("<html></html>")
+        (folder / "metrics.json").write_text(json.dumps({
+            "merchant": slug, "display_name": slug.title(), "currency": "EUR",
+            "generated_at": "2026-11-22T10:00:00+00:00",
+            "period": {"start": "2026-10-24", "end": "2026-11-22"},
+            "customer_hub": hub, "clv": clv}))
+
+    merchant("shop", {"active_accounts": {"value": 1784, "change_pct": 12.8},
+                      "revenue_generated": {"value": 2400.34, "change_pct": -29.1}},
+             {"eligible": True, "horizon_days": 365,
+              "totals": {"predicted_clv": {"mean": 851739.1, "lower": 818410, "upper": 884310}}})
+    merchant("quiet", {"active_accounts": {"value": None, "change_pct": None},
+                       "revenue_generated": {"value": None, "change_pct": None}},
+             {"eligible": False})
+    page = write_index(tmp_path).read_text()
+    assert "active accounts 1,784 (+12.8%); hub revenue €2,400.34 (-29.1%)" in page
+    assert "predicted CLV, next 365 days: €851,739 (€818,410 to €884,310)" in page
+    assert "Customer Hub: no data yet; CLV: not eligible" in page
+    assert "shop/clv.html" in page and ">Quiet<" in page
