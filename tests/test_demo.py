@@ -243,4 +243,8 @@ def test_recovery_sanity(demo):
     assert observed == pytest.approx(expected, rel=0.15)
     assert 1.7 < per["size"].mean() < 2.5  # about 2 orders per profile
     gg = truth["gamma_gamma"]
-    assert m.value.mean() == pytest.approx(gg["p"] * gg["v"] / (gg["q"] - 1), rel=0.08)
+    net = m.value - m.order_id.map(t["refunds"].groupby("order_id").amount.sum()).fillna(0.0)
+    assert net.mean() == pytest.approx(gg["p"] * gg["v"] / (gg["q"] - 1), rel=0.08)
+    assert truth["model_orders"]["gamma_gamma_value"] == "net of refunds"
+    # a partially refunded model order's value is its net (Gamma) value plus the refunds
+    assert (m.value > net + 0.005).mean() == pytest.approx(0.05, abs=0.015)
