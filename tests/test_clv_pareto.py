@@ -2,7 +2,6 @@
 scipy's 2F1 (written here, independently of hubnb.clv.formulas), its gradient against finite
 differences, compression, and a fit on the CDNOW sample against maximum likelihood."""
 
-import datetime as dt
 import time
 
 import numpy as np
@@ -16,9 +15,7 @@ from scipy.special import gammaln, hyp2f1
 
 from hubnb.clv import ClvModel, pareto
 from hubnb.clv.models import compress, uncompressed
-from hubnb.clv.orders import counted_orders, rfm_summary
-from hubnb.datasets import load_cdnow
-from hubnb.params import OrderFilter
+from test_clv_models import _cdnow_sample_rfm  # the CDNOW sample's calibration RFM
 
 NAMES = ("r", "alpha", "s", "beta")
 
@@ -141,16 +138,7 @@ def test_compressed_weighted_sum_equals_the_per_profile_sum():
         assert got == pytest.approx(per_profile, rel=1e-11)
 
 
-# ---- fit on the CDNOW sample
-
-def _cdnow_sample_rfm():
-    tx = load_cdnow("sample")
-    orders = pd.DataFrame({
-        "order_id": np.arange(len(tx)), "profile_id": tx["customer_id"],
-        "placed_at": (tx["date"] + pd.Timedelta(hours=12)).dt.tz_localize("UTC"),
-        "value": tx["dollar_value"]})
-    counted = counted_orders(orders, None, OrderFilter(), dt.date(1997, 9, 30), "UTC", 1500)
-    return rfm_summary(counted, dt.date(1997, 9, 30))
+# ---- fit on the CDNOW sample (calibration RFM shared with test_clv_models)
 
 
 def _pareto_mle(rfm):
