@@ -46,16 +46,25 @@ def cache_dir() -> Path:
 
 
 _THIS_FILE = os.path.abspath(__file__)
-with open(_THIS_FILE, "rb") as _fh:
-    _SOURCE_HASH = hashlib.sha256(_fh.read()).hexdigest()
+_CLV_DIR = os.path.dirname(_THIS_FILE)
+_SOURCE_HASHES: dict = {}
+
+
+def _source_hash(py_file: str) -> str:
+    """SHA-256 of a module's contents (numba's default stamp is the file's mtime)."""
+    if py_file not in _SOURCE_HASHES:
+        with open(py_file, "rb") as fh:
+            _SOURCE_HASHES[py_file] = hashlib.sha256(fh.read()).hexdigest()
+    return _SOURCE_HASHES[py_file]
 
 
 class _HubnbCacheLocator(_CacheLocator):
-    """Numba cache locator for this module: entries in :func:`cache_dir` / numba, stamped
-    with the hash of this file's contents."""
+    """Numba cache locator for the modules of :mod:`hubnb.clv` (this one and the other
+    native models): entries in :func:`cache_dir` / numba, stamped with the hash of the
+    module's contents."""
 
     def __init__(self, py_func, py_file):
-        self._py_file = py_file
+        self._py_file = os.path.abspath(py_file)
         self._lineno = py_func.__code__.co_firstlineno
         self._path = cache_dir() / "numba"
 
@@ -69,20 +78,26 @@ class _HubnbCacheLocator(_CacheLocator):
         return str(self._path)
 
     def get_source_stamp(self):
-        return _SOURCE_HASH
+        return _source_hash(self._py_file)
 
     def get_disambiguator(self):
         return str(self._lineno)
 
     @classmethod
     def from_function(cls, py_func, py_file):
-        if os.path.abspath(py_file) != _THIS_FILE:
+        if os.path.dirname(os.path.abspath(py_file)) != _CLV_DIR:
             return None
         return cls(py_func, py_file)
 
 
 if _HubnbCacheLocator not in CacheImpl._locator_classes:
     CacheImpl._locator_classes.insert(0, _HubnbCacheLocator)
+
+
+def drop_cache_entries(module_file: str) -> None:
+    """Delete the disk-cache entries of one module's functions (an unreadable entry)."""
+    for f in (cache_dir() / "numba").glob(f"{Path(module_file).stem}.*"):
+        f.unlink(missing_ok=True)
 
 # ----------------------------------------------------------------------------- priors
 
@@ -326,8 +341,7 @@ def warm_up() -> dict:
     try:
         make_logp(tiny)(np.zeros(7))
     except Exception:  # an unreadable cache entry: drop this module's entries, compile again
-        for f in (cache_dir() / "numba").glob(f"{Path(_THIS_FILE).stem}.*"):
-            f.unlink(missing_ok=True)
+        drop_cache_entries(_THIS_FILE)
         try:
             make_logp(tiny)(np.zeros(7))
         except Exception:  # still failing (e.g. a read-only cache): no disk cache at all
