@@ -27,9 +27,15 @@ from .params import ClvParams, OrderFilter
 from .segments import assets_using_segments, evaluate_segments, SegmentsResult, ASSET_TYPES
 
 #: Global parameters of each purchase model, then of the Gamma-Gamma spend model.
-GLOBAL_PARAMS = {"bg_nbd": ("r", "alpha", "a", "b"), "pareto_nbd": ("r", "alpha", "s", "beta")}
+GLOBAL_PARAMS = {"bg_nbd": ("r", "alpha", "a", "b"), "mbg_nbd": ("r", "alpha", "a", "b"),
+                 "pareto_nbd": ("r", "alpha", "s", "beta")}
 SPEND_PARAMS = ("p", "q", "v")
-MODEL_NAMES = {"bg_nbd": "BG/NBD", "pareto_nbd": "Pareto/NBD"}
+MODEL_NAMES = {"bg_nbd": "BG/NBD", "mbg_nbd": "MBG/NBD", "pareto_nbd": "Pareto/NBD"}
+BG_NBD_NOTICE = ("BG/NBD was chosen by hand (clv.model: bg_nbd). Under BG/NBD a customer can "
+                 "only drop out right after a repeat order, so every customer with a single "
+                 "order is held active: churn probability 0 however long they have been "
+                 "silent. Their churn risk and next order dates mislead win-back flows; "
+                 "clv.model: auto (Pareto/NBD or MBG/NBD) lets churn rise with silence.")
 DIAGNOSTICS_WARNING = "Warning: the model fit diagnostics are flagged"
 
 
@@ -98,7 +104,7 @@ def _table(frame: pd.DataFrame) -> str:
 
 
 _WORDS = {"clv": "CLV", "aov": "AOV", "id": "ID", "hubnb": "(hubnb)", "platform": "(platform)",
-          "avg": "average"}
+          "avg": "average", "pred": "predictive", "p": "P", "30d": "30 days"}
 
 
 def _label(column: str) -> str:
@@ -251,9 +257,12 @@ def model_card(result, report) -> Card:
     start = p.as_of + dt.timedelta(days=1)
     end = p.as_of + dt.timedelta(days=clv.horizon_days)
     flagged, status = diagnostics_status(result.fit)
-    model = (f"{MODEL_NAMES[clv.model]} (purchases) + Gamma-Gamma (spend), Bayesian in PyMC; "
-             f"{clv.chains} chains x {clv.draws:,} draws; {clv.credible_interval:.0%} "
-             "credible intervals")
+    name = result.fit.model_name if result.fit is not None else clv.model
+    chosen = ("chosen by PSIS-LOO from Pareto/NBD and MBG/NBD (clv.model: auto)"
+              if clv.model == "auto" else f"set by hand (clv.model: {clv.model})")
+    model = (f"{MODEL_NAMES.get(name, name)} (purchases), {chosen}, + Gamma-Gamma (spend), "
+             f"Bayesian in PyMC; {clv.chains} chains x {clv.draws:,} draws; "
+             f"{clv.credible_interval:.0%} intervals")
     rows = [
         ("Historical data", history),
         ("Predictions for", f"{_day(start)} to {_day(end)} ({clv.horizon_days} days)"
@@ -267,6 +276,8 @@ def model_card(result, report) -> Card:
     ]
     if not result.eligible:
         card.add(_not_eligible_html(result.reasons, brief=True))
+    if result.fit is not None and result.fit.model_name == "bg_nbd":
+        card.notice(BG_NBD_NOTICE, "warning")
     if flagged:
         reasons = (result.fit.diagnostics or {}).get("flag_reasons") or []
         body = (f"<strong>{html.escape(DIAGNOSTICS_WARNING)}</strong>: "
@@ -277,6 +288,56 @@ def model_card(result, report) -> Card:
         card.add(_notice(body, "warning", escape=False))
     card.add(_key_values(rows, "Current model"))
     return card
+
+
+# --------------------------------------------------------------------------- model choice
+
+def model_choice_table(selection) -> pd.DataFrame:
+    """The candidates' PSIS-LOO scores, winner first (numbers unformatted)."""
+    rows = []
+    for name, c in sorted(selection.candidates.items(),
+                          key=lambda kv: kv[0] != selection.winner):
+        rows.append({"model": MODEL_NAMES.get(name, name), "chosen": name == selection.winner,
+                     "elpd_loo": c["elpd_loo"], "se": c["se"], "d_elpd": c["d_elpd"],
+                     "d_se": c["d_se"], "pareto_k_over_0_7": c["pareto_k_over_0_7"],
+                     "r_hat_max": c.get("r_hat_max"), "fit_seconds": c.get("fit_seconds")})
+    return pd.DataFrame(rows)
+
+
+def model_choice_card(result, report) -> Card:
+    """Card 1b: which purchase model the data chose (``clv.model: auto``), and why."""
+    p = report.params
+    card = Card()
+    if result.fit is None:
+        return card.text("No model was fitted (the merchant is not eligible for predictive "
+                         "CLV), so there is no model to choose.")
+    sel = result.selection
+    if sel is None:
+        card.text(f"The purchase model was set by hand: clv.model is {p.clv.model} "
+                  f"({MODEL_NAMES[result.fit.model_name]}). With clv.model: auto, hubnb fits "
+                  "Pareto/NBD and MBG/NBD and keeps the one that predicts the customers' "
+                  "purchase histories better (PSIS-LOO).")
+        if result.fit.model_name == "bg_nbd":
+            card.notice(BG_NBD_NOTICE, "warning")
+        return card
+    table = model_choice_table(sel)
+    shown = pd.DataFrame({
+        "Model": [m + (" (chosen)" if c else "") for m, c in zip(table["model"], table["chosen"])],
+        "elpd (PSIS-LOO)": table["elpd_loo"].map(lambda v: _num(v, 1)),
+        "SE": table["se"].map(lambda v: _num(v, 1)),
+        "Difference to the chosen model": table["d_elpd"].map(lambda v: _num(-v, 1)),
+        "SE of the difference": table["d_se"].map(lambda v: _num(v, 1)),
+        "Customers with Pareto k > 0.7": table["pareto_k_over_0_7"].map(lambda v: _pct(v, 2)),
+        "R-hat max": table["r_hat_max"].map(lambda v: _num(v, 3)),
+        "Fit (s)": table["fit_seconds"].map(lambda v: _num(v, 1)),
+    })
+    card.notice(sel.reason, "info")
+    card.table(shown)
+    return card.text("elpd is the expected log predictive density: how well the model, fitted "
+                     "without a customer, predicts that customer's purchase history, summed "
+                     "over all customers (higher is better). A difference smaller than about "
+                     "twice its standard error means the data cannot tell the two models "
+                     "apart. Pareto k above 0.7 marks customers whose score is unreliable.")
 
 
 # --------------------------------------------------------------------------- eligibility
@@ -391,34 +452,64 @@ def example_profiles(profiles: pd.DataFrame, as_of: dt.date,
     return pd.DataFrame(rows)
 
 
-def profile_attributes(example: pd.Series, currency: str, horizon_days: int) -> pd.DataFrame:
-    """Every CLV attribute of one profile with its interval, as text for a table."""
+CREDIBLE_LABEL = "How sure we are of the average (credible interval)"
+PREDICTIVE_LABEL = "Likely range of this customer's actual value (predictive interval)"
+
+
+def next_order_text(date, as_of: dt.date, horizon_days: int) -> str:
+    """A next order date as shown: beyond the prediction window it reads "not expected
+    within <horizon> days" rather than a date years ahead (the CSV keeps the date)."""
+    if date is None or pd.isna(date):
+        return "—"
+    if pd.Timestamp(date) > pd.Timestamp(as_of) + pd.Timedelta(days=horizon_days):
+        return f"not expected within {horizon_days:,} days"
+    return _day(date)
+
+
+def profile_attributes(example: pd.Series, currency: str, horizon_days: int,
+                       as_of: dt.date | None = None) -> pd.DataFrame:
+    """Every CLV attribute of one profile with its intervals, as text for a table.
+
+    Two intervals stand apart: the credible interval of the model's average for this
+    profile, and (orders, CLV, total CLV) the posterior predictive interval of what the
+    profile will actually do, purchase randomness included.
+    """
     def interval(name, fmt):
         mean, low, high = (example.get(f"{name}_{s}") for s in ("mean", "lower", "upper"))
         if mean is None or pd.isna(mean):
-            return "—", "—"
-        return fmt(mean), f"{fmt(low)} to {fmt(high)}"
+            return "—", "—", "—"
+        plo, phi = example.get(f"{name}_pred_lower"), example.get(f"{name}_pred_upper")
+        pred = ("—" if plo is None or pd.isna(plo) or phi is None or pd.isna(phi)
+                else f"{fmt(plo)} to {fmt(phi)}")
+        return fmt(mean), f"{fmt(low)} to {fmt(high)}", pred
+
+    def next_date(v):
+        return next_order_text(v, as_of, horizon_days) if as_of is not None else _day(v)
 
     cash = lambda v: "—" if v is None or pd.isna(v) else money(float(v), currency)  # noqa: E731
     count = lambda v: _num(v, 2)  # noqa: E731
     days = lambda v: _num(v, 0)  # noqa: E731
     rows = [
-        ("Historical orders", _num(example.get("historical_orders"), 0), ""),
-        ("Historical CLV", cash(example.get("historical_clv")), ""),
-        ("Average days between orders", _num(example.get("avg_days_between_orders"), 1), ""),
-        ("First order", _day(example.get("first_order_date")), ""),
+        ("Historical orders", _num(example.get("historical_orders"), 0), "", ""),
+        ("Historical CLV", cash(example.get("historical_clv")), "", ""),
+        ("Average days between orders", _num(example.get("avg_days_between_orders"), 1), "", ""),
+        ("First order", _day(example.get("first_order_date")), "", ""),
         ("Last order", _day(example.get("last_order_date"))
          + (f" ({int(example['days_since_last'])} days before as of)"
-            if not pd.isna(example.get("days_since_last", np.nan)) else ""), ""),
+            if not pd.isna(example.get("days_since_last", np.nan)) else ""), "", ""),
         (f"Predicted orders (next {horizon_days} days)", *interval("predicted_orders", count)),
         (f"Predicted CLV (next {horizon_days} days)", *interval("predicted_clv", cash)),
         ("Total CLV", *interval("total_clv", cash)),
         ("Average order value (future orders)", *interval("aov", cash)),
         ("Churn probability", *interval("churn_probability", _pct)),
-        ("Days to next order", *interval("days_to_next_order", days)),
-        ("Expected next order date", *interval("expected_next_order_date", _day)),
+        ("Chance of an order in the next 30 days", *interval("p_order_30d", _pct)),
+        ("Days to next order (median wait if still active)",
+         *interval("days_to_next_order", days)),
+        ("Expected next order date", *interval("expected_next_order_date", next_date)),
     ]
-    return pd.DataFrame(rows, columns=["Attribute", "Value (mean)", "Credible interval"])
+    rows = [row if len(row) == 4 else (*row, "") for row in rows]
+    return pd.DataFrame(rows, columns=["Attribute", "Value (mean)", CREDIBLE_LABEL,
+                                       PREDICTIVE_LABEL])
 
 
 def example_profiles_card(result, report) -> Card:
@@ -439,26 +530,40 @@ def example_profiles_card(result, report) -> Card:
         basis = "predicted CLV" if ex["picked_by"] == "predicted_clv_mean" else "historical CLV"
         card.text(f"{who} (profile {ex['profile_id']}): of the {ex['group_size']:,} profiles "
                   f"with {ex['rule']}, the one whose {basis} is nearest the group's median.")
-        card.table(profile_attributes(ex, p.currency, p.clv.horizon_days))
+        card.table(profile_attributes(ex, p.currency, p.clv.horizon_days, p.as_of))
         own = orders.loc[orders["profile_id"] == ex["profile_id"]]
         fig = clv_figures.example_timeline(own, ex, p.as_of, p.currency,
-                                           p.clv.credible_interval)
+                                           p.clv.credible_interval, p.clv.horizon_days)
         card.figure(fig, f"order timeline of example {ex['example']}")
     if result.eligible:
-        card.text("— marks an attribute the model leaves undefined for that profile: e.g. "
-                  "with a single order, BG/NBD's expected wait to the next order can be "
-                  "unbounded, so there is no expected next order date.")
+        ci = p.clv.credible_interval
+        card.text(f"Two ranges stand beside each prediction. The {ci:.0%} credible interval "
+                  "says how sure the model is of this customer's average; the "
+                  f"{ci:.0%} predictive interval is where the customer's actual orders and "
+                  "spend over the window will fall, the chance of each purchase included: "
+                  "compare that one with what happens. The next order date is the median "
+                  "wait to the next order if the customer is still active.")
     return card
 
 
 # --------------------------------------------------------------------------- customer base
 
+#: What each churn band means for a merchant, and what to do with it.
+CHURN_BAND_MEANINGS = {
+    "Low": "probably still buying: regular flows; no discount needed",
+    "Medium": "slipping away: re-engage now (reminders, new arrivals) before they are lost",
+    "High": "probably lapsed: win-back offers, or leave out of paid audiences",
+}
+
+
 def churn_bands(profiles: pd.DataFrame, bands: tuple[float, float]) -> pd.DataFrame:
     """Profiles and revenue at stake per churn risk band.
 
     Low: churn_probability_mean < medium_from; Medium: medium_from <= p < high_from;
-    High: p >= high_from. Revenue at stake is the band's sum of ``predicted_clv_mean``.
-    Profiles without a churn probability are in no band.
+    High: p >= high_from. Revenue at stake is the band's sum of ``predicted_clv_mean``;
+    ``historical_orders_median`` and ``days_since_last_median`` (when the frame has
+    ``last_order_date`` and ``as_of`` is given) describe who is in the band. Profiles
+    without a churn probability are in no band.
     """
     medium_from, high_from = bands
     p = _column(profiles, "churn_probability_mean")
@@ -468,7 +573,8 @@ def churn_bands(profiles: pd.DataFrame, bands: tuple[float, float]) -> pd.DataFr
               (p >= medium_from) & (p < high_from)),
              ("High", f">= {high_from:.0%}", p >= high_from)]
     total = int(p.notna().sum())
-    rows = [{"band": name, "churn_probability": label, "profiles": int(m.sum()),
+    rows = [{"band": name, "churn_probability": label, "meaning": CHURN_BAND_MEANINGS[name],
+             "profiles": int(m.sum()),
              "share": (m.sum() / total) if total else np.nan,
              "revenue_at_stake": float(clv[m].sum())} for name, label, m in masks]
     return pd.DataFrame(rows)
@@ -509,7 +615,8 @@ def top_profiles(profiles: pd.DataFrame, n: int = 10) -> pd.DataFrame:
     """The ``n`` profiles with the largest predicted_clv_mean (ties: smallest profile_id)."""
     columns = ["profile_id", "email", "historical_orders", "historical_clv",
                "predicted_clv_mean", "predicted_clv_lower", "predicted_clv_upper",
-               "churn_probability_mean"]
+               "predicted_clv_pred_lower", "predicted_clv_pred_upper",
+               "churn_probability_mean", "p_order_30d_mean"]
     have = profiles[[c for c in columns if c in profiles.columns]]
     return (have.dropna(subset=["predicted_clv_mean"])
             .sort_values(["predicted_clv_mean", "profile_id"], ascending=[False, True])
@@ -557,15 +664,20 @@ def churn_risk_card(result, report) -> Card:
                          profiles=bands["profiles"].map(lambda v: _num(v, 0)),
                          revenue_at_stake=bands["revenue_at_stake"].map(
                              lambda v: money(v, p.currency, 0)))
-    if p.clv.model == "bg_nbd":
+    card.text("Churn probability is the chance that the customer will not order again. It "
+              "rises the longer a customer stays silent, faster for customers who used to "
+              "order often. Use the bands as segments, e.g. churn_probability >= "
+              f"{p.clv.churn_bands[1]:g} for win-back flows (clv.churn_bands sets the limits).")
+    if result.fit is not None and result.fit.model_name == "bg_nbd":
         one_time = int((result.profiles["historical_orders"] == 1).sum())
-        card.text(f"Under BG/NBD a customer can only drop out right after a repeat order, so "
-                  f"the {one_time:,} customers with a single order have churn probability 0 "
-                  "and are in the Low band; the model's doubt about them shows in their low "
-                  "predicted orders instead.")
+        card.notice(f"BG/NBD holds the {one_time:,} customers with a single order active: "
+                    "churn probability 0 and all in the Low band, however long ago they "
+                    "ordered. Use clv.model: auto for a churn risk that rises with silence.",
+                    "warning")
     return card.table(shown.rename(columns={
-        "band": "Band", "churn_probability": "Churn probability", "profiles": "Profiles",
-        "share": "Share", "revenue_at_stake": "Revenue at stake (predicted CLV)"}))
+        "band": "Band", "churn_probability": "Churn probability", "meaning": "What it means",
+        "profiles": "Profiles", "share": "Share",
+        "revenue_at_stake": "Revenue at stake (predicted CLV)"}))
 
 
 def next_orders_card(result, report) -> Card:
@@ -576,9 +688,14 @@ def next_orders_card(result, report) -> Card:
         return card
     weeks = next_orders_by_week(result.profiles, p.as_of, p.clv.horizon_days, p.timezone)
     card.figure(clv_figures.next_orders_by_week_chart(weeks.weeks), "next orders by week")
-    return card.text(f"{weeks.weeks['profiles'].sum():,} profiles are expected to order "
-                     f"within {p.clv.horizon_days} days; {weeks.beyond_horizon:,} later; "
-                     f"{weeks.undefined:,} have no expected date.")
+    text = (f"{weeks.weeks['profiles'].sum():,} profiles' expected next order dates fall "
+            f"within the next {p.clv.horizon_days} days; {weeks.beyond_horizon:,} are not "
+            f"expected to order within {p.clv.horizon_days} days (their dates, further "
+            "ahead, are in clv_profiles.csv). The date is the median wait to the next order "
+            "if the customer is still active; weigh it by the churn probability.")
+    if weeks.undefined:
+        text += f" {weeks.undefined:,} profiles have no date (the model was not fitted)."
+    return card.text(text)
 
 
 def top_profiles_card(result, report, n: int = 15) -> Card:
@@ -663,27 +780,28 @@ def backtest_card(result, report) -> Card:
                          "days and compare its predictions with the orders that followed.")
     s = bt.summary or {}
     ci = p.clv.credible_interval
-    pred = s.get("predicted_orders") or {}
-    rows = [("Holdout days", _num(s.get("holdout_days"), 0)),
-            ("Actual orders in the holdout", _num(s.get("actual_orders"), 0)),
-            ("Predicted orders (mean)", _num(pred.get("mean"), 0)),
-            (f"Predicted orders ({ci:.0%} interval)",
-             f"{_num(pred.get('lower'), 0)} to {_num(pred.get('upper'), 0)}"),
-            ("Correlation per customer (actual vs predicted)", _num(s.get("correlation"), 3)),
-            ("Mean absolute error per customer (orders)", _num(s.get("mae"), 3)),
-            (f"Coverage of the {ci:.0%} intervals", _pct(bt.coverage, 1))]
+    backtests = result.backtests or {bt.summary.get("model", p.clv.model): bt}
     calibration_end = s.get("calibration_end")
     if calibration_end:
-        rows.insert(0, ("Fitted on orders up to", _day(calibration_end)))
-    card.table(pd.DataFrame(rows, columns=["Backtest", "Value"]))
-    if (s.get("model") or {}).get("flagged"):
-        card.notice("Warning: the diagnostics of the backtest's fit are flagged "
-                    f"(R-hat max {_num(s['model'].get('r_hat_max'), 3)}, "
-                    f"{s['model'].get('divergences', 0)} divergences): read its scores "
-                    "with caution.", "warning")
-    card.text(f"Coverage: the share of customers whose actual holdout orders fall inside their "
-              f"{ci:.0%} posterior predictive interval; a well calibrated model is near "
-              f"{ci:.0%}. Orders on the same local day count as one, as in the model.")
+        card.text(f"Each model was fitted on the orders up to {_day(calibration_end)} and "
+                  f"predicted the next {_num(s.get('holdout_days'), 0)} days; "
+                  f"{_num(s.get('buyers'), 0)} of the {_num(s.get('profiles'), 0)} customers "
+                  f"ordered in that holdout ({_num(s.get('actual_orders'), 0)} orders).")
+    card.table(backtest_scores_table(backtests, ci, chosen=result.fit.model_name))
+    for name, b in backtests.items():
+        d = (b.summary or {}).get("diagnostics") or {}
+        if d.get("flagged"):
+            card.notice(f"Warning: the diagnostics of the backtest's {MODEL_NAMES[name]} fit "
+                        f"are flagged (R-hat max {_num(d.get('r_hat_max'), 3)}, "
+                        f"{d.get('divergences', 0)} divergences): read its scores with "
+                        "caution.", "warning")
+    card.text(f"Coverage: the share of customers whose actual holdout orders (spend) fall "
+              f"inside their {ci:.0%} predictive interval; a well calibrated model is near "
+              f"{ci:.0%} (counts are whole numbers, so it is often a little above). AUC: the "
+              "chance that a customer who ordered in the holdout is ranked ahead of one who "
+              "did not, by low churn probability or by an early next order date; 50% is "
+              "chance, 100% a perfect ranking. Orders on the same local day count as one, as "
+              "in the model. The charts below are for the chosen model.")
     holdout_days = int(s.get("holdout_days") or p.clv.backtest_days)
     if bt.by_past_orders is not None and len(bt.by_past_orders):
         card.figure(clv_figures.backtest_by_past_orders_chart(bt.by_past_orders, holdout_days),
@@ -696,6 +814,36 @@ def backtest_card(result, report) -> Card:
         card.figure(clv_figures.backtest_cumulative_chart(bt.cumulative, ci),
                     "cumulative orders")
     return card
+
+
+def backtest_scores_table(backtests: dict, credible_interval: float,
+                          chosen: str | None = None) -> pd.DataFrame:
+    """One column per backtested model: the scores merchants rely on, as text."""
+    ci = credible_interval
+    rows = {}
+    for name, b in backtests.items():
+        s = b.summary or {}
+        pred = s.get("predicted_orders") or {}
+        cov = s.get("coverage") or {}
+        auc = s.get("auc") or {}
+        label = MODEL_NAMES.get(name, name) + (" (chosen)" if name == chosen and
+                                               len(backtests) > 1 else "")
+        rows[label] = {
+            "Actual orders in the holdout": _num(s.get("actual_orders"), 0),
+            "Predicted orders (mean)": _num(pred.get("mean"), 0),
+            f"Predicted orders ({ci:.0%} predictive interval)":
+                f"{_num(pred.get('lower'), 0)} to {_num(pred.get('upper'), 0)}",
+            "Error of the holdout total": ("—" if s.get("total_error_pct") is None
+                                           else f"{s['total_error_pct']:+.1f}%"),
+            "Correlation per customer (actual vs predicted)": _num(s.get("correlation"), 3),
+            "Mean absolute error per customer (orders)": _num(s.get("mae"), 3),
+            f"Coverage of the {ci:.0%} predictive intervals: orders": _pct(cov.get("orders"), 1),
+            f"Coverage of the {ci:.0%} predictive intervals: spend": _pct(cov.get("clv"), 1),
+            "Churn ranks the holdout's buyers (AUC)": _pct(auc.get("churn"), 1),
+            "Next order date ranks the holdout's buyers (AUC)": _pct(auc.get("next_order_date"), 1),
+            "Fit time (s)": _num((s.get("diagnostics") or {}).get("fit_seconds"), 1),
+        }
+    return pd.DataFrame(rows).rename_axis("Backtest").reset_index()
 
 
 def posterior_card(result, report) -> Card:
@@ -719,7 +867,7 @@ def posterior_card(result, report) -> Card:
             if pd.api.types.is_float_dtype(shown[c]):
                 shown[c] = shown[c].map(lambda v: "—" if pd.isna(v) else f"{v:.4g}")
         card.table(shown)
-    draws = global_draws(result.fit, p.clv.model)
+    draws = global_draws(result.fit, result.fit.model_name)
     if not draws:
         return card.text("The fit holds no posterior draws of the global parameters to plot.")
     card.figure(clv_figures.posterior_chart(draws, p.clv.credible_interval), "posterior")

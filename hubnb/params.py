@@ -24,10 +24,12 @@ from .periods import Period, parse_date, resolve_comparison, resolve_period
 CLV_ATTRIBUTES = (
     "historical_orders", "historical_clv", "avg_days_between_orders",
     "predicted_orders", "predicted_clv", "total_clv", "aov",
-    "churn_probability", "days_to_next_order",
+    "churn_probability", "days_to_next_order", "p_order_30d",
 )
 INTERVAL_ATTRIBUTES = ("predicted_orders", "predicted_clv", "total_clv", "aov",
-                       "churn_probability", "days_to_next_order")
+                       "churn_probability", "days_to_next_order", "p_order_30d")
+#: ``clv.model``: auto (the better of Pareto/NBD and MBG/NBD by PSIS-LOO) or one model.
+CLV_MODELS = ("auto", "pareto_nbd", "mbg_nbd", "bg_nbd")
 SEGMENT_NAMES = frozenset(
     list(CLV_ATTRIBUTES)
     + [f"{a}_{b}" for a in INTERVAL_ATTRIBUTES for b in ("mean", "lower", "upper")])
@@ -69,7 +71,7 @@ class ClvParams:
     horizon_days: int = 365
     history_days: int = 1500
     orders: OrderFilter = field(default_factory=OrderFilter)
-    model: str = "bg_nbd"
+    model: str = "auto"
     credible_interval: float = 0.9
     chains: int = 2
     draws: int = 1000
@@ -77,7 +79,7 @@ class ClvParams:
     seed: int = 1
     backtest_days: int = 0
     force: bool = False
-    churn_bands: tuple[float, float] = (0.33, 0.66)
+    churn_bands: tuple[float, float] = (0.3, 0.7)
 
 
 @dataclass(frozen=True)
@@ -220,13 +222,14 @@ def _clv(raw) -> ClvParams:
         exclude_subscriptions=_bool(orders, "exclude_subscriptions", False, "clv.orders."),
         exclude_zero_value=_bool(orders, "exclude_zero_value", True, "clv.orders."),
     )
-    model = raw.get("model", "bg_nbd")
-    if model not in ("bg_nbd", "pareto_nbd"):
-        raise ParamsError("clv.model", f"{model!r} is not a model; use bg_nbd or pareto_nbd")
+    model = raw.get("model", "auto")
+    if model not in CLV_MODELS:
+        raise ParamsError("clv.model", f"{model!r} is not a model; use one of "
+                          + ", ".join(CLV_MODELS))
     ci = raw.get("credible_interval", 0.9)
     if not isinstance(ci, (int, float)) or isinstance(ci, bool) or not 0 < ci < 1:
         raise ParamsError("clv.credible_interval", f"{ci!r} must be a number between 0 and 1")
-    bands = raw.get("churn_bands", [0.33, 0.66])
+    bands = raw.get("churn_bands", [0.3, 0.7])
     if (not isinstance(bands, (list, tuple)) or len(bands) != 2
             or not all(isinstance(b, (int, float)) for b in bands)
             or not 0 < bands[0] < bands[1] < 1):

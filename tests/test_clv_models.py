@@ -209,18 +209,19 @@ def test_not_eligible_gives_reasons_and_historical_attributes_only(simulated):
 # ------------------------------------------------------------------ native BG/NBD + Gamma-Gamma
 
 
-def _pymc_logp_dlogp(data):
-    from hubnb.clv.models import BetaGeoModel, build_model
+def _pymc_logp_dlogp(data, model="bg_nbd"):
+    from hubnb.clv.models import PURCHASE_MODELS, build_model
 
-    m = build_model(BetaGeoModel, data)
+    m = build_model(PURCHASE_MODELS[model], data)
     names = [v.name for v in m.value_vars]
     return m.compile_logp(jacobian=True), m.compile_dlogp(jacobian=True), names
 
 
+@pytest.mark.parametrize("model", ["bg_nbd", "mbg_nbd"])
 @pytest.mark.parametrize("whole_days", [True, False])
-def test_native_logp_and_gradient_equal_the_pymc_model(whole_days):
-    """hubnb.clv.native (what nutpie samples for BG/NBD) is the PyMC model: same priors,
-    likelihoods, transforms; with tabulated logs (whole days) and per-row logs."""
+def test_native_logp_and_gradient_equal_the_pymc_model(whole_days, model):
+    """hubnb.clv.native (what nutpie samples for BG/NBD and MBG/NBD) is the PyMC model: same
+    priors, likelihoods, transforms; with tabulated logs (whole days) and per-row logs."""
     from hubnb.clv import native
 
     data = compress(_cdnow_sample_rfm())
@@ -231,9 +232,9 @@ def test_native_logp_and_gradient_equal_the_pymc_model(whole_days):
         data = type(data)(arrays, data.customers, data.purchase_rows, data.spend_rows,
                           data.spend_scale)
     assert (native._data_args(data.arrays)[-1] > 0) == whole_days
-    logp, dlogp, names = _pymc_logp_dlogp(data)
+    logp, dlogp, names = _pymc_logp_dlogp(data, model)
     assert tuple(names) == native.UNCONSTRAINED
-    mine = native.make_logp(data.arrays)
+    mine = native.make_logp(data.arrays, model)
     rng = np.random.default_rng(0)
     for _ in range(6):
         theta = native.PRIOR_MU + rng.normal(0, 1.0, 7)

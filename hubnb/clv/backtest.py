@@ -5,6 +5,14 @@ cancellations known by then, ``history_days`` before it). The holdout actuals ar
 transactions (same-day orders merged) of the calibration profiles in the ``backtest_days``
 local days after the calibration end, counted as of ``as_of``. Profiles first seen in the
 holdout are not scored (the model predicts existing profiles).
+
+The scores are what merchants rely on: the holdout total against its posterior predictive
+interval (``total_error_pct``), the per-customer correlation and mean absolute error of
+actual against predicted orders, the coverage of the per-profile posterior predictive
+intervals of orders and spend against their nominal level, and how well churn and the
+next order date rank the customers who actually order in the holdout (``auc``: the
+probability that a random holdout buyer is ranked ahead of a random non-buyer, ties
+counting one half; 0.5 is chance).
 """
 
 from __future__ import annotations
@@ -44,7 +52,8 @@ class BacktestResult:
     coverage : float
         Share of profiles whose holdout count lies inside their posterior predictive interval.
     per_profile : DataFrame
-        actual, predicted_mean, pred_lower, pred_upper, past_repeat per profile.
+        actual, predicted_mean, pred_lower, pred_upper, actual_spend, spend_pred_lower,
+        spend_pred_upper, churn_probability, days_to_next_order, past_repeat per profile.
     fit : FitResult
         The calibration fit.
     """
@@ -58,20 +67,25 @@ class BacktestResult:
 
 
 def run_backtest(orders: pd.DataFrame, refunds: pd.DataFrame | None, params: ClvParams,
-                 as_of: dt.date, timezone: str, progress: bool = False) -> BacktestResult:
-    """Fit on the calibration period and score the ``params.backtest_days`` holdout."""
+                 as_of: dt.date, timezone: str, progress: bool = False,
+                 model: str | None = None) -> BacktestResult:
+    """Fit ``model`` (default ``params.model``, which must then name one model) on the
+    calibration period and score the ``params.backtest_days`` holdout."""
     days = params.backtest_days
+    model = model or params.model
     cal_end = as_of - dt.timedelta(days=days)
     cal = counted_orders(orders, refunds, params.orders, cal_end, timezone, params.history_days)
     if cal.empty:
         raise ValueError(f"no counted orders up to the calibration end {cal_end}")
     rfm = rfm_summary(cal, cal_end)
-    fit = ClvModel(params.model).fit(compress(rfm), chains=params.chains, draws=params.draws,
+    fit = ClvModel(model).fit(compress(rfm), chains=params.chains, draws=params.draws,
                                      tune=params.tune, seed=params.seed, progress=progress)
     pred = predict(fit, rfm, days, params.credible_interval, seed=params.seed)
     hold = counted_orders(orders, refunds, params.orders, as_of, timezone, days)
     hold_tx = transactions(hold[hold["profile_id"].isin(rfm.index)])
-    actual = hold_tx.groupby("profile_id").size().reindex(rfm.index, fill_value=0)
+    by_profile = hold_tx.groupby("profile_id")
+    actual = by_profile.size().reindex(rfm.index, fill_value=0)
+    spend = by_profile["value"].sum().reindex(rfm.index, fill_value=0.0)
 
     p = pred.profiles
     per = pd.DataFrame({
@@ -79,23 +93,19 @@ def run_backtest(orders: pd.DataFrame, refunds: pd.DataFrame | None, params: Clv
         "predicted_mean": p["predicted_orders_mean"],
         "pred_lower": p["predicted_orders_pred_lower"],
         "pred_upper": p["predicted_orders_pred_upper"],
+        "actual_spend": spend.astype(float),
+        "spend_pred_lower": p["predicted_clv_pred_lower"],
+        "spend_pred_upper": p["predicted_clv_pred_upper"],
+        "churn_probability": p["churn_probability_mean"],
+        "days_to_next_order": p["days_to_next_order_mean"],
         "past_repeat": rfm["frequency"],
     })
-    inside = (per["actual"] >= per["pred_lower"]) & (per["actual"] <= per["pred_upper"])
-    coverage = float(inside.mean())
-    err = per["actual"] - per["predicted_mean"]
-    corr = (float(np.corrcoef(per["actual"], per["predicted_mean"])[0, 1])
-            if per["actual"].std() > 0 and per["predicted_mean"].std() > 0 else None)
-    summary = {
-        "holdout_days": days,
-        "actual_orders": int(per["actual"].sum()),
-        "predicted_orders": pred.totals["predicted_orders"],
-        "correlation": corr,
-        "mae": float(err.abs().mean()),
-        "calibration_end": cal_end.isoformat(),
-        "profiles": int(len(per)),
-        "coverage": coverage,
-    }
+    summary = score(per, pred.totals["predicted_orders"], params.credible_interval)
+    d = fit.diagnostics
+    summary.update(holdout_days=days, calibration_end=cal_end.isoformat(), model=model,
+                   diagnostics={"r_hat_max": d["r_hat_max"], "divergences": d["divergences"],
+                                "flagged": d["flagged"], "fit_seconds": d["fit_seconds"]})
+    coverage = summary["coverage"]["orders"]
     label = np.where(per["past_repeat"] >= 7, "7+", per["past_repeat"].clip(upper=7).astype(str))
     by = (per.assign(past_repeat_orders=pd.Categorical(label, categories=PAST_ORDER_BINS,
                                                        ordered=True))
@@ -107,6 +117,46 @@ def run_backtest(orders: pd.DataFrame, refunds: pd.DataFrame | None, params: Clv
     cumulative = cumulative_transactions(fit, rfm, cal, hold_tx, cal_end, as_of,
                                          params.credible_interval)
     return BacktestResult(summary, by, cumulative, coverage, per, fit)
+
+
+def auc(score: np.ndarray, positive: np.ndarray) -> float | None:
+    """Area under the ROC curve of ``score`` for the labels ``positive`` (Mann-Whitney U
+    over average ranks: ties count one half); None without both classes."""
+    from scipy.stats import rankdata
+
+    positive = np.asarray(positive, bool)
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
+        return None
+    ranks = rankdata(np.asarray(score, float))
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def score(per: pd.DataFrame, total: dict, credible_interval: float) -> dict:
+    """The backtest's scores of a per-profile frame (see :class:`BacktestResult`)."""
+    actual, predicted = per["actual"], per["predicted_mean"]
+    inside = (actual >= per["pred_lower"]) & (actual <= per["pred_upper"])
+    spend_inside = ((per["actual_spend"] >= per["spend_pred_lower"])
+                    & (per["actual_spend"] <= per["spend_pred_upper"]))
+    corr = (float(np.corrcoef(actual, predicted)[0, 1])
+            if actual.std() > 0 and predicted.std() > 0 else None)
+    n_actual = float(actual.sum())
+    bought = (actual > 0).to_numpy()
+    return {
+        "actual_orders": int(n_actual),
+        "predicted_orders": total,
+        "total_error_pct": (100.0 * (total["mean"] - n_actual) / n_actual) if n_actual else None,
+        "total_in_interval": bool(total["lower"] <= n_actual <= total["upper"]),
+        "correlation": corr,
+        "mae": float((actual - predicted).abs().mean()),
+        "profiles": int(len(per)),
+        "buyers": int(bought.sum()),
+        "coverage": {"nominal": credible_interval, "orders": float(inside.mean()),
+                     "clv": float(spend_inside.mean())},
+        # lower churn and an earlier next order should rank the holdout's buyers first
+        "auc": {"churn": auc(-per["churn_probability"].to_numpy(), bought),
+                "next_order_date": auc(-per["days_to_next_order"].to_numpy(), bought)},
+    }
 
 
 def cumulative_transactions(fit: FitResult, rfm: pd.DataFrame, cal: pd.DataFrame,

@@ -12,15 +12,17 @@ import pandas as pd
 from ..params import ClvParams
 from .backtest import BacktestResult, run_backtest
 from .eligibility import eligibility_reasons
-from .models import ClvModel, FitResult, compress
+from .models import AUTO_CANDIDATES, ClvModel, FitResult, compress
+from .selection import ModelChoice, choose_model
 from .orders import counted_orders, historical_attributes, rfm_summary
-from .predict import QUANTITIES, Predictions, predict
+from .predict import PREDICTIVE, QUANTITIES, Predictions, predict
 
-INTERVAL_COLUMNS = [f"{q}_{s}" for q in ("predicted_orders", "predicted_clv", "total_clv",
-                                         "aov", "churn_probability", "days_to_next_order",
-                                         "expected_next_order_date")
-                    for s in ("mean", "lower", "upper")]
-MAX_WAIT_DAYS = 36_500
+INTERVAL_COLUMNS = ([f"{q}_{s}" for q in ("predicted_orders", "predicted_clv", "total_clv",
+                                          "aov", "churn_probability", "days_to_next_order",
+                                          "expected_next_order_date", "p_order_30d")
+                     for s in ("mean", "lower", "upper")]
+                    + [f"{q}_pred_{s}" for q in ("predicted_orders", "predicted_clv", "total_clv")
+                       for s in ("lower", "upper")])
 PROFILE_COLUMNS = (["profile_id", "email", "first_order_date", "last_order_date",
                     "historical_orders", "historical_clv", "avg_days_between_orders"]
                    + INTERVAL_COLUMNS)
@@ -45,7 +47,12 @@ class ClvResult:
         The counted orders: profile_id, order_id, placed_at, local_date, net_value.
     fit : FitResult or None
     backtest : BacktestResult or None
+        The chosen model's backtest.
     predictions : Predictions or None
+    selection : ModelChoice or None
+        ``clv.model: auto``: both candidates' PSIS-LOO scores and why the winner won.
+    backtests : dict
+        Every candidate's backtest by model name (one entry unless ``auto``).
     """
 
     eligible: bool
@@ -56,6 +63,8 @@ class ClvResult:
     fit: FitResult | None = None
     backtest: BacktestResult | None = None
     predictions: Predictions | None = None
+    selection: ModelChoice | None = None
+    backtests: dict | None = None
 
 
 def compute_clv(orders: pd.DataFrame, refunds: pd.DataFrame | None, profiles: pd.DataFrame | None,
@@ -95,8 +104,13 @@ def compute_clv(orders: pd.DataFrame, refunds: pd.DataFrame | None, profiles: pd
         return ClvResult(eligible, list(reasons), frame[PROFILE_COLUMNS], metrics, counted)
 
     rfm = rfm_summary(counted, as_of)
-    fit = ClvModel(p.model).fit(compress(rfm), chains=p.chains, draws=p.draws, tune=p.tune,
-                                seed=p.seed, progress=progress)
+    data = compress(rfm)
+    candidates = candidate_models(p.model)
+    fits = {name: ClvModel(name).fit(data, chains=p.chains, draws=p.draws, tune=p.tune,
+                                     seed=p.seed, progress=progress)
+            for name in candidates}
+    selection = choose_model(fits) if p.model == "auto" else None
+    fit = fits[selection.winner if selection else p.model]
     pred = predict(fit, rfm, p.horizon_days, p.credible_interval, seed=p.seed)
     frame = _with_predictions(frame, pred, as_of)
     d = fit.diagnostics
@@ -111,20 +125,33 @@ def compute_clv(orders: pd.DataFrame, refunds: pd.DataFrame | None, profiles: pd
             "divergences": d["divergences"], "fit_seconds": d["fit_seconds"],
             "flagged": d["flagged"], "flag_reasons": list(d["flag_reasons"]),
             "chains": p.chains, "draws": p.draws, "tune": p.tune,
+            "requested": p.model,
         },
         "totals": pred.totals,
         "credible_interval": p.credible_interval,
     })
-    backtest = None
+    if selection is not None:
+        metrics["model"]["selection"] = selection.as_metrics()
+        for name, f in fits.items():
+            metrics["model"]["selection"]["candidates"][name].update(
+                r_hat_max=f.diagnostics["r_hat_max"], fit_seconds=f.diagnostics["fit_seconds"],
+                flagged=f.diagnostics["flagged"])
+    backtest, backtests = None, {}
     if p.backtest_days > 0:
-        backtest = run_backtest(orders, refunds, p, as_of, timezone, progress=progress)
-        metrics["backtest"] = backtest.summary
-        bd = backtest.fit.diagnostics
-        metrics["backtest"]["model"] = {"r_hat_max": bd["r_hat_max"],
-                                        "divergences": bd["divergences"],
-                                        "flagged": bd["flagged"]}
+        backtests = {name: run_backtest(orders, refunds, p, as_of, timezone, progress=progress,
+                                        model=name)
+                     for name in candidates}
+        backtest = backtests[fit.model_name]
+        metrics["backtest"] = dict(backtest.summary)
+        if len(backtests) > 1:
+            metrics["backtest"]["candidates"] = {n: b.summary for n, b in backtests.items()}
     return ClvResult(eligible, list(reasons), frame[PROFILE_COLUMNS], json_safe(metrics),
-                     counted, fit, backtest, pred)
+                     counted, fit, backtest, pred, selection, backtests)
+
+
+def candidate_models(model: str) -> tuple[str, ...]:
+    """The purchase models ``clv.model`` fits: both candidates for ``auto``, else itself."""
+    return AUTO_CANDIDATES if model == "auto" else (model,)
 
 
 def _base_frame(hist: pd.DataFrame, profiles: pd.DataFrame | None) -> pd.DataFrame:
@@ -144,13 +171,28 @@ def _with_predictions(frame: pd.DataFrame, pred: Predictions, as_of: dt.date) ->
     for q in QUANTITIES:
         for s in ("mean", "lower", "upper"):
             frame[f"{q}_{s}"] = pp[f"{q}_{s}"].to_numpy()
-    for s in ("mean", "lower", "upper"):
+    for q in PREDICTIVE:
+        for s in ("pred_lower", "pred_upper"):
+            frame[f"{q}_{s}"] = pp[f"{q}_{s}"].to_numpy()
+    for s in ("mean", "lower", "upper", "pred_lower", "pred_upper"):
         frame[f"total_clv_{s}"] = frame["historical_clv"] + frame[f"predicted_clv_{s}"]
-        # a wait beyond a century is no date anyone plans for (and overflows datetime64)
-        days = frame[f"days_to_next_order_{s}"].where(lambda d: d <= MAX_WAIT_DAYS)
-        frame[f"expected_next_order_date_{s}"] = (
-            pd.Timestamp(as_of) + pd.to_timedelta(days.round(), unit="D"))
+    for s in ("mean", "lower", "upper"):
+        frame[f"expected_next_order_date_{s}"] = next_order_dates(
+            frame[f"days_to_next_order_{s}"].to_numpy(float), as_of)
     return frame
+
+
+def next_order_dates(days: np.ndarray, as_of: dt.date) -> np.ndarray:
+    """as_of + days, rounded to whole days, as second-resolution datetimes: the CSV keeps
+    dates far beyond the horizon (the report shows them as "not expected within ...").
+    Only a wait past the year 9999 (the model's "practically never") is left empty."""
+    days = np.asarray(days, dtype=float)
+    limit = (dt.date(9999, 12, 31) - as_of).days
+    ok = np.isfinite(days) & (days <= limit)
+    out = np.full(len(days), np.datetime64("NaT"), dtype="datetime64[s]")
+    out[ok] = (np.datetime64(as_of, "D")
+               + np.round(days[ok]).astype("timedelta64[D]")).astype("datetime64[s]")
+    return out
 
 
 def json_safe(obj):

@@ -1,4 +1,4 @@
-"""The Bayesian CLV models: BG/NBD or Pareto/NBD for purchases, Gamma-Gamma for spend.
+"""The Bayesian CLV models: Pareto/NBD, MBG/NBD or BG/NBD for purchases, Gamma-Gamma for spend.
 
 Time is in days. Both likelihoods are written on *compressed* data: one row per distinct
 (x, t_x, T) for purchases and per distinct (x, z_bar) for spend, each weighted by how many
@@ -17,6 +17,7 @@ Priors (weakly informative, on the scale of days and of the mean repeat spend):
 parameter  prior                                    90% prior range
 =========  =======================================  ==========================
 r          LogNormal(log 0.5, 1.5)                  0.04 to 5.9
+(a, b: BG/NBD and MBG/NBD)
 alpha      LogNormal(log 100, 2)  (days)            3.7 to 2,700 days
 a          LogNormal(0, 1.5)                        0.08 to 12
 b          LogNormal(log 2, 1.5)                    0.17 to 24
@@ -143,6 +144,11 @@ class BetaGeoModel:
         ll += pt.sum(d["w1"] * pt.logaddexp(u, w))
         return ll
 
+    #: Dropout chances survived by an alive customer with x repeat purchases: x + this.
+    first_purchase_dropout = 0
+    #: The model holds every one-order customer active (churn 0).
+    holds_one_order_alive = True
+
     @staticmethod
     def expected_purchases_alive(p, x, T, t):
         return F.bgnbd_expected_purchases_alive(p["r"], p["alpha"], p["a"], p["b"], x, T, t)
@@ -156,16 +162,71 @@ class BetaGeoModel:
         return F.bgnbd_expected_purchases_new(p["r"], p["alpha"], p["a"], p["b"], t)
 
     @staticmethod
-    def simulate_purchases_alive(p, x, T, t, rng):
+    def loglik_rows(p, x, t_x, T):
+        """Per-customer log-likelihood (draws x rows), for PSIS-LOO."""
+        return F.bgnbd_loglik(p["r"], p["alpha"], p["a"], p["b"], x, t_x, T)
+
+    @staticmethod
+    def p_order_alive(p, x, T, t):
+        """P(at least one order in (T, T+t] | alive): dropout only follows a purchase."""
+        return F.bgnbd_p_order_alive(p["r"], p["alpha"], x, T, t)
+
+    @classmethod
+    def simulate_purchases_alive(cls, p, x, T, t, rng):
         """Purchases in (T, T+t] of one alive customer per (draw, row): lambda ~ Gamma(r+x,
-        alpha+T), p ~ Beta(a, b+x); Poisson(lambda t) purchases cut at the first dropout
-        (a Geometric(p) number of purchases, the dropout purchase included)."""
+        alpha+T), p ~ Beta(a, b+x) (MBG/NBD: Beta(a, b+x+1), one more dropout chance
+        survived); Poisson(lambda t) purchases cut at the first dropout (a Geometric(p)
+        number of purchases, the dropout purchase included)."""
         shape = np.broadcast_shapes(np.shape(p["r"]), np.shape(x))
         lam = rng.gamma(p["r"] + x, 1.0 / (p["alpha"] + T), size=shape)
-        drop = rng.beta(np.broadcast_to(p["a"], shape), p["b"] + x, size=shape)
+        drop = rng.beta(np.broadcast_to(p["a"], shape),
+                        p["b"] + x + cls.first_purchase_dropout, size=shape)
         k = rng.poisson(lam * t)
         m = rng.geometric(np.clip(drop, 1e-12, 1.0))
         return np.minimum(k, m)
+
+
+class ModifiedBetaGeoModel(BetaGeoModel):
+    """MBG/NBD (Batislam, Denizel and Filiztekin 2007): BG/NBD in which a customer may also
+    drop out right after the first purchase (at time 0), so a one-order customer's chance of
+    being alive falls with silence. Same parameters and priors as BG/NBD."""
+
+    name = "mbg_nbd"
+    first_purchase_dropout = 1
+    holds_one_order_alive = False
+
+    @staticmethod
+    def loglike(v, d):
+        """Batislam et al. (2007) eq. (2) summed over weighted distinct rows: BG/NBD's with
+        B(a, b+x+1) for B(a, b+x), and the "dropped out at t_x" term for x = 0 too."""
+        r, alpha, a, b = v["r"], v["alpha"], v["a"], v["b"]
+        xu = d["x_uniq"]
+        per_x = (pt.gammaln(r + xu) - pt.gammaln(r) + pt.gammaln(b + xu + 1)
+                 - pt.gammaln(a + b + xu + 1) + pt.gammaln(a + b) - pt.gammaln(b))
+        ll = pt.sum(d["x_count"] * per_x) + d["n_customers"] * r * pt.log(alpha)
+        ll += pt.sum(d["w0"] * pt.logaddexp(-r * pt.log(alpha + d["T0"]),
+                                            pt.log(a) - pt.log(b) - r * pt.log(alpha)))
+        x1 = d["x1"]
+        u = -(r + x1) * pt.log(alpha + d["T1"])
+        w = pt.log(a) - pt.log(b + x1) - (r + x1) * pt.log(alpha + d["tx1"])
+        ll += pt.sum(d["w1"] * pt.logaddexp(u, w))
+        return ll
+
+    @staticmethod
+    def expected_purchases_alive(p, x, T, t):
+        return F.mbgnbd_expected_purchases_alive(p["r"], p["alpha"], p["a"], p["b"], x, T, t)
+
+    @staticmethod
+    def probability_alive(p, x, t_x, T):
+        return F.mbgnbd_p_alive(p["r"], p["alpha"], p["a"], p["b"], x, t_x, T)
+
+    @staticmethod
+    def expected_purchases_new(p, t):
+        return F.mbgnbd_expected_purchases_new(p["r"], p["alpha"], p["a"], p["b"], t)
+
+    @staticmethod
+    def loglik_rows(p, x, t_x, T):
+        return F.mbgnbd_loglik(p["r"], p["alpha"], p["a"], p["b"], x, t_x, T)
 
 
 class ParetoNBDModel:
@@ -200,6 +261,20 @@ class ParetoNBDModel:
     @staticmethod
     def expected_purchases_new(p, t):
         return F.paretonbd_expected_purchases_new(p["r"], p["alpha"], p["s"], p["beta"], t)
+
+    holds_one_order_alive = False
+
+    @staticmethod
+    def loglik_rows(p, x, t_x, T):
+        """Per-customer log-likelihood (draws x rows), for PSIS-LOO."""
+        from .native_pareto import row_loglik
+
+        return row_loglik(p["r"], p["alpha"], p["s"], p["beta"], x, t_x, T)
+
+    @staticmethod
+    def p_order_alive(p, x, T, t):
+        """P(at least one order in (T, T+t] | alive), death during the window included."""
+        return F.paretonbd_p_order_alive(p["r"], p["alpha"], p["s"], p["beta"], x, T, t)
 
     @staticmethod
     def simulate_purchases_alive(p, x, T, t, rng):
@@ -245,7 +320,11 @@ class GammaGammaModel:
         return F.gamma_gamma_expected_spend(p["p"], p["q"], p["v"], x, mean_spend)
 
 
-PURCHASE_MODELS = {"bg_nbd": BetaGeoModel, "pareto_nbd": ParetoNBDModel}
+PURCHASE_MODELS = {"pareto_nbd": ParetoNBDModel, "mbg_nbd": ModifiedBetaGeoModel,
+                   "bg_nbd": BetaGeoModel}
+#: What ``clv.model: auto`` fits and chooses between (BG/NBD holds one-order customers
+#: active, so it is never chosen automatically).
+AUTO_CANDIDATES = ("pareto_nbd", "mbg_nbd")
 
 
 def build_model(purchase: type, data: CompressedData) -> pm.Model:
@@ -322,10 +401,10 @@ class ClvModel:
         import nutpie
 
         t0 = time.perf_counter()
-        if self.purchase is BetaGeoModel:
+        if self.purchase.name in ("bg_nbd", "mbg_nbd"):
             from . import native
 
-            model, info = native.compile_model(data.arrays)
+            model, info = native.compile_model(data.arrays, self.purchase.name)
             return model, time.perf_counter() - t0, {
                 "compile_cache_hit": bool(info["cache_hit"]),
                 "compiled_in_process": not info["first_in_process"]}

@@ -124,8 +124,16 @@ def digamma(x):
 @njit(cache=True, nogil=True)
 def logp_grad(theta, grad, mu, sigma, x_uniq, x_count, n_customers, T0, w0, x1, tx1, T1, w1,
               gx_uniq, gx_count, n_spenders, gx, gz, gw, g_s1, g_s0, idx_T0, idx_x1, idx_tx1,
-              idx_T1, n_days, n_x):
+              idx_T1, n_days, n_x, mbg):
     """Log density at ``theta`` (unconstrained), its gradient written into ``grad``.
+
+    ``mbg`` 0 is BG/NBD (FHL05 eq. 6: dropout after each repeat purchase); 1 is MBG/NBD
+    (Batislam et al. 2007: dropout also right after the first purchase), whose likelihood
+    is BG/NBD's with b + x + 1 for b + x in the Beta terms and the "dropped out at t_x"
+    term present for x = 0 as well:
+
+        Gamma(r+x) alpha^r / Gamma(r) B(a, b+x+1)/B(a, b)
+            [(alpha+T)^-(r+x) + a/(b+x) (alpha+t_x)^-(r+x)].
 
     ``idx_*`` are the days (T, t_x) and repeat counts (x) as integers when they all are
     (``n_days`` > 0, ``n_x`` > 0): log(alpha + day), 1 / (alpha + day) and log(b + x - 1)
@@ -152,17 +160,18 @@ def logp_grad(theta, grad, mu, sigma, x_uniq, x_count, n_customers, T0, w0, x1, 
     g_a = 0.0
     g_b = 0.0
     ll = 0.0
+    k = float(mbg)  # MBG/NBD: one more chance to drop out (b + x + k)
     lg_r, lg_ab, lg_b = math.lgamma(r), math.lgamma(a + b), math.lgamma(b)
     dg_r, dg_ab, dg_b = digamma(r), digamma(a + b), digamma(b)
     for j in range(x_uniq.shape[0]):
         xx = x_uniq[j]
         c = x_count[j]
-        dg_abx = digamma(a + b + xx)
-        ll += c * (math.lgamma(r + xx) - lg_r + math.lgamma(b + xx)
-                   - math.lgamma(a + b + xx) + lg_ab - lg_b)
+        dg_abx = digamma(a + b + xx + k)
+        ll += c * (math.lgamma(r + xx) - lg_r + math.lgamma(b + xx + k)
+                   - math.lgamma(a + b + xx + k) + lg_ab - lg_b)
         g_r += c * (digamma(r + xx) - dg_r)
         g_a += c * (dg_ab - dg_abx)
-        g_b += c * (digamma(b + xx) - dg_abx + dg_ab - dg_b)
+        g_b += c * (digamma(b + xx + k) - dg_abx + dg_ab - dg_b)
     log_alpha = math.log(alpha)
     ll += n_customers * r * log_alpha
     g_r += n_customers * log_alpha
@@ -173,12 +182,12 @@ def logp_grad(theta, grad, mu, sigma, x_uniq, x_count, n_customers, T0, w0, x1, 
     log_bx = np.empty(max(n_x, 1))
     inv_bx = np.empty(max(n_x, 1))
     if tabulated:
-        for k in range(n_days):
-            log_at[k] = math.log(alpha + k)
-            inv_at[k] = 1.0 / (alpha + k)
-        for k in range(1, n_x):
-            log_bx[k] = math.log(b + k - 1.0)
-            inv_bx[k] = 1.0 / (b + k - 1.0)
+        for i in range(n_days):
+            log_at[i] = math.log(alpha + i)
+            inv_at[i] = 1.0 / (alpha + i)
+        for i in range(1, n_x):
+            log_bx[i] = math.log(b + i - 1.0 + k)
+            inv_bx[i] = 1.0 / (b + i - 1.0 + k)
     s_w0 = 0.0
     s_w0_log = 0.0
     s_w0_inv = 0.0
@@ -192,11 +201,33 @@ def logp_grad(theta, grad, mu, sigma, x_uniq, x_count, n_customers, T0, w0, x1, 
         s_w0 += w0[j]
         s_w0_log += w0[j] * l_T
         s_w0_inv += w0[j] * i_T
-    ll -= r * s_w0_log
-    g_r -= s_w0_log
-    g_alpha -= r * s_w0_inv
     log_a = math.log(a)
     inv_a = 1.0 / a
+    if mbg:
+        # x = 0 rows: logaddexp(-r log(alpha+T), log a - log b - r log alpha)
+        w = log_a - math.log(b) - r * log_alpha
+        for j in range(T0.shape[0]):
+            if tabulated:
+                l_T = log_at[idx_T0[j]]
+                i_T = inv_at[idx_T0[j]]
+            else:
+                l_T = math.log(alpha + T0[j])
+                i_T = 1.0 / (alpha + T0[j])
+            u = -r * l_T
+            m = max(u, w)
+            e = math.exp(-abs(u - w))
+            pw = (1.0 if w >= u else e) / (1.0 + e)
+            pu = 1.0 - pw
+            ww = w0[j]
+            ll += ww * (m + math.log(1.0 + e))
+            g_r -= ww * (pu * l_T + pw * log_alpha)
+            g_alpha -= ww * r * (pu * i_T + pw / alpha)
+            g_a += ww * pw * inv_a
+            g_b -= ww * pw / b
+    else:
+        ll -= r * s_w0_log
+        g_r -= s_w0_log
+        g_alpha -= r * s_w0_inv
     for j in range(x1.shape[0]):
         xx = x1[j]
         rx = r + xx
@@ -212,8 +243,8 @@ def logp_grad(theta, grad, mu, sigma, x_uniq, x_count, n_customers, T0, w0, x1, 
             l_tx = math.log(alpha + tx1[j])
             i_T = 1.0 / (alpha + T1[j])
             i_tx = 1.0 / (alpha + tx1[j])
-            l_bx = math.log(b + xx - 1.0)
-            i_bx = 1.0 / (b + xx - 1.0)
+            l_bx = math.log(b + xx - 1.0 + k)
+            i_bx = 1.0 / (b + xx - 1.0 + k)
         u = -rx * l_T
         w = log_a - l_bx - rx * l_tx
         # logaddexp(u, w) and the weight of its second term, pw = exp(w - logaddexp),
@@ -297,9 +328,14 @@ def _data_args(arrays: dict) -> tuple:
     return tuple(out) + (i_T0, i_x1, i_tx1, i_T1, n_days, n_x)
 
 
-def make_logp(arrays: dict):
-    """``logp(theta) -> (log density, gradient)`` on a compressed data set's arrays."""
-    args = _data_args(arrays)
+#: The purchase models of this module: the value of ``logp_grad``'s ``mbg`` flag.
+MODELS = {"bg_nbd": 0, "mbg_nbd": 1}
+
+
+def make_logp(arrays: dict, model: str = "bg_nbd"):
+    """``logp(theta) -> (log density, gradient)`` on a compressed data set's arrays, for
+    ``model`` ``bg_nbd`` or ``mbg_nbd`` (+ Gamma-Gamma)."""
+    args = _data_args(arrays) + (MODELS[model],)
     mu, sigma = PRIOR_MU, PRIOR_SIGMA
 
     def logp(theta, **_shared):
@@ -356,12 +392,12 @@ def warm_up() -> dict:
     return dict(_WARM)
 
 
-def compile_model(arrays: dict):
-    """A nutpie model of the joint BG/NBD + Gamma-Gamma posterior on ``arrays``."""
+def compile_model(arrays: dict, model: str = "bg_nbd"):
+    """A nutpie model of the joint BG/NBD (or MBG/NBD) + Gamma-Gamma posterior on ``arrays``."""
     from nutpie.compiled_pyfunc import from_pyfunc
 
     info = warm_up()
-    logp = make_logp(arrays)
+    logp = make_logp(arrays, model)
 
     def make_logp_fn():
         return logp

@@ -12,10 +12,20 @@ Per key and posterior draw d (``PosteriorDraws``: purchase draw d paired with sp
   for profiles without a repeat transaction;
 - ``predicted_clv`` = predicted_orders x aov (no discounting);
 - ``churn_probability`` = 1 - P(alive | x, t_x, T);
-- ``days_to_next_order`` = (alpha + T) / (r + x - 1), the mean wait to the next order given
-  the profile is alive (null where r + x <= 1 in any draw).
+- ``days_to_next_order`` = (alpha + T)(2^(1/(r+x)) - 1), the median wait to the next order
+  given the profile is alive (lambda | alive ~ Gamma(r+x, alpha+T) and an exponential wait
+  make the wait Lomax), defined for every profile;
+- ``p_order_30d`` = P(alive) x P(at least one order in the next 30 days | alive), dropout
+  during those days included.
 
 Each gets its posterior mean and the equal-tailed credible interval over draws.
+
+Posterior predictive intervals per profile (``predicted_orders_pred_lower/_upper`` and
+``predicted_clv_pred_lower/_upper``): quantiles over the simulation draws of one simulated
+future of the profile (alive drawn from P(alive), then purchases from the conditional
+posterior of its rates, and for CLV the spend of those purchases from the conditional
+posterior of its mean spend): where its actual orders and spend fall, purchase randomness
+included.
 
 Totals (posterior predictive, purchase randomness included), for each of up to
 ``MAX_SIM_DRAWS`` evenly spaced draws d: the expected total
@@ -37,6 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from . import formulas as F
 from .models import PURCHASE_MODELS, FitResult, GammaGammaModel
 
 #: Upper bound of draws x keys cells per chunk (about 16 MB per float array).
@@ -52,7 +63,11 @@ MAX_SIM_DRAWS = 250
 PREDICT_THREADS = min(2, os.cpu_count() or 1)
 
 QUANTITIES = ("predicted_orders", "predicted_clv", "aov", "churn_probability",
-              "days_to_next_order")
+              "days_to_next_order", "p_order_30d")
+#: Quantities with a posterior predictive interval (``<q>_pred_lower/_pred_upper``).
+PREDICTIVE = ("predicted_orders", "predicted_clv")
+#: The window of ``p_order_30d``.
+P_ORDER_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -63,8 +78,9 @@ class Predictions:
     ----------
     profiles : DataFrame
         Indexed by profile_id: ``<quantity>_mean/_lower/_upper`` for each of
-        :data:`QUANTITIES`, plus ``predicted_orders_pred_lower/_upper``, the posterior
-        predictive interval of the profile's number of orders.
+        :data:`QUANTITIES`, plus ``<q>_pred_lower/_pred_upper`` for each of
+        :data:`PREDICTIVE`, the posterior predictive interval of the profile's number of
+        orders and of its spend over the horizon.
     totals : dict
         ``predicted_orders`` and ``predicted_clv``, each ``{"mean", "lower", "upper"}``.
     total_draws : dict of ndarray
@@ -128,8 +144,9 @@ def predict(fit_or_draws, rfm: pd.DataFrame, horizon_days: float, credible_inter
     n_sims = len(sim_idx)
 
     stats = {f"{q}_{s}": np.empty(n_keys) for q in QUANTITIES for s in ("mean", "lower", "upper")}
-    stats["predicted_orders_pred_lower"] = np.empty(n_keys)
-    stats["predicted_orders_pred_upper"] = np.empty(n_keys)
+    for q in PREDICTIVE:
+        stats[f"{q}_pred_lower"] = np.empty(n_keys)
+        stats[f"{q}_pred_upper"] = np.empty(n_keys)
     tot = {k: np.zeros(n_sims) for k in ("orders_mean", "orders_var", "clv_mean", "clv_var")}
 
     chunk = max(1, max_cells // n_draws)
@@ -207,12 +224,11 @@ def _chunk(purchase, p, x, tx, T, z, count, t, rng, sim_idx, lo, hi):
     e_alive = purchase.expected_purchases_alive(p, pair[0], pair[1], t)[:, inverse.ravel()]
     p_alive = purchase.probability_alive(p, ux, utx, uT)
     e_n = e_alive * p_alive
-    with np.errstate(divide="ignore", invalid="ignore"):
-        shape = p["r"] + ux
-        days = np.where(shape > 1, (p["alpha"] + uT) / (shape - 1), np.nan)
+    days = F.next_order_median_days(p["r"], p["alpha"], ux, uT)
+    p_order = p_alive * purchase.p_order_alive(p, ux, uT, P_ORDER_DAYS)
     out = {}
     for q, arr in (("predicted_orders", e_n), ("churn_probability", 1.0 - p_alive),
-                   ("days_to_next_order", days)):
+                   ("days_to_next_order", days), ("p_order_30d", p_order)):
         for s_, v in zip(("mean", "lower", "upper"), _stats(arr, lo, hi)):
             out[f"{q}_{s_}"] = v[pk]
     spender = (x > 0) & (z > 0)
@@ -237,6 +253,7 @@ def _chunk(purchase, p, x, tx, T, z, count, t, rng, sim_idx, lo, hi):
     v_post = ps["v"] + np.where(spender, x * z, 0.0)
     nu = rng.gamma(q_post, 1.0 / v_post)
     s_sim = np.where(n_sim > 0, rng.gamma(np.maximum(ps["p"] * n_sim, 1e-300), 1.0 / nu), 0.0)
+    _, out["predicted_clv_pred_lower"], out["predicted_clv_pred_upper"] = _stats(s_sim, lo, hi)
     e_clv = clv[sim_idx]
     partial["clv_mean"] = e_clv @ count
     partial["clv_var"] = ((s_sim - e_clv) ** 2) @ count

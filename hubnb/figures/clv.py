@@ -141,11 +141,14 @@ def top_profiles_chart(top: pd.DataFrame, currency: str, credible_interval: floa
 
 
 def example_timeline(orders: pd.DataFrame, example: pd.Series, as_of: dt.date,
-                     currency: str, credible_interval: float) -> Figure:
+                     currency: str, credible_interval: float,
+                     horizon_days: int | None = None) -> Figure:
     """One profile's orders on a time line, with its expected next order date and interval.
 
     ``orders`` holds the profile's counted orders (``local_date``, ``net_value``);
     ``example`` its row of the profiles frame (``expected_next_order_date_*`` as dates).
+    With ``horizon_days``, a next order date beyond the prediction window is not drawn
+    (it would stretch the axis over years) and the interval is cut at the window's end.
     """
     fig, axes = _figure(9, 1.9)
     ax = axes[0, 0]
@@ -163,11 +166,16 @@ def example_timeline(orders: pd.DataFrame, example: pd.Series, as_of: dt.date,
         low = example.get("expected_next_order_date_lower")
         high = example.get("expected_next_order_date_upper")
         nxt = pd.Timestamp(nxt)
-        if low is not None and high is not None and not (pd.isna(low) or pd.isna(high)):
-            ax.hlines(0, pd.Timestamp(low), pd.Timestamp(high), color=PALETTE[1], lw=6,
-                      alpha=0.35, label=f"{credible_interval:.0%} interval")
-        ax.scatter([nxt], [0], marker="D", s=60, color=PALETTE[1], zorder=4,
-                   label="expected next order")
+        end = (today + pd.Timedelta(days=horizon_days) if horizon_days is not None
+               else pd.Timestamp.max)
+        if (low is not None and high is not None and not (pd.isna(low) or pd.isna(high))
+                and pd.Timestamp(low) <= end):
+            ax.hlines(0, pd.Timestamp(low), min(pd.Timestamp(high), end), color=PALETTE[1],
+                      lw=6, alpha=0.35, label=f"{credible_interval:.0%} interval"
+                      + (" (to the window's end)" if pd.Timestamp(high) > end else ""))
+        if nxt <= end:
+            ax.scatter([nxt], [0], marker="D", s=60, color=PALETTE[1], zorder=4,
+                       label="expected next order")
     ax.set_yticks([])
     ax.set_ylim(-1, 1)
     ax.set_xlabel("Date (account time zone)")
