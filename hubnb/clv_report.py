@@ -797,7 +797,9 @@ def backtest_card(result, report) -> Card:
                         "caution.", "warning")
     card.text(f"Coverage: the share of customers whose actual holdout orders (spend) fall "
               f"inside their {ci:.0%} predictive interval; a well calibrated model is near "
-              f"{ci:.0%} (counts are whole numbers, so it is often a little above). AUC: the "
+              f"{ci:.0%}. Orders are whole numbers, so an interval such as 0 to 1 order holds "
+              "more than its nominal share; the model's own expected coverage is shown beside "
+              "it, and a calibrated model matches it. AUC: the "
               "chance that a customer who ordered in the holdout is ranked ahead of one who "
               "did not, by low churn probability or by an early next order date; 50% is "
               "chance, 100% a perfect ranking. Orders on the same local day count as one, as "
@@ -838,6 +840,8 @@ def backtest_scores_table(backtests: dict, credible_interval: float,
             "Correlation per customer (actual vs predicted)": _num(s.get("correlation"), 3),
             "Mean absolute error per customer (orders)": _num(s.get("mae"), 3),
             f"Coverage of the {ci:.0%} predictive intervals: orders": _pct(cov.get("orders"), 1),
+            "Coverage the model expected for whole-number orders":
+                _pct(cov.get("orders_expected"), 1),
             f"Coverage of the {ci:.0%} predictive intervals: spend": _pct(cov.get("clv"), 1),
             "Churn ranks the holdout's buyers (AUC)": _pct(auc.get("churn"), 1),
             "Next order date ranks the holdout's buyers (AUC)": _pct(auc.get("next_order_date"), 1),

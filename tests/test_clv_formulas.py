@@ -8,7 +8,8 @@ from scipy import stats
 from scipy.special import gammaln, hyp2f1
 
 from hubnb.clv import formulas as F
-from hubnb.clv.models import BetaGeoModel, ParetoNBDModel, build_model, compress, uncompressed
+from hubnb.clv.models import (BetaGeoModel, ModifiedBetaGeoModel, ParetoNBDModel, build_model,
+                               compress, uncompressed)
 from hubnb.clv.predict import predict
 
 BG = {"r": 0.6, "alpha": 25.0, "a": 0.8, "b": 2.5}
@@ -145,7 +146,8 @@ def test_pareto_predictions_at_fixed_parameters_are_the_published_formulas():
         assert pred["churn_probability_mean"].iloc[i] == pytest.approx(1 - p_alive, abs=2e-3)
 
 
-@pytest.mark.parametrize("model,params", [(BetaGeoModel, BG), (ParetoNBDModel, PARETO)])
+@pytest.mark.parametrize("model,params", [(BetaGeoModel, BG), (ModifiedBetaGeoModel, BG),
+                                          (ParetoNBDModel, PARETO)])
 def test_simulated_purchases_average_to_the_closed_form(model, params):
     rng = np.random.default_rng(3)
     n = 200_000
@@ -193,7 +195,8 @@ def test_compressed_likelihood_equals_one_row_per_profile():
     x, tx, T = (rfm[c].to_numpy(float) for c in ("frequency", "recency", "T"))
     spender = x > 0
     z = rfm["monetary_value"].to_numpy()[spender] / comp.spend_scale
-    for model_cls, loglik in [(BetaGeoModel, F.bgnbd_loglik), (ParetoNBDModel, F.paretonbd_loglik)]:
+    for model_cls, loglik in [(BetaGeoModel, F.bgnbd_loglik), (ModifiedBetaGeoModel, F.mbgnbd_loglik),
+                              (ParetoNBDModel, F.paretonbd_loglik)]:
         fns = {}
         for label, data in (("compressed", comp), ("full", full)):
             m = build_model(model_cls, data)

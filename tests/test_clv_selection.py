@@ -130,7 +130,7 @@ def test_backtest_scores_by_hand():
     assert s["mae"] == pytest.approx((0.2 + 0.5 + 0.5 + 0.4) / 4)
     assert s["correlation"] == pytest.approx(np.corrcoef([0, 2, 1, 0], [0.2, 1.5, 0.5, 0.4])[0, 1])
     # orders: rows 0, 1, 3 inside (row 2: 1 > 0); spend: rows 0, 2 inside (50 > 40, 0 < 5)
-    assert s["coverage"] == {"nominal": 0.9, "orders": 0.75, "clv": 0.5}
+    assert s["coverage"] == {"nominal": 0.9, "orders": 0.75, "orders_expected": None, "clv": 0.5}
     # buyers (rows 1, 2): churn 0.1 beats both non-buyers (0.8, 0.3), churn 0.5 beats 0.8
     # but not 0.3: 3 of 4 pairs; their dates (20, 100) are both earlier than 300 and 200
     assert s["auc"] == {"churn": 0.75, "next_order_date": 1.0}

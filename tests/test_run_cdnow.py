@@ -26,15 +26,18 @@ SPEC_SHAPE = {
     "clv": {
         "eligible": None, "customers": None, "time_unit": None, "horizon_days": None,
         "model": {"name": None,
-                  "params": {k: {"mean": None, "sd": None}
-                             for k in ("r", "alpha", "a", "b", "p", "q", "v")},
+                  "params": {k: {"mean": None, "sd": None} for k in ("r", "alpha", "p", "q", "v")},
+                  "selection": {"method": None, "candidates": {
+                      m: {"elpd_loo": None, "se": None, "d_elpd": None, "d_se": None,
+                          "pareto_k_over_0_7": None} for m in ("pareto_nbd", "mbg_nbd")}},
                   "r_hat_max": None, "ess_bulk_min": None, "divergences": None,
                   "fit_seconds": None},
         "totals": {"predicted_orders": {"mean": None, "lower": None, "upper": None},
                    "predicted_clv": {"mean": None, "lower": None, "upper": None}},
         "backtest": {"holdout_days": None, "actual_orders": None,
                      "predicted_orders": {"mean": None, "lower": None, "upper": None},
-                     "correlation": None, "mae": None},
+                     "correlation": None, "mae": None,
+                     "coverage": {"nominal": None, "orders": None}},
     },
 }
 
@@ -67,6 +70,11 @@ def test_hubnb_run_on_cdnow_with_backtest_writes_every_spec_key(tmp_path):
     tx = load_cdnow("sample")
     tx = tx[tx.dollar_value > 0]
     assert clv["eligible"] is True and clv["time_unit"] == "day"
+    # the winner's own parameters are there: (a, b) for MBG/NBD, (s, beta) for Pareto/NBD
+    own = {"mbg_nbd": {"a", "b"}, "pareto_nbd": {"s", "beta"}}[clv["model"]["name"]]
+    assert own <= set(clv["model"]["params"])
+    sel = clv["model"]["selection"]["candidates"]
+    assert sel[clv["model"]["name"]]["elpd_loo"] == max(c["elpd_loo"] for c in sel.values())
     assert clv["customers"] == tx.customer_id.nunique()
     bt = clv["backtest"]
     assert bt["holdout_days"] == 273

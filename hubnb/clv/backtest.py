@@ -52,7 +52,7 @@ class BacktestResult:
     coverage : float
         Share of profiles whose holdout count lies inside their posterior predictive interval.
     per_profile : DataFrame
-        actual, predicted_mean, pred_lower, pred_upper, actual_spend, spend_pred_lower,
+        actual, predicted_mean, pred_lower, pred_upper, pred_mass, actual_spend, spend_pred_lower,
         spend_pred_upper, churn_probability, days_to_next_order, past_repeat per profile.
     fit : FitResult
         The calibration fit.
@@ -93,6 +93,7 @@ def run_backtest(orders: pd.DataFrame, refunds: pd.DataFrame | None, params: Clv
         "predicted_mean": p["predicted_orders_mean"],
         "pred_lower": p["predicted_orders_pred_lower"],
         "pred_upper": p["predicted_orders_pred_upper"],
+        "pred_mass": p["predicted_orders_pred_mass"],
         "actual_spend": spend.astype(float),
         "spend_pred_lower": p["predicted_clv_pred_lower"],
         "spend_pred_upper": p["predicted_clv_pred_upper"],
@@ -152,6 +153,8 @@ def score(per: pd.DataFrame, total: dict, credible_interval: float) -> dict:
         "profiles": int(len(per)),
         "buyers": int(bought.sum()),
         "coverage": {"nominal": credible_interval, "orders": float(inside.mean()),
+                     "orders_expected": (float(per["pred_mass"].mean())
+                                         if "pred_mass" in per else None),
                      "clv": float(spend_inside.mean())},
         # lower churn and an earlier next order should rank the holdout's buyers first
         "auc": {"churn": auc(-per["churn_probability"].to_numpy(), bought),

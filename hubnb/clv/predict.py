@@ -25,7 +25,9 @@ Posterior predictive intervals per profile (``predicted_orders_pred_lower/_upper
 future of the profile (alive drawn from P(alive), then purchases from the conditional
 posterior of its rates, and for CLV the spend of those purchases from the conditional
 posterior of its mean spend): where its actual orders and spend fall, purchase randomness
-included.
+included. ``predicted_orders_pred_mass`` is the share of the simulated counts inside the
+profile's interval: the coverage the model itself expects, which the backtest compares with
+what happened (counts are whole numbers, so it is at least the nominal level).
 
 Totals (posterior predictive, purchase randomness included), for each of up to
 ``MAX_SIM_DRAWS`` evenly spaced draws d: the expected total
@@ -144,6 +146,9 @@ def predict(fit_or_draws, rfm: pd.DataFrame, horizon_days: float, credible_inter
     n_sims = len(sim_idx)
 
     stats = {f"{q}_{s}": np.empty(n_keys) for q in QUANTITIES for s in ("mean", "lower", "upper")}
+    # the model's own probability that the profile's count lands in its interval: counts
+    # are whole numbers, so it is at least the nominal level and often above it
+    stats["predicted_orders_pred_mass"] = np.empty(n_keys)
     for q in PREDICTIVE:
         stats[f"{q}_pred_lower"] = np.empty(n_keys)
         stats[f"{q}_pred_upper"] = np.empty(n_keys)
@@ -244,6 +249,7 @@ def _chunk(purchase, p, x, tx, T, z, count, t, rng, sim_idx, lo, hi):
     n_sim_u = np.where(alive, purchase.simulate_purchases_alive(ps, ux, uT, t, rng), 0)
     _, pl, pu = _stats(n_sim_u, lo, hi, linear=False)
     out["predicted_orders_pred_lower"], out["predicted_orders_pred_upper"] = pl[pk], pu[pk]
+    out["predicted_orders_pred_mass"] = ((n_sim_u >= pl) & (n_sim_u <= pu)).mean(axis=0)[pk]
     count_u = np.bincount(pk, weights=count)
     e_n_s = e_n[sim_idx]
     partial = {"orders_mean": e_n_s @ count_u, "orders_var": ((n_sim_u - e_n_s) ** 2) @ count_u}
