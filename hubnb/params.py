@@ -32,7 +32,9 @@ INTERVAL_ATTRIBUTES = ("predicted_orders", "predicted_clv", "total_clv", "aov",
 CLV_MODELS = ("auto", "pareto_nbd", "mbg_nbd", "bg_nbd")
 SEGMENT_NAMES = frozenset(
     list(CLV_ATTRIBUTES)
-    + [f"{a}_{b}" for a in INTERVAL_ATTRIBUTES for b in ("mean", "lower", "upper")])
+    + [f"{a}_{b}" for a in INTERVAL_ATTRIBUTES for b in ("mean", "lower", "upper")]
+    + [f"{a}_{b}" for a in ("predicted_orders", "predicted_clv", "total_clv")
+       for b in ("pred_lower", "pred_upper")])
 
 _SLUG = re.compile(r"^[a-z0-9_-]+$")
 

@@ -32,6 +32,8 @@ def profiles():
         "predicted_orders_upper": [4.0, 0.6, 2.0, 1.5, 2.0],
         "churn_probability_mean": [0.05, 0.8, 0.29, 0.1, 0.3],
         "predicted_clv_mean": [400.0, 5.0, 90.0, 80.0, 60.0],
+        "p_order_30d_mean": [0.7, 0.05, 0.5, 0.49, 0.9],
+        "predicted_orders_pred_upper": [6.0, 1.0, 3.0, 2.0, 4.0],
     })
 
 
@@ -48,6 +50,14 @@ def test_spec_example_segments_pick_the_profiles_meeting_their_condition(profile
     soon = segment_mask(profiles, seg("Soon", "predicted_orders >= 1 and churn_probability < 0.3"))
     # 1: 2.5 & 0.05; 3: 1.0 & 0.29; 5 has 1.4 orders but churn 0.3 (not < 0.3).
     assert profiles.loc[soon, "profile_id"].tolist() == [1, 3]
+
+
+def test_p_order_30d_is_a_segment_attribute(profiles):
+    mask = segment_mask(profiles, seg("Due", "p_order_30d >= 0.5 and churn_probability < 0.3"))
+    # 1: 0.7 & 0.05; 3: exactly 0.5 & 0.29; 4 has 0.49; 5 has 0.9 but churn 0.3.
+    assert profiles.loc[mask, "profile_id"].tolist() == [1, 3]
+    upside = segment_mask(profiles, seg("Upside", "predicted_orders_pred_upper >= 4"))
+    assert profiles.loc[upside, "profile_id"].tolist() == [1, 5]
 
 
 def test_interval_bound_suffix_uses_that_bound(profiles):
