@@ -107,7 +107,17 @@ _WORDS = {"clv": "CLV", "aov": "AOV", "id": "ID", "hubnb": "(hubnb)", "platform"
           "avg": "average", "pred": "predictive", "p": "P", "30d": "30 days"}
 
 
+#: Column headers that read better written out than built from their words.
+_HEADERS = {"p_order_30d_mean": "Chance of an order in 30 days",
+            "predicted_clv_pred_lower": "Predicted CLV, likely range from",
+            "predicted_clv_pred_upper": "Predicted CLV, likely range to",
+            "predicted_clv_lower": "Predicted CLV, credible from",
+            "predicted_clv_upper": "Predicted CLV, credible to"}
+
+
 def _label(column: str) -> str:
+    if column in _HEADERS:
+        return _HEADERS[column]
     words = [_WORDS.get(w, w) for w in column.split("_")]
     text = " ".join(words)
     return text[0].upper() + text[1:]
@@ -128,7 +138,8 @@ def display_frame(frame: pd.DataFrame, currency: str) -> pd.DataFrame:
         elif "clv" in column or "aov" in column or column == "difference":
             out[_label(column)] = values.map(
                 lambda v: "—" if pd.isna(v) else money(float(v), currency))
-        elif "churn_probability" in column or column in ("share", "coverage"):
+        elif ("churn_probability" in column or "p_order_30d" in column
+              or column in ("share", "coverage")):
             out[_label(column)] = values.map(lambda v: _pct(v, 1))
         elif "date" in column:
             out[_label(column)] = values.map(_day)
@@ -474,21 +485,38 @@ def profile_attributes(example: pd.Series, currency: str, horizon_days: int,
     profile, and (orders, CLV, total CLV) the posterior predictive interval of what the
     profile will actually do, purchase randomness included.
     """
-    def interval(name, fmt):
+    def interval(name, fmt, pred_fmt=None):
         mean, low, high = (example.get(f"{name}_{s}") for s in ("mean", "lower", "upper"))
         if mean is None or pd.isna(mean):
-            return "—", "—", "—"
-        plo, phi = example.get(f"{name}_pred_lower"), example.get(f"{name}_pred_upper")
-        pred = ("—" if plo is None or pd.isna(plo) or phi is None or pd.isna(phi)
-                else f"{fmt(plo)} to {fmt(phi)}")
+            return "—", "—", "—" if pred_fmt else ""
+        pred = ""
+        if pred_fmt:
+            plo, phi = example.get(f"{name}_pred_lower"), example.get(f"{name}_pred_upper")
+            pred = ("—" if plo is None or pd.isna(plo) or phi is None or pd.isna(phi)
+                    else f"{pred_fmt(plo)} to {pred_fmt(phi)}")
         return fmt(mean), f"{fmt(low)} to {fmt(high)}", pred
 
-    def next_date(v):
-        return next_order_text(v, as_of, horizon_days) if as_of is not None else _day(v)
+    window_end = (None if as_of is None
+                  else pd.Timestamp(as_of) + pd.Timedelta(days=horizon_days))
+
+    def date_interval():
+        mean, low, high = (example.get(f"expected_next_order_date_{s}")
+                           for s in ("mean", "lower", "upper"))
+        if mean is None or pd.isna(mean):
+            return "—", "—", ""
+        if window_end is None:
+            return _day(mean), f"{_day(low)} to {_day(high)}", ""
+        after = f"after {_day(window_end)}"
+        low_text = after if pd.Timestamp(low) > window_end else _day(low)
+        high_text = after if pd.Timestamp(high) > window_end else _day(high)
+        span = low_text if low_text == high_text else f"{low_text} to {high_text}"
+        return next_order_text(mean, as_of, horizon_days), span, ""
 
     cash = lambda v: "—" if v is None or pd.isna(v) else money(float(v), currency)  # noqa: E731
     count = lambda v: _num(v, 2)  # noqa: E731
+    whole = lambda v: _num(v, 0)  # noqa: E731  (predictive bounds of counts are whole)
     days = lambda v: _num(v, 0)  # noqa: E731
+    share = lambda v: _pct(v, 1)  # noqa: E731
     rows = [
         ("Historical orders", _num(example.get("historical_orders"), 0), "", ""),
         ("Historical CLV", cash(example.get("historical_clv")), "", ""),
@@ -497,17 +525,17 @@ def profile_attributes(example: pd.Series, currency: str, horizon_days: int,
         ("Last order", _day(example.get("last_order_date"))
          + (f" ({int(example['days_since_last'])} days before as of)"
             if not pd.isna(example.get("days_since_last", np.nan)) else ""), "", ""),
-        (f"Predicted orders (next {horizon_days} days)", *interval("predicted_orders", count)),
-        (f"Predicted CLV (next {horizon_days} days)", *interval("predicted_clv", cash)),
-        ("Total CLV", *interval("total_clv", cash)),
+        (f"Predicted orders (next {horizon_days} days)",
+         *interval("predicted_orders", count, whole)),
+        (f"Predicted CLV (next {horizon_days} days)", *interval("predicted_clv", cash, cash)),
+        ("Total CLV", *interval("total_clv", cash, cash)),
         ("Average order value (future orders)", *interval("aov", cash)),
-        ("Churn probability", *interval("churn_probability", _pct)),
-        ("Chance of an order in the next 30 days", *interval("p_order_30d", _pct)),
+        ("Churn probability", *interval("churn_probability", share)),
+        ("Chance of an order in the next 30 days", *interval("p_order_30d", share)),
         ("Days to next order (median wait if still active)",
          *interval("days_to_next_order", days)),
-        ("Expected next order date", *interval("expected_next_order_date", next_date)),
+        ("Expected next order date", *date_interval()),
     ]
-    rows = [row if len(row) == 4 else (*row, "") for row in rows]
     return pd.DataFrame(rows, columns=["Attribute", "Value (mean)", CREDIBLE_LABEL,
                                        PREDICTIVE_LABEL])
 
