@@ -132,9 +132,13 @@ def test_bgnbd_predictions_at_fixed_parameters_are_the_published_formulas():
     aov = np.where(SPEND > 0, (1 - own_weight) * pop + own_weight * SPEND, pop)
     np.testing.assert_allclose(pred["aov_mean"], aov, rtol=1e-12)
     np.testing.assert_allclose(pred["predicted_clv_mean"], aov * expected, rtol=1e-10)
-    # wait to the next order given alive: E[1/lambda], lambda ~ Gamma(r + x, alpha + T)
-    wait = np.where(BG["r"] + x > 1, (BG["alpha"] + T) / (BG["r"] + x - 1), np.nan)
+    # median wait to the next order given alive: the Lomax median, solved by hand from
+    # P(W > w) = ((alpha+T)/(alpha+T+w))^(r+x) = 1/2, for every profile (x = 0 too)
+    wait = (BG["alpha"] + T) * (0.5 ** (-1 / (BG["r"] + x)) - 1)
     np.testing.assert_allclose(pred["days_to_next_order_mean"], wait, rtol=1e-12)
+    # P(order within 30 days) = P(alive) (1 - ((alpha+T)/(alpha+T+30))^(r+x))
+    p30 = p_alive * (1 - ((BG["alpha"] + T) / (BG["alpha"] + T + 30)) ** (BG["r"] + x))
+    np.testing.assert_allclose(pred["p_order_30d_mean"], p30, rtol=1e-10)
 
 
 def test_pareto_predictions_at_fixed_parameters_are_the_published_formulas():
@@ -240,3 +244,141 @@ def test_column_stats_kernel_equals_numpy_quantile():
             ref = np.quantile(counts, [lo, hi], axis=0, method="inverted_cdf")
             np.testing.assert_array_equal(l, ref[0])
             np.testing.assert_array_equal(u, ref[1])
+
+
+# ---- MBG/NBD (Batislam et al. 2007), next order date, p_order_30d
+
+
+def ref_mbgnbd_loglik_by_integration(r, alpha, a, b, x, t_x, T):
+    """The individual-level MBG/NBD likelihood mixed over lambda and p on grids: alive at T
+    after surviving x + 1 dropout chances, or dropped out right after the last purchase."""
+    lam = np.exp(LOG_LAM)[:, None]
+    u = np.linspace(-60, 30, 6000)
+    p = (1 / (1 + np.exp(-u)))[None, :]
+    wp = np.exp(a * np.log(p) + b * np.log1p(-p) - (gammaln(a) + gammaln(b) - gammaln(a + b)))
+    g = _gamma_weights(r, alpha, LOG_LAM)[:, None] * wp * (u[1] - u[0])
+    lik = ((1 - p) ** (x + 1) * lam ** x * np.exp(-lam * T)
+           + p * (1 - p) ** x * lam ** x * np.exp(-lam * t_x))
+    return np.log(np.sum(g * lik))
+
+
+def test_mbgnbd_likelihood_matches_integrating_the_individual_model():
+    for x, t_x, T in CUSTOMERS:
+        got = F.mbgnbd_loglik(**BG, x=x, t_x=t_x, T=T)
+        ref = ref_mbgnbd_loglik_by_integration(**BG, x=x, t_x=t_x, T=T)
+        assert got == pytest.approx(ref, abs=2e-3), (x, t_x, T)
+
+
+def _weeks_rfm():
+    from test_clv_models import _cdnow_sample_rfm
+
+    rfm = _cdnow_sample_rfm()
+    return (rfm["frequency"].to_numpy(float), rfm["recency"].to_numpy(float) / 7,
+            rfm["T"].to_numpy(float) / 7)
+
+
+def _mle(loglik, x, tx, T):
+    from scipy.optimize import minimize
+
+    res = minimize(lambda th: -np.sum(loglik(*np.exp(th), x, tx, T)), np.log([0.5, 5, 1, 2]),
+                   method="Nelder-Mead", options={"maxiter": 20000, "xatol": 1e-9, "fatol": 1e-9})
+    return np.exp(res.x), -res.fun
+
+
+def test_mbgnbd_and_bgnbd_maximum_likelihood_on_cdnow_reproduce_the_published_fits():
+    """CDNOW 1/10 sample, 39-week calibration, time in weeks. MBG/NBD: r 0.525, alpha 6.183,
+    a 0.891, b 1.614, LL -9582.1; BG/NBD (FHL05): r 0.243, alpha 4.414, a 0.793, b 2.426,
+    LL -9582.4. hubnb's days are whole local days and zero-value purchases are left out, so
+    the data differ slightly from the papers' (weeks with fractions)."""
+    x, tx, T = _weeks_rfm()
+    mbg, ll_mbg = _mle(F.mbgnbd_loglik, x, tx, T)
+    bg, ll_bg = _mle(F.bgnbd_loglik, x, tx, T)
+    np.testing.assert_allclose(mbg, [0.525, 6.183, 0.891, 1.614], rtol=0.06)
+    np.testing.assert_allclose(bg, [0.243, 4.414, 0.793, 2.426], rtol=0.06)
+    assert ll_mbg == pytest.approx(-9582.1, abs=60)
+    assert ll_bg == pytest.approx(-9582.4, abs=60)
+    # the two models fit this sample about equally well, as published (0.3 apart)
+    assert abs(ll_mbg - ll_bg) < 2
+
+
+@pytest.mark.parametrize("p_alive,params", [(F.mbgnbd_p_alive, BG),
+                                            (F.paretonbd_p_alive, PARETO)])
+def test_churn_rises_with_silence_one_order_customers_included(p_alive, params):
+    T = np.arange(0.0, 2000.0, 7.0)
+    for x, t_x in [(0, 0.0), (1, 0.0), (4, 0.0)]:
+        churn = 1 - p_alive(**params, x=x, t_x=t_x, T=T + t_x)
+        assert churn[0] >= 0 and np.all(np.diff(churn) > 0), x
+    # MBG/NBD's one-order customer, by hand: odds a/b ((alpha+T)/alpha)^r at T = 100
+    r, alpha, a, b = BG.values()
+    odds = a / b * ((alpha + 100) / alpha) ** r
+    assert F.mbgnbd_p_alive(**BG, x=0, t_x=0, T=100) == pytest.approx(1 / (1 + odds))
+    # BG/NBD holds them alive whatever the silence
+    assert F.bgnbd_p_alive(**BG, x=0, t_x=0, T=T).min() == 1.0
+
+
+def _simulate_mbg_new(r, alpha, a, b, t_values, n, rng):
+    """Repeat purchases in (0, t] of n new MBG/NBD customers: dropout right after each
+    purchase (the first at time 0 included) with probability p."""
+    lam = rng.gamma(r, 1 / alpha, n)
+    p = rng.beta(a, b, n)
+    counts = np.zeros((len(t_values), n))
+    alive = rng.random(n) >= p          # survived the first purchase
+    clock = np.zeros(n)
+    while alive.any():
+        clock = clock + rng.exponential(1 / lam)
+        for i, t in enumerate(t_values):
+            counts[i] += alive & (clock <= t)
+        alive &= (clock <= max(t_values)) & (rng.random(n) >= p)
+    return counts
+
+
+def test_mbgnbd_expected_purchases_of_a_new_customer_match_simulation():
+    rng = np.random.default_rng(5)
+    t_values = [30.0, 180.0, 720.0]
+    sims = _simulate_mbg_new(**BG, t_values=t_values, n=200_000, rng=rng)
+    for i, t in enumerate(t_values):
+        se = sims[i].std() / np.sqrt(sims.shape[1])
+        assert abs(sims[i].mean() - F.mbgnbd_expected_purchases_new(**BG, t=t)) < 4 * se
+
+
+def test_next_order_median_is_the_median_of_simulated_waits():
+    rng = np.random.default_rng(6)
+    for x, T in [(0, 0.0), (0, 300.0), (3, 120.0), (12, 40.0)]:
+        lam = rng.gamma(BG["r"] + x, 1 / (BG["alpha"] + T), 400_000)
+        waits = rng.exponential(1 / lam)
+        closed = F.next_order_median_days(BG["r"], BG["alpha"], x, T)
+        # half the simulated waits fall below it (binomial sd 0.0008); the heavy Lomax tail
+        # makes the sample median itself noisier, hence its looser check
+        assert np.mean(waits <= closed) == pytest.approx(0.5, abs=0.003), (x, T)
+        assert np.median(waits) == pytest.approx(closed, rel=0.03), (x, T)
+
+
+def test_p_order_within_30_days_given_alive_matches_simulation():
+    rng = np.random.default_rng(7)
+    n, t = 400_000, 30.0
+    for x, T in [(0, 10.0), (2, 200.0), (8, 60.0)]:
+        # BG/NBD and MBG/NBD: dropout only after a purchase, so an order comes iff W < t
+        lam = rng.gamma(BG["r"] + x, 1 / (BG["alpha"] + T), n)
+        sim = np.mean(rng.exponential(1 / lam) < t)
+        assert F.bgnbd_p_order_alive(BG["r"], BG["alpha"], x, T, t) == pytest.approx(sim, abs=0.004)
+        # Pareto/NBD: the order must also come before death
+        lam = rng.gamma(PARETO["r"] + x, 1 / (PARETO["alpha"] + T), n)
+        mu = rng.gamma(PARETO["s"], 1 / (PARETO["beta"] + T), n)
+        wait, life = rng.exponential(1 / lam), rng.exponential(1 / mu)
+        sim = np.mean(wait < np.minimum(t, life))
+        got = F.paretonbd_p_order_alive(*PARETO.values(), x, T, t)
+        assert got == pytest.approx(sim, abs=0.004)
+
+
+def test_pareto_p_order_quadrature_equals_adaptive_integration():
+    from scipy.integrate import quad
+
+    rng = np.random.default_rng(8)
+    for _ in range(40):
+        r, s = np.exp(rng.uniform(np.log(0.02), np.log(20), 2))
+        alpha, beta = np.exp(rng.uniform(np.log(1.0), np.log(1e4), 2))
+        x, T = rng.integers(0, 60), rng.uniform(0, 3000)
+        f = lambda w: ((r + x) / (alpha + T) * ((alpha + T) / (alpha + T + w)) ** (r + x + 1)  # noqa: E731
+                       * ((beta + T) / (beta + T + w)) ** s)
+        ref = quad(f, 0, 30.0, epsabs=0, epsrel=1e-13)[0]
+        assert F.paretonbd_p_order_alive(r, alpha, s, beta, x, T, 30.0) == pytest.approx(ref, rel=1e-6)
