@@ -293,10 +293,12 @@ def test_mbgnbd_and_bgnbd_maximum_likelihood_on_cdnow_reproduce_the_published_fi
     x, tx, T = _weeks_rfm()
     mbg, ll_mbg = _mle(F.mbgnbd_loglik, x, tx, T)
     bg, ll_bg = _mle(F.bgnbd_loglik, x, tx, T)
-    np.testing.assert_allclose(mbg, [0.525, 6.183, 0.891, 1.614], rtol=0.06)
-    np.testing.assert_allclose(bg, [0.243, 4.414, 0.793, 2.426], rtol=0.06)
-    assert ll_mbg == pytest.approx(-9582.1, abs=60)
-    assert ll_bg == pytest.approx(-9582.4, abs=60)
+    # measured: MBG/NBD 0.527, 6.197, 0.895, 1.627, LL -9578.0; BG/NBD 0.244, 4.422, 0.793,
+    # 2.423, LL -9578.2
+    np.testing.assert_allclose(mbg, [0.525, 6.183, 0.891, 1.614], rtol=0.015)
+    np.testing.assert_allclose(bg, [0.243, 4.414, 0.793, 2.426], rtol=0.015)
+    assert ll_mbg == pytest.approx(-9582.1, abs=6)
+    assert ll_bg == pytest.approx(-9582.4, abs=6)
     # the two models fit this sample about equally well, as published (0.3 apart)
     assert abs(ll_mbg - ll_bg) < 2
 
