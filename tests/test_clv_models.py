@@ -328,7 +328,7 @@ def test_pareto_nbd_never_uses_the_bg_nbd_native_model(monkeypatch):
 
     monkeypatch.setattr(nutpie, "compile_pymc_model", fake_compile)
     monkeypatch.setattr(models, "_COMPILED", {})
-    compiled, _, info = ClvModel("pareto_nbd").compiled(data)
+    compiled, _, info = ClvModel("pareto_nbd").compiled(data, native_pareto=False)
     assert compiled == "pareto-compiled" and not info["compile_cache_hit"]
     assert {"s_log__", "beta_log__"} <= {v.name for v in built[0].value_vars}
     bg, _, _ = ClvModel("bg_nbd").compiled(data)

@@ -382,13 +382,13 @@ class FitResult:
 class ClvModel:
     """BG/NBD or Pareto/NBD with Gamma-Gamma, sampled jointly with nutpie.
 
-    BG/NBD + Gamma-Gamma samples :mod:`hubnb.clv.native`'s hand-written numba log density and
-    gradient of the same model (tested equal to the PyMC model's), compiled once and cached
-    on disk (``$HUBNB_CACHE_DIR``, default ``~/.cache/hubnb``): a new process loads it in
-    well under a second. Pareto/NBD compiles the PyMC model with nutpie; that compiled model
-    is cached per purchase model in the process and a new data set is swapped in with
-    nutpie's ``with_data`` (the data are ``pm.Data``, so shapes may change), so only the
-    first fit of a process pays its compilation.
+    BG/NBD and MBG/NBD + Gamma-Gamma sample :mod:`hubnb.clv.native`'s hand-written numba log
+    density and gradient of the same model, Pareto/NBD + Gamma-Gamma
+    :mod:`hubnb.clv.native_pareto`'s (each tested equal to the PyMC model's), compiled once
+    and cached on disk (``$HUBNB_CACHE_DIR``, default ``~/.cache/hubnb``): a new process
+    loads them in well under a second. The PyMC path for Pareto/NBD (``native_pareto=False``)
+    compiles the PyMC model with nutpie, cached per purchase model in the process, a new
+    data set swapped in with nutpie's ``with_data``.
     """
 
     def __init__(self, purchase: str = "bg_nbd"):
@@ -396,8 +396,12 @@ class ClvModel:
             raise ValueError(f"unknown purchase model {purchase!r}")
         self.purchase = PURCHASE_MODELS[purchase]
 
-    def compiled(self, data: CompressedData):
-        """``(nutpie model, compile seconds, cache info)`` for ``data``."""
+    def compiled(self, data: CompressedData, native_pareto: bool = True):
+        """``(nutpie model, compile seconds, cache info)`` for ``data``.
+
+        ``native_pareto=False`` compiles Pareto/NBD's PyMC model with nutpie instead of
+        using :mod:`hubnb.clv.native_pareto` (the reference path, for tests and benchmarks).
+        """
         import nutpie
 
         t0 = time.perf_counter()
@@ -405,6 +409,13 @@ class ClvModel:
             from . import native
 
             model, info = native.compile_model(data.arrays, self.purchase.name)
+            return model, time.perf_counter() - t0, {
+                "compile_cache_hit": bool(info["cache_hit"]),
+                "compiled_in_process": not info["first_in_process"]}
+        if self.purchase is ParetoNBDModel and native_pareto:
+            from . import native_pareto as npar
+
+            model, info = npar.compile_model(data.arrays)
             return model, time.perf_counter() - t0, {
                 "compile_cache_hit": bool(info["cache_hit"]),
                 "compiled_in_process": not info["first_in_process"]}
@@ -418,13 +429,13 @@ class ClvModel:
                 {"compile_cache_hit": False, "compiled_in_process": True})
 
     def fit(self, data: CompressedData, chains: int = 2, draws: int = 1000, tune: int = 1000,
-            seed: int = 1, progress: bool = False) -> FitResult:
+            seed: int = 1, progress: bool = False, native_pareto: bool = True) -> FitResult:
         """Sample the posterior with NUTS (nutpie, low-rank mass-matrix adaptation, which
         copes with the strong a-b and q-v correlations in a fraction of the steps)."""
         import nutpie
 
         t0 = time.perf_counter()
-        compiled, compile_seconds, cache_info = self.compiled(data)
+        compiled, compile_seconds, cache_info = self.compiled(data, native_pareto)
         idata = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, cores=chains,
                               seed=seed, progress_bar=progress, adaptation="low_rank")
         fit_seconds = time.perf_counter() - t0
