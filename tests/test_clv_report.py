@@ -21,6 +21,7 @@ class FakeFit:
     idata: object
     diagnostics: dict
     params_summary: pd.DataFrame = field(default_factory=pd.DataFrame)
+    model_name: str = "mbg_nbd"
 
 
 @dataclass
@@ -40,6 +41,8 @@ class FakeResult:
     orders: pd.DataFrame
     fit: FakeFit | None = None
     backtest: FakeBacktest | None = None
+    selection: object = None
+    backtests: dict | None = None
 
 
 class FakeData:
@@ -231,7 +234,12 @@ def fake_result(eligible=True, flagged=False, backtest=True, n=300, seed=0):
                 {"holdout_days": 90, "actual_orders": 480,
                  "predicted_orders": {"mean": 455.0, "lower": 410.0, "upper": 500.0},
                  "correlation": 0.61, "mae": 0.42, "calibration_end": "2026-08-24",
-                 "model": {"r_hat_max": 1.02, "divergences": 0, "flagged": True}},
+                 "total_error_pct": -5.2, "profiles": 300, "buyers": 120, "model": "mbg_nbd",
+                 "coverage": {"nominal": 0.9, "orders": 0.93, "orders_expected": 0.94,
+                              "clv": 0.91},
+                 "auc": {"churn": 0.71, "next_order_date": 0.74},
+                 "diagnostics": {"r_hat_max": 1.02, "divergences": 0, "flagged": True,
+                                 "fit_seconds": 3.5}},
                 pd.DataFrame({"past_repeat_orders": ["0", "1", "2", "3+"],
                               "profiles": [100, 80, 50, 30], "actual_mean": [0.2, 0.5, 0.9, 1.6],
                               "predicted_mean": [0.25, 0.45, 0.8, 1.5]}),
@@ -382,3 +390,51 @@ def test_notebook_with_a_flagged_fit_shows_the_warning(tmp_path):
     assert clv_report.DIAGNOSTICS_WARNING in html
     assert "<details><summary>Trace and rank plots" in html
     assert (out / "segments" / "likely_to_buy_soon.csv").is_file()
+
+
+def test_backtest_card_shows_coverage_and_rankings_per_model():
+    html = clv_report.backtest_card(fake_result(), FakeReport()).html()
+    for text in ("Churn ranks the holdout", "71.0%", "74.0%", "93.0%", "94.0%", "-5.2%",
+                 "diagnostics of the backtest's MBG/NBD fit are flagged"):
+        assert text in html, text
+
+
+def test_model_choice_card_shows_both_scores_and_why():
+    from hubnb.clv.selection import ModelChoice, explain
+
+    cands = {"pareto_nbd": {"elpd_loo": -25570.5, "se": 839.4, "d_elpd": 0.0, "d_se": 0.0,
+                            "pareto_k_over_0_7": 0.0, "r_hat_max": 1.002, "fit_seconds": 9.1},
+             "mbg_nbd": {"elpd_loo": -25578.7, "se": 839.6, "d_elpd": 8.2, "d_se": 5.9,
+                         "pareto_k_over_0_7": 0.0, "r_hat_max": 1.001, "fit_seconds": 1.2}}
+    result = fake_result()
+    result.selection = ModelChoice("pareto_nbd", cands, False, explain("pareto_nbd", cands, False))
+    report = FakeReport()
+    html = clv_report.model_choice_card(result, report).html()
+    assert "Pareto/NBD (chosen)" in html and "MBG/NBD" in html
+    assert "-25,570.5" in html and "-8.2" in html and "5.9" in html
+    assert "about equally well" in html
+    # set by hand: one sentence; BG/NBD by hand also warns about one-order customers
+    result.selection = None
+    result.fit.model_name = "bg_nbd"
+    html = clv_report.model_choice_card(result, report).html()
+    assert "set by hand" in html and "holds every one-order customer active" in html
+
+
+def test_next_order_dates_beyond_the_window_read_not_expected():
+    as_of = dt.date(2026, 11, 22)
+    assert clv_report.next_order_text(pd.Timestamp("2027-03-01"), as_of, 365) == "Mar 01, 2027"
+    assert clv_report.next_order_text(pd.Timestamp("2031-01-01"), as_of, 365) == \
+        "not expected within 365 days"
+    example = pd.Series({"historical_orders": 1, "predicted_orders_mean": 0.3,
+                         "predicted_orders_lower": 0.2, "predicted_orders_upper": 0.4,
+                         "predicted_orders_pred_lower": 0.0, "predicted_orders_pred_upper": 2.0,
+                         "expected_next_order_date_mean": pd.Timestamp("2029-01-01"),
+                         "expected_next_order_date_lower": pd.Timestamp("2027-06-01"),
+                         "expected_next_order_date_upper": pd.Timestamp("2035-01-01")})
+    table = clv_report.profile_attributes(example, "USD", 365, as_of).set_index("Attribute")
+    row = table.loc["Predicted orders (next 365 days)"]
+    assert row[clv_report.CREDIBLE_LABEL] == "0.20 to 0.40"
+    assert row[clv_report.PREDICTIVE_LABEL] == "0 to 2"
+    nxt = table.loc["Expected next order date"]
+    assert nxt["Value (mean)"] == "not expected within 365 days"
+    assert nxt[clv_report.CREDIBLE_LABEL] == "Jun 01, 2027 to after Nov 22, 2027"

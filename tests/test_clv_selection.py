@@ -143,3 +143,23 @@ def test_next_order_dates_keep_far_dates_and_round_to_days():
     assert out[1] == np.datetime64("2026-12-03")
     assert out[2] == np.datetime64(as_of + dt.timedelta(days=365 * 40))   # kept, 2066
     assert np.isnat(out[3]) and np.isnat(out[4])
+
+
+def test_too_few_draws_for_psis_fall_back_to_the_in_sample_score_and_say_so():
+    rfm = _rfm()
+    fits = {"bg_nbd": _fake_fit(rfm, "bg_nbd", draws=20),
+            "mbg_nbd": _fake_fit(rfm, "mbg_nbd", draws=20)}
+    choice = choose_model(fits)
+    assert choice.method.startswith("lppd") and "Too few posterior draws" in choice.reason
+    # the in-sample score, by hand: log of the mean likelihood over the 40 draws, summed
+    from scipy.special import logsumexp
+
+    from hubnb.clv import formulas as F
+
+    post = fits["bg_nbd"].idata["posterior"]
+    p = {k: post[k].to_numpy().reshape(-1, 1) for k in ("r", "alpha", "a", "b")}
+    ll = F.bgnbd_loglik(p["r"], p["alpha"], p["a"], p["b"], rfm["frequency"].to_numpy(),
+                        rfm["recency"].to_numpy(), rfm["T"].to_numpy())
+    lppd = float(np.sum(logsumexp(ll, axis=0) - np.log(40)))
+    assert choice.candidates["bg_nbd"]["elpd_loo"] == pytest.approx(lppd, rel=1e-10)
+    assert choice.candidates["bg_nbd"]["pareto_k_over_0_7"] is None

@@ -32,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import logsumexp
 
 from .models import PURCHASE_MODELS, FitResult
 
@@ -41,6 +42,9 @@ K_THRESHOLD = 0.7
 LOO_DRAWS_PER_CHAIN = 500
 #: Histories per ArviZ call (bounds memory to draws x this many cells).
 ROWS_PER_CHUNK = 20_000
+#: Below this many draws PSIS cannot fit its Pareto tails (ArviZ needs 5 tail draws); the
+#: score is then the in-sample log predictive density, and the report says so.
+MIN_PSIS_DRAWS = 100
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class Loo:
     pareto_k_max: float
     elpd_i: np.ndarray
     weights: np.ndarray
+    psis: bool = True
 
 
 @dataclass(frozen=True)
@@ -79,10 +84,11 @@ class ModelChoice:
     candidates: dict
     clear: bool
     reason: str
+    method: str = "psis-loo"
 
     def as_metrics(self) -> dict:
         """metrics.json's ``clv.model.selection``."""
-        return {"method": "psis-loo", "winner": self.winner, "clear": self.clear,
+        return {"method": self.method, "winner": self.winner, "clear": self.clear,
                 "reason": self.reason, "candidates": self.candidates}
 
 
@@ -132,21 +138,27 @@ def loo(fit: FitResult) -> Loo:
     draws = thinned_draws(fit)
     chains, per_chain = next(iter(draws.values())).shape
     flat = {k: v.reshape(-1, 1) for k, v in draws.items()}
-    reff = relative_efficiency(draws)
+    psis = chains * per_chain >= MIN_PSIS_DRAWS
+    reff = relative_efficiency(draws) if psis else 1.0
     elpd_i = np.empty(len(x))
     p_loo_i = np.empty(len(x))
     k_i = np.empty(len(x))
     for start in range(0, len(x), ROWS_PER_CHUNK):
         sl = slice(start, start + ROWS_PER_CHUNK)
         ll = model.loglik_rows(flat, x[sl], t_x[sl], T[sl])
+        if not psis:
+            elpd_i[sl] = logsumexp(ll, axis=0) - np.log(ll.shape[0])
+            k_i[sl], p_loo_i[sl] = np.nan, 0.0
+            continue
         da = xr.DataArray(ll.reshape(chains, per_chain, -1), dims=("chain", "draw", "history"))
         e, k, p = da.azstats.loo(sample_dims=["chain", "draw"], r_eff=reff)
         elpd_i[sl], k_i[sl], p_loo_i[sl] = e.to_numpy(), k.to_numpy(), p.to_numpy()
     total = float(n.sum())
     elpd = float(n @ elpd_i)
     return Loo(elpd=elpd, se=weighted_se(elpd_i, n), p_loo=float(n @ p_loo_i),
-               pareto_k_over_0_7=float(n[k_i > K_THRESHOLD].sum() / total),
-               pareto_k_max=float(np.max(k_i)), elpd_i=elpd_i, weights=n)
+               pareto_k_over_0_7=float(n[k_i > K_THRESHOLD].sum() / total) if psis else None,
+               pareto_k_max=float(np.max(k_i)) if psis else None, elpd_i=elpd_i, weights=n,
+               psis=psis)
 
 
 def weighted_se(values: np.ndarray, weights: np.ndarray) -> float:
@@ -179,7 +191,13 @@ def choose_model(fits: dict[str, FitResult]) -> ModelChoice:
     others = [n for n in candidates if n != winner]
     clear = all(candidates[n]["d_elpd"] > 4 and candidates[n]["d_elpd"] > 2 * candidates[n]["d_se"]
                 for n in others)
-    return ModelChoice(winner, candidates, clear, explain(winner, candidates, clear))
+    reason = explain(winner, candidates, clear)
+    if not all(lo.psis for lo in loos.values()):
+        reason += (f" Too few posterior draws for PSIS-LOO (fewer than {MIN_PSIS_DRAWS}): the "
+                   "scores are in-sample log predictive densities, which favour the more "
+                   "flexible model; use more draws (clv.draws).")
+        return ModelChoice(winner, candidates, clear, reason, "lppd (too few draws for psis-loo)")
+    return ModelChoice(winner, candidates, clear, reason)
 
 
 LABELS = {"pareto_nbd": "Pareto/NBD", "mbg_nbd": "MBG/NBD", "bg_nbd": "BG/NBD"}
@@ -203,7 +221,7 @@ def explain(winner: str, candidates: dict, clear: bool) -> str:
                 f"log predictive density is higher by {d:,.1f}, within about two standard "
                 f"errors ({se:,.1f}) of no difference. hubnb keeps {w}, the higher score; "
                 "the predictions of either would be much the same.")
-    bad = [LABELS[n] for n, c in candidates.items() if c["pareto_k_over_0_7"] > 0.01]
+    bad = [LABELS[n] for n, c in candidates.items() if (c["pareto_k_over_0_7"] or 0) > 0.01]
     if bad:
         text += (" Pareto k is above 0.7 for more than 1% of the customers under "
                  + " and ".join(bad) + ": those scores are less reliable.")
