@@ -103,7 +103,7 @@ def _rules():
 RULE_N, RULE_LAM, RULE_U, RULE_W = _rules()
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def tails(r, alpha, s, beta, grp_x, grp_start, pair_k, ys, la, lb, rule_n, rule_lam, rule_u,
           rule_w, log_g, dlog_g, want_grad):
     """log G_x(y) of every (x, y) pair into ``log_g``; with ``want_grad``, its derivatives
@@ -201,7 +201,7 @@ def tails(r, alpha, s, beta, grp_x, grp_start, pair_k, ys, la, lb, rule_n, rule_
                 dlog_g[j, 3] = d3
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def logp_grad(theta, grad, mu, sigma, x_uniq, x_count, n_customers, ys, grp_x, grp_start,
               pair_k, row_g, row_kT, row_lo, row_hi, row_w, rule_n, rule_lam, rule_u, rule_w,
               gx_uniq, gx_count, n_spenders, gx, gz, gw, g_s1, g_s0):
@@ -397,6 +397,10 @@ def make_logp(arrays: dict):
     def logp(theta, **_shared):
         grad = np.empty(7)
         val = logp_grad(np.asarray(theta, dtype=np.float64), grad, PRIOR_MU, PRIOR_SIGMA, *args)
+        if not (np.isfinite(val) and np.isfinite(grad).all()):
+            # an extreme point of the warm-up where a tail underflows: the sampler treats
+            # -inf as a divergence and moves on
+            return -np.inf, np.zeros(7)
         return val, grad
 
     return logp
@@ -405,7 +409,7 @@ def make_logp(arrays: dict):
 # ----------------------------------------------------------------------------- per row
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _row_loglik(r, alpha, s, beta, ys, grp_x, grp_start, pair_k, u_g, u_kT, u_lo, u_hi,
                 row_u, rule_n, rule_lam, rule_u, rule_w, out):
     """out[d, j] = log-likelihood of row j at draw d; rows are computed once per distinct
