@@ -19,6 +19,8 @@ References
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy.special import betaln, gammaln, hyp2f1
 
@@ -128,7 +130,14 @@ def mbgnbd_expected_purchases_new(r, alpha, a, b, t):
     E[X(t)] = E[(1-p)/p (1 - (alpha/(alpha + p t))^r)]; over p ~ Beta(a, b) this is
     B(a-1, b+1)/B(a, b) = b/(a-1) times [1 - 2F1(r, a-1; a+b; -t/alpha)], and Pfaff's
     transformation gives the form above. It is BG/NBD's eq. (9) with b + 1 for b times the
-    probability b/(a+b) of surviving time 0 (tested against simulation).
+    probability b/(a+b) of surviving time 0.
+
+    The prefactor is b/(a-1), not (a+b)/(a-1): BTYDplus's MBG/NBD conditional expectation
+    has (a+b+x)/(a-1), which at x = 0 is (a+b)/(a-1) and is multiplied there by
+    P(alive | x = 0, T = 0) = b/(a+b) (its unconditional expectation sums the pmf
+    numerically instead). A simulation of 200,000 new customers agrees with b/(a-1) (within
+    2 standard errors) and puts (a+b)/(a-1) 70 or more standard errors off; the mean of the
+    MBG/NBD pmf (BTYDplus's mbgcnbd.pmf, k = 1) equals this to 1e-9 (tests/test_clv_mbg.py).
     """
     t = np.asarray(t, dtype=float)
     return (b / (a - 1)) * (
@@ -158,30 +167,70 @@ def bgnbd_p_order_alive(r, alpha, x, T, t):
     return -np.expm1((r + x) * (np.log(alpha + T) - np.log(alpha + T + t)))
 
 
-#: Gauss-Legendre nodes of :func:`paretonbd_p_order_alive`.
-P_ORDER_NODES = 12
-_GL_Y, _GL_W = np.polynomial.legendre.leggauss(P_ORDER_NODES)
+@functools.lru_cache(maxsize=8)
+def _leggauss(nodes):
+    return np.polynomial.legendre.leggauss(nodes)
 
 
-def paretonbd_p_order_alive(r, alpha, s, beta, x, T, t):
+def paretonbd_p_order_alive(r, alpha, s, beta, x, T, t, nodes=16):
     """P(at least one order in (T, T+t] | alive), Pareto/NBD, death in the window included.
 
-    Given alive, lambda ~ Gamma(r+x, alpha+T) and mu ~ Gamma(s, beta+T); an order comes
-    first when the Exponential(lambda) wait beats both t and the Exponential(mu) lifetime:
+    Given alive, lambda ~ Gamma(r+x, alpha+T) and mu ~ Gamma(s, beta+T) (SMC87, FH05); an
+    order comes first when the Exponential(lambda) wait beats both t and the
+    Exponential(mu) lifetime:
+
     P = E[lambda/(lambda+mu) (1 - e^{-(lambda+mu) t})]
-      = int_0^t (r+x)/(alpha+T) ((alpha+T)/(alpha+T+w))^(r+x+1) ((beta+T)/(beta+T+w))^s dw,
-    by Gauss-Legendre with :data:`P_ORDER_NODES` nodes over [0, t] (the integrand is smooth
-    and monotone on the scale alpha + T; tested against adaptive quadrature). Accumulates
-    node by node: memory is one output array.
+      = int_0^t (r+x)/(alpha+T) ((alpha+T)/(alpha+T+w))^(r+x+1) ((beta+T)/(beta+T+w))^s dw.
+
+    The integrand falls on the scales (alpha+T)/(r+x+1) and (beta+T)/(s+1), which may be
+    far below t (a customer acquired today, a sharp posterior), so the integral is taken by
+    ``nodes``-point Gauss-Legendre in xi = log(1 + w/c), c the smaller scale, over
+    [0, log(1 + W/c)], where W <= t cuts the tail once it is below 1e-16 of a lower bound
+    of P (the tail beyond W is at most min(((alpha+T)/(alpha+T+W))^(r+x),
+    ((beta+T)/(beta+T+W))^s)).
+
+    Accuracy with 16 nodes against scipy.integrate.quad (relative error, 20,000 random
+    cases each, log-uniform parameters): at most 2e-10 for t = 30 days, r, s in [0.05, 5],
+    alpha, beta in [1, 1e4] days, x up to 100, T in [0, 3000] days (T = 0 included); at most
+    5e-7 (99.9% of cases below 1e-7) for r, s in [0.01, 50], alpha, beta in [0.1, 1e4], x up
+    to 300 and t from 1 to 365 days. 20 nodes: 1e-13 and 2e-8. Plain 12-node
+    Gauss-Legendre in w over [0, t] erred by up to 10% in the first range (new customers:
+    alpha + T well below t).
+
+    Accumulates node by node into one output array (a few same-shaped temporaries, never
+    one per node): parameters (draws, 1) and rows (rows,) give (draws, rows).
     """
     x, T = np.asarray(x, dtype=float), np.asarray(T, dtype=float)
-    aT, bT = alpha + T, beta + T
-    scale = (r + x) / aT * (t / 2.0)
-    out = 0.0
-    for y, w in zip(_GL_Y, _GL_W):
-        u = (y + 1.0) * (t / 2.0)
-        out = out + w * np.exp(-(r + x + 1.0) * np.log1p(u / aT) - s * np.log1p(u / bT))
-    return scale * out
+    s = np.asarray(s, dtype=float)
+    aT, bT, k = alpha + T, beta + T, r + x
+    c = np.minimum(aT / (k + 1.0), bT / (s + 1.0))
+    with np.errstate(divide="ignore", over="ignore"):
+        # P >= the integral over [0, min(c, t)], bounded below with its mu factor at the end
+        c0 = np.minimum(c, t)
+        low = -np.expm1(-k * np.log1p(c0 / aT)) * np.exp(-s * np.log1p(c0 / bT))
+        cut = -np.log(1e-16 * low)
+        W = np.minimum(np.minimum(aT * np.expm1(cut / k), bT * np.expm1(cut / s)), t)
+    half = np.log1p(W / c) / 2.0
+    shape = np.broadcast_shapes(np.shape(half), np.shape(k), np.shape(s), np.shape(bT))
+    c_a, c_b = np.broadcast_to(c / aT, shape), np.broadcast_to(c / bT, shape)
+    neg_k1, neg_s = -(k + 1.0), -s
+    out, e, la, lb = np.zeros(shape), np.empty(shape), np.empty(shape), np.empty(shape)
+    for y, wt in zip(*_leggauss(nodes)):
+        np.multiply(half, y + 1.0, out=e)
+        np.expm1(e, out=e)                                   # w / c
+        np.multiply(e, c_a, out=la)
+        np.log1p(la, out=la)
+        la *= neg_k1                                         # -(r+x+1) log(1 + w/(alpha+T))
+        np.multiply(e, c_b, out=lb)
+        np.log1p(lb, out=lb)
+        lb *= neg_s                                          # -s log(1 + w/(beta+T))
+        la += lb
+        np.exp(la, out=la)
+        e += 1.0
+        e *= wt                                              # dw = (c + w) dxi
+        la *= e
+        out += la
+    return out * (half * c * k / aT)
 
 
 # ---------------------------------------------------------------- Pareto/NBD (SMC87, FH05)
