@@ -100,12 +100,12 @@ def run_pymc_marketing(orders, draws, tune):
     rfm = rfm.rename(columns={"profile_id": "customer_id"})
     sample = {"draws": draws, "tune": tune, "chains": 2, "cores": 2}
     bg = BetaGeoModel(sampler_config={"progressbar": False})
-    bg.fit(data=rfm[["customer_id", "frequency", "recency", "T"]], random_seed=1,
-           sample_kwargs=sample)
+    # MCMC takes pm.sample's arguments as keywords (fit's sample_kwargs only reaches the
+    # variational methods in pymc-marketing 1.x, and would be ignored here)
+    bg.fit(data=rfm[["customer_id", "frequency", "recency", "T"]], random_seed=1, **sample)
     spenders = rfm[(rfm["frequency"] > 0) & (rfm["monetary_value"] > 0)]
     gg = GammaGammaModel(sampler_config={"progressbar": False})
-    gg.fit(data=spenders[["customer_id", "monetary_value", "frequency"]], random_seed=1,
-           sample_kwargs=sample)
+    gg.fit(data=spenders[["customer_id", "monetary_value", "frequency"]], random_seed=1, **sample)
     spend = gg.expected_customer_spend(data=rfm[["customer_id", "monetary_value", "frequency"]])
     data = rfm[["customer_id", "frequency", "recency", "T"]].assign(
         future_spend=spend.mean(("chain", "draw")).to_numpy())

@@ -341,32 +341,6 @@ def worker(spec: dict) -> None:
 
 # ----------------------------------------------------------------------------- pymc-marketing
 
-@contextlib.contextmanager
-def pmm_mcmc_sample_kwargs():
-    """pymc-marketing >= 1.x forwards ``fit(sample_kwargs=...)`` to variational methods only;
-    NUTS takes pm.sample's arguments as ``**kwargs``. clv_bench.run_pymc_marketing passes
-    draws/tune/chains as sample_kwargs, which MCMC would silently ignore (and sample pymc's
-    default 1000 + 1000). While this is active, fit(method="mcmc", sample_kwargs=S) samples
-    with S."""
-    from pymc_marketing.model_builder import ModelFitter
-
-    original = ModelFitter.fit
-    used = []
-
-    def fit(self, data=None, *, method="mcmc", sample_kwargs=None, **kwargs):
-        if method in ("mcmc", "demz") and sample_kwargs:
-            used.append(type(self).__name__)
-            kwargs = {**sample_kwargs, **kwargs}
-            sample_kwargs = None
-        return original(self, data, method=method, sample_kwargs=sample_kwargs, **kwargs)
-
-    ModelFitter.fit = fit
-    try:
-        yield used
-    finally:
-        ModelFitter.fit = original
-
-
 def rhat_max(idata, names) -> float | None:
     try:
         import arviz as az
@@ -543,12 +517,11 @@ def part_auto(args, tmp: Path) -> dict:
           f"2 chains x {args.draws} draws (+{args.tune} tune)", flush=True)
     pmm = None
     try:
-        with pmm_mcmc_sample_kwargs() as shimmed:
-            bg, gg, clv, t_pmm = clv_bench.run_pymc_marketing(clv_bench.cdnow_orders(),
-                                                              args.draws, args.tune)
+        bg, gg, clv, t_pmm = clv_bench.run_pymc_marketing(clv_bench.cdnow_orders(),
+                                                          args.draws, args.tune)
         n_draws = {name: int(mod.idata["posterior"].sizes["draw"]) for name, mod in
                    (("BetaGeoModel", bg), ("GammaGammaModel", gg))}
-        pmm = {"seconds": t_pmm, "sample_kwargs_shim_used_by": shimmed, "draws": n_draws,
+        pmm = {"seconds": t_pmm, "draws": n_draws,
                "r_hat_max": max(filter(None, [rhat_max(bg.idata, ("r", "alpha", "a", "b")),
                                               rhat_max(gg.idata, ("p", "q", "v"))]), default=None),
                "total_clv_12_months": float(clv.mean(("chain", "draw")).sum())}
@@ -572,8 +545,7 @@ def part_auto(args, tmp: Path) -> dict:
     if pmm:
         print(f"pymc-marketing (RFM, BG/NBD + Gamma-Gamma MCMC, CLV; no backtest): "
               f"{pmm['seconds']:.1f} s, R-hat max {fmt(pmm['r_hat_max'], '.4f')}, draws per chain "
-              f"{pmm['draws']}" + (f" (sample_kwargs moved to pm.sample for "
-                                   f"{', '.join(shimmed)})" if shimmed else ""))
+              f"{pmm['draws']}")
     speedup = pmm["seconds"] / hub["seconds"] if pmm and not hub["failed"] else None
     print(f"speed-up hubnb vs pymc-marketing: {fmt(speedup, '.1f')}x "
           f"({verdict(None if speedup is None else speedup >= 4)}, target >= 4x)")
