@@ -2,62 +2,74 @@
 
 The joint model of :func:`hubnb.clv.models.build_model` with ``ParetoNBDModel`` (same
 priors, same compressed likelihood, same unconstrained parametrisation: the log of r, alpha,
-s, beta, p, q - 1 and v_scaled), as numba loops that return the log density and its
-gradient in one pass; nutpie samples it as it samples :mod:`hubnb.clv.native`'s BG/NBD.
-Tested against the PyMC model's compiled logp and gradient, scipy's adaptive quadrature and
-the 2F1 closed form (``tests/test_clv_native_pareto.py``).
+s, beta, p, q - 1 and v_scaled) as numba loops returning the log density and its gradient in
+one pass; nutpie samples it through ``from_pyfunc`` as it samples :mod:`hubnb.clv.native`'s
+BG/NBD, and the functions are ``njit(cache=True)`` with :mod:`hubnb.clv.native`'s cache
+locator (``$HUBNB_CACHE_DIR/numba``). Tested against the PyMC model's compiled logp and
+gradient, scipy's adaptive quadrature, the 2F1 closed form and finite differences
+(``tests/test_clv_native_pareto.py``).
 
 Per customer (FH05 eq. 22), with I the dropout integral of :mod:`hubnb.clv.pareto`,
 
-    L = Gamma(r+x) alpha^r beta^s / Gamma(r) [(alpha+T)^-(r+x) (beta+T)^-s + s I(x, t_x, T)],
-    I(x, t_x, T) = int_{t_x}^{T} f_x(tau) dtau,  f_x(tau) = (alpha+tau)^-(r+x) (beta+tau)^-(s+1).
+    L = Gamma(r+x) alpha^r beta^s / Gamma(r) [(alpha+T)^-(r+x) (beta+T)^-s + s I],
+    I = int_{t_x}^{T} f_x(tau) dtau,   f_x(tau) = (alpha+tau)^-(r+x) (beta+tau)^-(s+1).
 
 **Tails, built from pieces.** I = G_x(t_x) - G_x(T) with the tail G_x(y) = int_y^inf f_x,
 so only the distinct (x, y) pairs (y a t_x or a T) need a tail: 4,433 pairs on the full
-CDNOW for 11,102 rows. For one x, with its pairs' y sorted, y_0 < y_1 < ... < y_K,
+CDNOW for its 11,102 distinct rows. For one x, with its pairs' days sorted, y_0 < ... < y_K,
 
     G_x(y_K) = int_{y_K}^inf f_x,    G_x(y_i) = int_{y_i}^{y_(i+1)} f_x + G_x(y_(i+1)),
 
-a sum of positive terms (no cancellation: each tail is as accurate, relatively, as its
-least accurate piece), accumulated in logs relative to f_x(y_i) so nothing under- or
-overflows. Every piece is integrated in v = log((c+tau)/(c+y_i)), c = min(alpha, beta),
-where the integrand is f_x(y_i) (c+y_i) exp(-m v) (1 - z(1 - e^-v))^-e (m = r+s+x, e the
-exponent of the larger one's factor, z = |alpha-beta|/(max(alpha, beta)+y_i): FH05's 2F1
-argument), analytic in the strip |Im v| < pi, and whose log has a slope of at most
-max(m, 1) in absolute value. A piece of width dv in v therefore needs the Gauss-Legendre
-rule that integrates exp(-lam t) on [0, 1] to 1e-13 for lam = max(m, 1) dv (2 nodes up to
-lam = 0.004, 3 up to 0.076, 4 up to 0.34, ..., 8 up to 4.2; pieces with lam above that, or
-wider than :data:`MAX_PIECE` in v, are cut into equal sub-pieces of 8 nodes). Successive
-days of a 75-day alpha are pieces of dv ~ 0.01, lam ~ 0.01-0.1: 2 or 3 nodes, against 32
-per row for :mod:`hubnb.clv.pareto`. A piece (the last one, to infinity, or a piece in which
-the integrand falls by more than that) is cut where the integrand's bound exp(-m v)
-(1-z)^-e has fallen below e^-:data:`TAIL` of its start, as in :mod:`hubnb.clv.pareto`; what
-is dropped is below 1e-15 of the tail.
+a sum of positive terms (no cancellation: a tail is as accurate, relatively, as its least
+accurate piece), carried as G_x(y) / f_x(y) so nothing under- or overflows. Most pieces
+are one day long: between two successive distinct days that at least two x's share, log
+(alpha+tau) and log(beta+tau) at 3 Gauss-Legendre nodes are tabulated once per evaluation,
+and such a piece costs 3 exps (taken when (r+s+x+1) (day gap) / (min(alpha, beta) + day) <=
+:data:`TABLE_LAM`, the same lam bound as below). The other pieces and the last one (to
+infinity) are integrated in v = log((c+tau)/(c+y_i)), c = min(alpha, beta), where the
+integrand is f_x(y_i) (c+y_i) exp(psi(v)), psi concave, with slope 1 - e_s - e_b q(v)
+(e_s, e_b the exponents of the smaller and larger of alpha + tau, beta + tau, q = (c+tau) /
+(max(alpha, beta)+tau) = 1 / (1 + e^(v* - v)) rising from FH05's 1 - z to 1) and
+singularities at v* +- i pi. A piece is walked through in intervals, each integrated by the
+smallest Gauss-Legendre rule (2 to 16 nodes) whose two error bounds it meets: h S <= lam_n
+(the rule integrates exp(-lam t) on [0, 1] to 1e-13; S bounds |psi'| over the interval
+widened by :data:`REACH`) and h <= c_n d (the rule integrates |t - z|^-10 to 1e-13 with z
+at distance d / h from the interval; d the distance to the singularities). A tail stops
+when what is left, at most exp(psi) / |psi'| (psi concave), is below :data:`STOP` of its
+sum; where e^v would overflow (a small r + s + x reaches v ~ 700) it is computed from e^-v.
 
-**Rows.** With R = G_x(T)/G_x(t_x), a row's bracket is alive + s G_x(t_x) (1 - R): two
-table look-ups (log(alpha+y), log(beta+y), 1/(alpha+y), 1/(beta+y) are tabulated once per
-evaluation over the distinct days), an expm1, an exp and a log. The difference of two tails
-loses relative precision when t_x is close to T, but then the dropout term is small against
-the alive term and the row keeps full precision (tested).
+**Rows.** With E = f_x(T) / f_x(t_x) <= 1, a row's bracket is f_x(t_x) D,
+D = (beta+T) E + s (G(t_x) - G(T) E) / f_x(t_x): an exp and a log per row, the logs and
+inverses of alpha + y and beta + y tabulated once per evaluation over the distinct days.
+The difference of two tails loses relative precision when t_x is close to T, but then the
+dropout term is small against the alive term and the row keeps full precision (tested).
 
 **Gradient under the integral sign.** d/dr f = -log(alpha+tau) f, d/dalpha f =
 -(r+x)/(alpha+tau) f, d/ds f = -log(beta+tau) f, d/dbeta f = -(s+1)/(beta+tau) f: the same
 nodes give each piece's gradient, and d log G(y_i) = w d log P_i + (1-w) d log G(y_(i+1)),
-w = P_i / G(y_i). The gradient is that of the computed log density up to the quadrature
-error (~1e-13 relative); the rule chosen per piece depends on the parameters, so the log
-density has steps of that size where a rule changes, far below anything HMC notices.
+w = P_i / G(y_i). This is the gradient of the computed log density up to the quadrature
+error; the rule chosen per interval depends on the parameters, so the log density has
+steps of ~1e-13 relative where a rule changes, far below anything HMC notices.
 
-Accuracy (tested against scipy's adaptive quadrature at rtol 1e-13 and the 2F1 closed form
-where it is finite): a row's log-likelihood to ~1e-11 relative over r, s in [0.02, 20],
-alpha, beta in [0.5, 1e5] days, x <= 200, T <= 5,000 days, alpha = beta included.
+Accuracy (tests; sweeps of thousands of random rows): a row's log-likelihood agrees with
+scipy's adaptive quadrature to ~1e-13 relative (worst seen 1.4e-12) over r, s in
+[0.005, 50], alpha, beta in [0.1, 1e6] days (alpha = beta included), x <= 1,000,
+T <= 20,000 days, whole or fractional days; with the 2F1 closed form to 1e-8 wherever that
+is finite and accurate; with :mod:`hubnb.clv.pareto`'s per-row quadrature (the PyMC
+path) to ~1e-12 over r, s in [0.02, 20], alpha, beta in [0.5, 1e5], x < 200, T < 5,000.
+
+Speed (benchmarks/pareto_native_bench.py, 2 shared cores): logp + gradient on the full
+CDNOW 0.6 ms against 10.5 ms for nutpie's compilation of the PyMC model; a fit of 2 chains x
+1000 draws after 1000 tune ~7 s against ~120 s.
 
 The Gamma-Gamma part is a private copy of :func:`hubnb.clv.native.logp_grad`'s loop (that
-function fuses it with BG/NBD, so it cannot be called alone).
+function fuses it with BG/NBD's, so it cannot be called alone).
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
 
 import numpy as np
@@ -78,117 +90,227 @@ PRIOR_MU = np.array([np.log(0.5), np.log(100.0), np.log(0.5), np.log(500.0), np.
                      np.log(2.0), 0.0])
 PRIOR_SIGMA = np.array([1.5, 2.0, 1.5, 2.5, 1.5, 1.5, 2.0])
 
-#: A piece ends where the integrand's bound is below exp(-TAIL) of its start.
-TAIL = 35.0
-#: Widest piece in v (only m = r+s+x < 35/600 reaches it: e^(-m v) is then still > e^-35).
-MAX_WIDTH = 600.0
-#: Widest single Gauss-Legendre interval in v (the integrand's singularities are pi away).
-MAX_PIECE = 1.0
+#: Gauss-Legendre rules of the intervals in v: nodes, the largest lam = (bound on the
+#: log-integrand's slope) x (width) with which each integrates exp(-lam t) on [0, 1] to
+#: 1e-13 relative, and the largest (width) / (distance to the integrand's singularities)
+#: with which each integrates |t - z|^-10 on [0, 1] to 1e-13 (both found by scanning).
+RULE_SIZES = (2, 3, 4, 5, 6, 8, 12, 16)
+RULE_LAMS = (0.004, 0.07, 0.32, 0.85, 1.65, 4.0, 12.0, 24.0)
+RULE_SING = (0.0009, 0.0125, 0.048, 0.11, 0.2, 0.44, 0.9, 1.5)
+#: Gauss-Legendre nodes of the tabulated pieces between successive distinct days (in tau),
+#: and the largest (r+s+x+1) (day gap) / (min(alpha, beta) + day) they take (lam above).
+TABLE_NODES = 3
+TABLE_LAM = 0.07
+#: How far (in v) around an interval the log-integrand's slope is bounded.
+REACH = 3.0
+#: A tail stops where what is left is provably below STOP of what has been summed.
+STOP = 1e-17
+#: Intervals per piece, at most (a guard; never reached at finite parameters).
+MAX_SUB = 100_000
 
 
-def _rules():
-    """Gauss-Legendre rules on [0, 1], padded to 8 nodes, and the largest lam each integrates
-    exp(-lam t) with to a relative 1e-13 (found by scanning lam; see the module docstring)."""
-    sizes = (2, 3, 4, 5, 6, 8)
-    lams = (0.004, 0.076, 0.34, 0.87, 1.70, 4.2)
-    nodes = np.zeros((len(sizes), 8))
-    weights = np.zeros((len(sizes), 8))
-    for i, n in enumerate(sizes):
-        y, w = np.polynomial.legendre.leggauss(n)
-        nodes[i, :n] = (y + 1.0) / 2.0
-        weights[i, :n] = w / 2.0
-    return (np.array(sizes, dtype=np.int64), np.array(lams), nodes, weights)
+def _gauss(n):
+    y, w = np.polynomial.legendre.leggauss(n)
+    return (y + 1.0) / 2.0, w / 2.0
 
 
-RULE_N, RULE_LAM, RULE_U, RULE_W = _rules()
+_RULE_N = np.array(RULE_SIZES, dtype=np.int64)
+_RULE_LAM = np.array(RULE_LAMS)
+_RULE_SING = np.array(RULE_SING)
+_RULE_U = np.zeros((len(RULE_SIZES), max(RULE_SIZES)))
+_RULE_W = np.zeros((len(RULE_SIZES), max(RULE_SIZES)))
+for _i, _n in enumerate(RULE_SIZES):
+    _RULE_U[_i, :_n], _RULE_W[_i, :_n] = _gauss(_n)
+_TABLE_U, _TABLE_W = _gauss(TABLE_NODES)
+_TOP = len(RULE_SIZES) - 1
+_PI2 = math.pi * math.pi
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def tails(r, alpha, s, beta, grp_x, grp_start, pair_k, ys, la, lb, rule_n, rule_lam, rule_u,
-          rule_w, log_g, dlog_g, want_grad):
-    """log G_x(y) of every (x, y) pair into ``log_g``; with ``want_grad``, its derivatives
-    in (r, alpha, s, beta) into the rows of ``dlog_g`` (pairs x 4).
+@njit(cache=True, nogil=True)
+def _slope_bound(one_m_es, e_b, v_star, lo, hi):
+    """max |psi'| over [lo, hi]: psi' = 1 - e_s - e_b q(v), q(v) = 1 / (1 + e^(v* - v))
+    increasing, so the largest |psi'| is at an end."""
+    q_lo = 1.0 / (1.0 + math.exp(min(v_star - lo, 700.0)))
+    q_hi = 1.0 / (1.0 + math.exp(min(v_star - hi, 700.0)))
+    return max(abs(one_m_es - e_b * q_lo), abs(one_m_es - e_b * q_hi))
+
+
+@njit(cache=True, nogil=True)
+def _log_big(v, cy, lc, gap):
+    """log(big + tau) = log(cy e^v + gap), also where e^v overflows."""
+    if v < 600.0:
+        return math.log(cy * math.exp(v) + gap)
+    return lc + v + math.log1p(gap * math.exp(-v) / cy)
+
+
+@njit(cache=True, nogil=True)
+def _piece_v(cy, lc, l_big0, gap, v_star, e_s, e_b, width, want_grad):
+    """int_0^width exp(psi(v)) dv, psi(v) = (1 - e_s) v - e_b log((cy e^v + gap) / (cy + gap))
+    (width may be inf), and the integrand-weighted means of log(small+tau), log(big+tau),
+    1/(small+tau), 1/(big+tau), where small + tau = cy e^v and big + tau = cy e^v + gap.
+
+    psi is concave, psi' = 1 - e_s - e_b q(v) with q = (small+tau) / (big+tau) =
+    1 / (1 + e^(v* - v)) increasing, and the integrand's singularities sit at v* +- i pi.
+    The piece is walked through in intervals [a, a+h], each as wide as the largest rule
+    allows (h S <= lam_n, h <= c_n d; :data:`RULE_LAMS`, :data:`RULE_SING`) and integrated
+    with the smallest rule that takes it: S the largest |psi'| over
+    [a - REACH, a + h + REACH], d the distance from the interval to the singularities. A
+    short piece is one interval; a tail stops when the rest, at most
+    exp(psi(a)) / |psi'(a)| (psi concave), is below STOP of the sum.
+    """
+    one_m_es = 1.0 - e_s
+    acc = 0.0
+    s_ls = 0.0
+    s_lb = 0.0
+    s_is = 0.0
+    s_ib = 0.0
+    a = 0.0
+    for _ in range(MAX_SUB):
+        dist = abs(a - v_star)
+        h = min(_RULE_SING[_TOP] * math.sqrt(dist * dist + _PI2), width - a, 700.0)
+        if a < v_star:   # moving towards the singularities: their distance at the end
+            dist = max(v_star - a - h, 0.0)
+            h = min(h, _RULE_SING[_TOP] * math.sqrt(dist * dist + _PI2))
+        sl = _slope_bound(one_m_es, e_b, v_star, a - REACH, a + h + REACH)
+        h = min(h, _RULE_LAM[_TOP] / sl)
+        lam = h * sl
+        reach = h / math.sqrt(dist * dist + _PI2)
+        rule = 0
+        while rule < _TOP and (lam > _RULE_LAM[rule] or reach > _RULE_SING[rule]):
+            rule += 1
+        for q in range(_RULE_N[rule]):
+            v = a + h * _RULE_U[rule, q]
+            if v < 600.0:
+                c_tau = cy * math.exp(v)
+                b_tau = c_tau + gap
+                l_big = math.log(b_tau)
+                i_small = 1.0 / c_tau
+                i_big = 1.0 / b_tau
+            else:   # e^v would overflow
+                i_small = math.exp(-v) / cy
+                l_big = lc + v + math.log1p(gap * i_small)
+                i_big = i_small / (1.0 + gap * i_small)
+            f = h * _RULE_W[rule, q] * math.exp(one_m_es * v - e_b * (l_big - l_big0))
+            acc += f
+            if want_grad:
+                s_ls += f * (lc + v)
+                s_lb += f * l_big
+                s_is += f * i_small
+                s_ib += f * i_big
+        a += h
+        if a >= width:
+            break
+        slope = one_m_es - e_b / (1.0 + math.exp(min(v_star - a, 700.0)))
+        if slope < 0.0:
+            psi = one_m_es * a - e_b * (_log_big(a, cy, lc, gap) - l_big0)
+            if math.exp(psi) < STOP * acc * (-slope):
+                break
+    inv = 1.0 / acc
+    return cy * acc, s_ls * inv, s_lb * inv, s_is * inv, s_ib * inv
+
+
+@njit(cache=True, nogil=True)
+def tables(alpha, beta, ys, gap_k, la, lb, ia, ib, ga, gb, gia, gib, want_grad):
+    """log(alpha + y), log(beta + y) (and their inverses with ``want_grad``) at the distinct
+    days, and at the nodes of the tabulated gaps ys[k] .. ys[k+1], k in ``gap_k``."""
+    for k in range(ys.shape[0]):
+        la[k] = math.log(alpha + ys[k])
+        lb[k] = math.log(beta + ys[k])
+        if want_grad:
+            ia[k] = 1.0 / (alpha + ys[k])
+            ib[k] = 1.0 / (beta + ys[k])
+    for i in range(gap_k.shape[0]):
+        k = gap_k[i]
+        y0 = ys[k]
+        d = ys[k + 1] - y0
+        for q in range(TABLE_NODES):
+            tau = y0 + d * _TABLE_U[q]
+            ga[i, q] = math.log(alpha + tau)
+            gb[i, q] = math.log(beta + tau)
+            if want_grad:
+                gia[i, q] = 1.0 / (alpha + tau)
+                gib[i, q] = 1.0 / (beta + tau)
+
+
+@njit(cache=True, nogil=True)
+def tails(r, alpha, s, beta, grp_x, grp_start, pair_k, pair_gap, ys, la, lb, ga, gb, gia, gib,
+          lf, tot, dlog_g, want_grad):
+    """The tails G_x(y) of every (x, y) pair: ``lf`` = log f_x(y), ``tot`` = G_x(y) / f_x(y)
+    and, with ``want_grad``, d log G_x(y) / d(r, alpha, s, beta) in the rows of ``dlog_g``.
 
     Pairs are grouped by x (group g: pairs ``grp_start[g]:grp_start[g+1]``, x =
     ``grp_x[g]``), sorted by y within a group; ``pair_k`` indexes ``ys`` (the distinct days)
-    and the tables ``la`` = log(alpha + ys), ``lb`` = log(beta + ys).
+    and ``la``, ``lb``; ``pair_gap`` is the row of ``ga``, ``gb`` (logs at tabulated nodes
+    between ys[k] and ys[k+1]) for a pair whose next pair is the next day, -1 otherwise.
     """
     beta_big = beta >= alpha
     small = alpha if beta_big else beta
     gap = abs(beta - alpha)
-    n_rules = rule_n.shape[0]
-    top = n_rules - 1
+    log_gap = math.log(gap) if gap > 0.0 else -math.inf
     for g in range(grp_x.shape[0]):
         x = grp_x[g]
         e_a = r + x            # exponent of (alpha + tau)
         e_bt = s + 1.0         # exponent of (beta + tau)
         e_small = e_a if beta_big else e_bt
         e_big = e_bt if beta_big else e_a
-        m = r + s + x
-        slope = max(m, 1.0)
+        m1 = r + s + x + 1.0   # bounds the slope of log f in tau, times (small + tau)
         last = grp_start[g + 1] - 1
         for j in range(last, grp_start[g] - 1, -1):
             k = pair_k[j]
-            lc = la[k] if beta_big else lb[k]      # log(small + y)
-            l_big0 = lb[k] if beta_big else la[k]  # log(big + y)
-            cy = small + ys[k]
-            # the bound exp(-m v) (1-z)^-e_big falls below e^-TAIL at v = cut
-            cut = min((TAIL + e_big * (l_big0 - lc)) / m, MAX_WIDTH)
-            dv = cut
+            lf_j = -e_a * la[k] - e_bt * lb[k]
+            lf[j] = lf_j
+            width = math.inf
+            i = -1
             if j < last:
                 k1 = pair_k[j + 1]
-                dv = min((la[k1] if beta_big else lb[k1]) - lc, cut)
-            lam = slope * dv
-            rule = top
-            n_sub = 1
-            if dv <= MAX_PIECE and lam <= rule_lam[top]:
-                rule = 0
-                while lam > rule_lam[rule]:
-                    rule += 1
-            else:
-                n_sub = int(math.ceil(max(lam / rule_lam[top], dv / MAX_PIECE)))
-            n = rule_n[rule]
-            h = dv / n_sub
-            s0 = 0.0
-            s_ls = 0.0   # sums of f log(small + tau), f log(big + tau), f / (small + tau),
-            s_lb = 0.0   # f / (big + tau)
-            s_is = 0.0
-            s_ib = 0.0
-            for i in range(n_sub):
-                for q in range(n):
-                    v = h * (i + rule_u[rule, q])
-                    c_tau = cy * math.exp(v)        # small + tau
-                    b_tau = c_tau + gap             # big + tau
-                    l_big = math.log(b_tau)
-                    f = rule_w[rule, q] * math.exp((1.0 - e_small) * v
-                                                   - e_big * (l_big - l_big0))
-                    s0 += f
+                i = pair_gap[j]
+                if i >= 0 and m1 * (ys[k1] - ys[k]) > TABLE_LAM * (small + ys[k]):
+                    i = -1
+                if i < 0:
+                    width = (la[k1] - la[k]) if beta_big else (lb[k1] - lb[k])
+            if i >= 0:
+                # Gauss-Legendre in tau between successive days, logs from the tables
+                acc = 0.0
+                m_la = 0.0
+                m_lb = 0.0
+                m_ia = 0.0
+                m_ib = 0.0
+                for q in range(TABLE_NODES):
+                    f = _TABLE_W[q] * math.exp(-e_a * (ga[i, q] - la[k])
+                                               - e_bt * (gb[i, q] - lb[k]))
+                    acc += f
                     if want_grad:
-                        s_ls += f * (lc + v)
-                        s_lb += f * l_big
-                        s_is += f / c_tau
-                        s_ib += f / b_tau
-            # the piece is f(y) (c+y) h s0; f(y) = exp(log_f)
-            big_piece = cy * h * s0
-            log_f = -e_a * la[k] - e_bt * lb[k]
+                        m_la += f * ga[i, q]
+                        m_lb += f * gb[i, q]
+                        m_ia += f * gia[i, q]
+                        m_ib += f * gib[i, q]
+                rel = (ys[k1] - ys[k]) * acc
+                inv = 1.0 / acc
+                m_la *= inv
+                m_lb *= inv
+                m_ia *= inv
+                m_ib *= inv
+            else:
+                lc = la[k] if beta_big else lb[k]
+                rel, m_ls, m_lbig, m_is, m_ibig = _piece_v(
+                    small + ys[k], lc, lb[k] if beta_big else la[k], gap, log_gap - lc,
+                    e_small, e_big, width, want_grad)
+                m_la = m_ls if beta_big else m_lbig
+                m_lb = m_lbig if beta_big else m_ls
+                m_ia = m_is if beta_big else m_ibig
+                m_ib = m_ibig if beta_big else m_is
             if j == last:
-                log_g[j] = log_f + math.log(big_piece)
+                tot[j] = rel
                 w = 1.0
             else:
-                rest = math.exp(log_g[j + 1] - log_f)   # G(y_(j+1)) / f(y)
-                tot = big_piece + rest
-                log_g[j] = log_f + math.log(tot)
-                w = big_piece / tot
+                t = rel + tot[j + 1] * math.exp(lf[j + 1] - lf_j)
+                tot[j] = t
+                w = rel / t
             if want_grad:
-                inv = 1.0 / s0
-                l_alpha = s_ls if beta_big else s_lb
-                l_beta = s_lb if beta_big else s_ls
-                i_alpha = s_is if beta_big else s_ib
-                i_beta = s_ib if beta_big else s_is
-                d0 = -l_alpha * inv
-                d1 = -e_a * i_alpha * inv
-                d2 = -l_beta * inv
-                d3 = -e_bt * i_beta * inv
+                d0 = -m_la
+                d1 = -e_a * m_ia
+                d2 = -m_lb
+                d3 = -e_bt * m_ib
                 if j < last:
                     u = 1.0 - w
                     d0 = w * d0 + u * dlog_g[j + 1, 0]
@@ -201,10 +323,10 @@ def tails(r, alpha, s, beta, grp_x, grp_start, pair_k, ys, la, lb, rule_n, rule_
                 dlog_g[j, 3] = d3
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def logp_grad(theta, grad, mu, sigma, x_uniq, x_count, n_customers, ys, grp_x, grp_start,
-              pair_k, row_g, row_kT, row_lo, row_hi, row_w, rule_n, rule_lam, rule_u, rule_w,
-              gx_uniq, gx_count, n_spenders, gx, gz, gw, g_s1, g_s0):
+@njit(cache=True, nogil=True)
+def logp_grad(theta, grad, mu, sigma, x_uniq, x_count, n_customers, ys, gap_k, grp_x,
+              grp_start, pair_k, pair_gap, row_g, row_kT, row_lo, row_hi, row_w, gx_uniq,
+              gx_count, n_spenders, gx, gz, gw, g_s1, g_s0):
     """Log density at ``theta`` (unconstrained), its gradient written into ``grad``.
 
     Rows: ``row_g`` the group (distinct x) of each row, ``row_kT`` the index of its T in
@@ -245,31 +367,32 @@ def logp_grad(theta, grad, mu, sigma, x_uniq, x_count, n_customers, ys, grp_x, g
     g_s += n_customers * log_beta
     g_beta += n_customers * s / beta
 
-    # ---- tables over the distinct days, then the tails per (x, y) pair
+    # ---- tables, then the tails per (x, y) pair
     n_y = ys.shape[0]
     la = np.empty(n_y)
     lb = np.empty(n_y)
     ia = np.empty(n_y)
     ib = np.empty(n_y)
-    for k in range(n_y):
-        la[k] = math.log(alpha + ys[k])
-        lb[k] = math.log(beta + ys[k])
-        ia[k] = 1.0 / (alpha + ys[k])
-        ib[k] = 1.0 / (beta + ys[k])
+    n_gaps = gap_k.shape[0]
+    n_tab = TABLE_NODES
+    ga = np.empty((n_gaps, n_tab))
+    gb = np.empty((n_gaps, n_tab))
+    gia = np.empty((n_gaps, n_tab))
+    gib = np.empty((n_gaps, n_tab))
+    tables(alpha, beta, ys, gap_k, la, lb, ia, ib, ga, gb, gia, gib, True)
     n_pairs = pair_k.shape[0]
-    log_g = np.empty(n_pairs)
+    lf = np.empty(n_pairs)
+    tot = np.empty(n_pairs)
     dlog_g = np.empty((n_pairs, 4))
-    tails(r, alpha, s, beta, grp_x, grp_start, pair_k, ys, la, lb, rule_n, rule_lam, rule_u,
-          rule_w, log_g, dlog_g, True)
+    tails(r, alpha, s, beta, grp_x, grp_start, pair_k, pair_gap, ys, la, lb, ga, gb, gia, gib,
+          lf, tot, dlog_g, True)
 
-    # ---- rows: log[alive + s G(t_x) (1 - R)], R = G(T) / G(t_x)
-    log_s = math.log(s)
-    inv_s = 1.0 / s
+    # ---- rows: log[e^alive + s (G(t_x) - G(T))] = log f(t_x) + log D,
+    # D = (beta+T) E + s (tot(t_x) - tot(T) E), E = f(T) / f(t_x) <= 1
     for j in range(row_w.shape[0]):
         rx = r + grp_x[row_g[j]]
         kT = row_kT[j]
         w = row_w[j]
-        alive = -rx * la[kT] - s * lb[kT]
         da0 = -la[kT]
         da1 = -rx * ia[kT]
         da2 = -lb[kT]
@@ -277,35 +400,25 @@ def logp_grad(theta, grad, mu, sigma, x_uniq, x_count, n_customers, ys, grp_x, g
         lo = row_lo[j]
         hi = row_hi[j]
         if lo == hi:
-            ll += w * alive
+            ll += w * (rx * da0 + s * da2)
             g_r += w * da0
             g_alpha += w * da1
             g_s += w * da2
             g_beta += w * da3
             continue
-        em = math.expm1(log_g[hi] - log_g[lo])
-        one_m = -em                       # 1 - R
-        ratio = 1.0 + em                  # R
-        died0 = log_s + log_g[lo]         # log s G(t_x)
-        delta = alive - died0
-        e = math.exp(-abs(delta))
-        if delta > 0.0:                   # bracket = exp(alive) (1 + (1-R) e)
-            n_a = 1.0
-            n_g = e
-            base = alive
-        else:                             # bracket = s G(t_x) (e + 1 - R)
-            n_a = e
-            n_g = 1.0
-            base = died0
-        den = n_a + one_m * n_g
-        ll += w * (base + math.log(den))
+        e = math.exp(lf[hi] - lf[lo])
+        big_a = (beta + ys[kT]) * e
+        t_hi = tot[hi] * e
+        dd = tot[lo] - t_hi
+        den = big_a + s * dd
+        ll += w * (lf[lo] + math.log(den))
         k_den = w / den
-        p_a = n_a * k_den
-        p_lo = n_g * k_den
-        p_hi = ratio * p_lo
+        p_a = big_a * k_den
+        p_lo = s * tot[lo] * k_den
+        p_hi = s * t_hi * k_den
         g_r += p_a * da0 + p_lo * dlog_g[lo, 0] - p_hi * dlog_g[hi, 0]
         g_alpha += p_a * da1 + p_lo * dlog_g[lo, 1] - p_hi * dlog_g[hi, 1]
-        g_s += p_a * da2 + p_lo * dlog_g[lo, 2] - p_hi * dlog_g[hi, 2] + one_m * p_lo * inv_s
+        g_s += p_a * da2 + p_lo * dlog_g[lo, 2] - p_hi * dlog_g[hi, 2] + dd * k_den
         g_beta += p_a * da3 + p_lo * dlog_g[lo, 3] - p_hi * dlog_g[hi, 3]
 
     # ---- Gamma-Gamma, FH13 over weighted distinct (x, z_bar) (as in hubnb.clv.native)
@@ -351,10 +464,17 @@ def logp_grad(theta, grad, mu, sigma, x_uniq, x_count, n_customers, ys, grp_x, g
 
 
 def _structure(x, t_x, T):
-    """The tails' layout for rows (x, t_x, T): distinct days ``ys``, groups of pairs by x
-    (``grp_x``, ``grp_start``), each pair's day index ``pair_k``, and per row its group, the
-    index of its T in ``ys`` and its (x, t_x) and (x, T) pairs."""
+    """The tails' layout for rows (x, t_x, T).
+
+    Returns the distinct days ``ys``; the tabulated gaps ``gap_k`` (ys[k] .. ys[k+1] is
+    tabulated when at least two x's have pairs on both days: its node logs then serve them
+    all); the groups of pairs by x (``grp_x``, ``grp_start``), each pair's day index
+    ``pair_k`` and tabulated gap ``pair_gap`` (-1: none); per row its group, the index of
+    its T in ``ys`` and its (x, t_x) and (x, T) pairs.
+    """
     x, t_x, T = (np.ascontiguousarray(v, dtype=np.float64) for v in (x, t_x, T))
+    if not all(np.all(np.isfinite(v)) for v in (x, t_x, T)):
+        raise ValueError("rows need finite x, t_x, T")
     if np.any(t_x > T) or np.any(t_x < 0) or np.any(x < 0):
         raise ValueError("rows need 0 <= t_x <= T and x >= 0")
     ys = np.unique(np.concatenate([t_x, T]))
@@ -369,9 +489,17 @@ def _structure(x, t_x, T):
     pair_g = pairs // n_y
     pair_k = (pairs % n_y).astype(np.int64)
     grp_start = np.searchsorted(pair_g, np.arange(len(grp_x) + 1)).astype(np.int64)
+    # a pair followed, in its group, by the next distinct day
+    nxt = np.zeros(len(pairs), dtype=bool)
+    nxt[:-1] = (pair_g[1:] == pair_g[:-1]) & (pair_k[1:] == pair_k[:-1] + 1)
+    users = np.bincount(pair_k[nxt], minlength=n_y)
+    gap_k = np.flatnonzero(users >= 2).astype(np.int64)
+    gap_of = np.full(n_y, -1, dtype=np.int64)
+    gap_of[gap_k] = np.arange(len(gap_k))
+    pair_gap = np.where(nxt, gap_of[pair_k], -1).astype(np.int64)
     n = len(x)
-    return (ys, grp_x, grp_start, pair_k, row_g, k_T.astype(np.int64), inverse[:n].copy(),
-            inverse[n:].copy())
+    return (ys, gap_k, grp_x, grp_start, pair_k, pair_gap, row_g, k_T.astype(np.int64),
+            inverse[:n].copy(), inverse[n:].copy())
 
 
 def _data_args(arrays: dict) -> tuple:
@@ -380,13 +508,17 @@ def _data_args(arrays: dict) -> tuple:
     x = np.concatenate([zeros, a["x1"]])
     t_x = np.concatenate([zeros, a["tx1"]])
     T = np.concatenate([a["T0"], a["T1"]])
-    w = np.ascontiguousarray(np.concatenate([a["w0"], a["w1"]]))
-    ys, grp_x, grp_start, pair_k, row_g, row_kT, lo, hi = _structure(x, t_x, T)
+    w = np.concatenate([a["w0"], a["w1"]])
+    layout = _structure(x, t_x, T)
+    # rows without a dropout term (t_x = T) first, then by pair: a predictable branch and
+    # ordered reads
+    row_g, row_kT, lo, hi = layout[6:]
+    order = np.lexsort((hi, lo, lo != hi))
     c = np.ascontiguousarray
-    return (c(a["x_uniq"]), c(a["x_count"]), float(a["n_customers"]), ys, grp_x, grp_start,
-            pair_k, row_g, row_kT, lo, hi, w, RULE_N, RULE_LAM, RULE_U, RULE_W,
-            c(a["gx_uniq"]), c(a["gx_count"]), float(a["n_spenders"]), c(a["gx"]), c(a["gz"]),
-            c(a["gw"]), float(a["g_s1"]), float(a["g_s0"]))
+    rows = tuple(c(v[order]) for v in (row_g, row_kT, lo, hi, w))
+    return ((c(a["x_uniq"]), c(a["x_count"]), float(a["n_customers"])) + layout[:6] + rows
+            + (c(a["gx_uniq"]), c(a["gx_count"]), float(a["n_spenders"]), c(a["gx"]),
+               c(a["gz"]), c(a["gw"]), float(a["g_s1"]), float(a["g_s0"])))
 
 
 def make_logp(arrays: dict):
@@ -397,10 +529,6 @@ def make_logp(arrays: dict):
     def logp(theta, **_shared):
         grad = np.empty(7)
         val = logp_grad(np.asarray(theta, dtype=np.float64), grad, PRIOR_MU, PRIOR_SIGMA, *args)
-        if not (np.isfinite(val) and np.isfinite(grad).all()):
-            # an extreme point of the warm-up where a tail underflows: the sampler treats
-            # -inf as a divergence and moves on
-            return -np.inf, np.zeros(7)
         return val, grad
 
     return logp
@@ -409,60 +537,62 @@ def make_logp(arrays: dict):
 # ----------------------------------------------------------------------------- per row
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def _row_loglik(r, alpha, s, beta, ys, grp_x, grp_start, pair_k, u_g, u_kT, u_lo, u_hi,
-                row_u, rule_n, rule_lam, rule_u, rule_w, out):
+@njit(cache=True, nogil=True)
+def _row_loglik(r, alpha, s, beta, ys, gap_k, grp_x, grp_start, pair_k, pair_gap, u_g, u_kT,
+                u_lo, u_hi, row_u, out):
     """out[d, j] = log-likelihood of row j at draw d; rows are computed once per distinct
-    row (``u_*``, ``row_u`` maps a row to its distinct row)."""
+    row (``u_*``; ``row_u`` maps a row to its distinct row)."""
     n_y = ys.shape[0]
     la = np.empty(n_y)
     lb = np.empty(n_y)
+    none = np.empty(0)
+    n_gaps = gap_k.shape[0]
+    n_tab = TABLE_NODES
+    ga = np.empty((n_gaps, n_tab))
+    gb = np.empty((n_gaps, n_tab))
+    none2 = np.empty((0, n_tab))
     n_pairs = pair_k.shape[0]
-    log_g = np.empty(n_pairs)
-    dlog_g = np.empty((1, 4))
+    lf = np.empty(n_pairs)
+    tot = np.empty(n_pairs)
+    no_grad = np.empty((0, 4))
     n_grp = grp_x.shape[0]
     lg = np.empty(n_grp)
     vals = np.empty(u_g.shape[0])
     for d in range(r.shape[0]):
         rd, ad, sd, bd = r[d], alpha[d], s[d], beta[d]
-        for k in range(n_y):
-            la[k] = math.log(ad + ys[k])
-            lb[k] = math.log(bd + ys[k])
-        tails(rd, ad, sd, bd, grp_x, grp_start, pair_k, ys, la, lb, rule_n, rule_lam,
-              rule_u, rule_w, log_g, dlog_g, False)
+        tables(ad, bd, ys, gap_k, la, lb, none, none, ga, gb, none2, none2, False)
+        tails(rd, ad, sd, bd, grp_x, grp_start, pair_k, pair_gap, ys, la, lb, ga, gb, none2,
+              none2, lf, tot, no_grad, False)
         common = rd * math.log(ad) + sd * math.log(bd) - math.lgamma(rd)
         for g in range(n_grp):
             lg[g] = math.lgamma(rd + grp_x[g]) + common
-        log_s = math.log(sd)
         for j in range(u_g.shape[0]):
             kT = u_kT[j]
-            alive = -(rd + grp_x[u_g[j]]) * la[kT] - sd * lb[kT]
             lo = u_lo[j]
             hi = u_hi[j]
-            val = alive
-            if lo != hi:
-                one_m = -math.expm1(log_g[hi] - log_g[lo])
-                died = log_s + log_g[lo]
-                delta = alive - died
-                e = math.exp(-abs(delta))
-                if delta > 0.0:
-                    val = alive + math.log1p(one_m * e)
-                else:
-                    val = died + math.log(e + one_m)
+            if lo == hi:
+                val = -(rd + grp_x[u_g[j]]) * la[kT] - sd * lb[kT]
+            else:
+                e = math.exp(lf[hi] - lf[lo])
+                val = lf[lo] + math.log((bd + ys[kT]) * e + sd * (tot[lo] - tot[hi] * e))
             vals[j] = lg[u_g[j]] + val
         for j in range(row_u.shape[0]):
             out[d, j] = vals[row_u[j]]
 
 
-def row_loglik(r, alpha, s, beta, x, t_x, T):
+def row_loglik(r, alpha, s, beta, x, t_x, T, threads=None):
     """The full per-customer Pareto/NBD log-likelihood (FH05 eq. 22, Gamma terms included).
 
-    Parameters broadcast as (draws, 1) (or scalars / (draws,)); rows x, t_x, T shaped
-    (rows,). Returns (draws, rows). Each distinct (x, t_x, T) row is computed once per draw
-    and copied to its rows; besides the output only arrays of the size of the rows (the
-    layout, built once) and of the distinct rows are allocated.
+    Parameters broadcast as (draws, 1) (or scalars, or (draws,)); rows x, t_x, T shaped
+    (rows,), any non-negative days (whole or not) with t_x <= T. Returns (draws, rows).
+
+    Each distinct (x, t_x, T) row is computed once per draw and copied to its rows; besides
+    the output only arrays the size of the rows (the layout, built once) and, per thread, of
+    the distinct rows, (x, day) pairs and days are allocated. Draws are split over
+    ``threads`` threads (the numba function releases the GIL); ``None``: up to 4 (the CPU
+    count) when there are more than 2,000,000 cells, else 1.
     """
-    r, alpha, s, beta = (np.ascontiguousarray(np.asarray(v, dtype=np.float64).reshape(-1))
+    r, alpha, s, beta = (np.asarray(v, dtype=np.float64).reshape(-1)
                          for v in (r, alpha, s, beta))
     n_draws = max(len(r), len(alpha), len(s), len(beta))
     r, alpha, s, beta = (np.ascontiguousarray(np.broadcast_to(v, n_draws))
@@ -473,20 +603,35 @@ def row_loglik(r, alpha, s, beta, x, t_x, T):
     out = np.empty((n_draws, len(x)))
     if len(x) == 0 or n_draws == 0:
         return out
-    ys, grp_x, grp_start, pair_k, row_g, row_kT, lo, hi = _structure(x, t_x, T)
-    # distinct rows: (x, t_x, T) <-> (group, pair lo, index of T)
-    key = lo * len(ys) + row_kT
-    _, first, row_u = np.unique(key, return_index=True, return_inverse=True)
+    ys, gap_k, grp_x, grp_start, pair_k, pair_gap, row_g, row_kT, lo, hi = _structure(x, t_x, T)
+    # a distinct row is a distinct ((x, t_x) pair, T)
+    _, first, row_u = np.unique(lo * len(ys) + row_kT, return_index=True, return_inverse=True)
     row_u = row_u.ravel().astype(np.int64)
-    _row_loglik(r, alpha, s, beta, ys, grp_x, grp_start, pair_k, row_g[first], row_kT[first],
-                lo[first], hi[first], row_u, RULE_N, RULE_LAM, RULE_U, RULE_W, out)
+    layout = (ys, gap_k, grp_x, grp_start, pair_k, pair_gap, row_g[first], row_kT[first],
+              lo[first], hi[first], row_u)
+    if threads is None:
+        threads = min(4, os.cpu_count() or 1) if out.size > 2_000_000 else 1
+    threads = max(1, min(int(threads), n_draws))
+    if threads == 1:
+        _row_loglik(r, alpha, s, beta, *layout, out)
+        return out
+    from concurrent.futures import ThreadPoolExecutor
+
+    bounds = np.linspace(0, n_draws, threads + 1).astype(int)
+
+    def run(i):
+        a, b = bounds[i], bounds[i + 1]
+        _row_loglik(r[a:b], alpha[a:b], s[a:b], beta[a:b], *layout, out[a:b])
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(run, range(threads)))
     return out
 
 
 # ----------------------------------------------------------------------------- nutpie
 
 _WARM: dict = {}
-_FUNCS = (tails, logp_grad, _row_loglik)
+_FUNCS = (_slope_bound, _log_big, _piece_v, tables, tails, logp_grad, _row_loglik)
 
 
 def _tiny():
