@@ -1,33 +1,32 @@
 """Benchmark of the purchase models Pareto/NBD, MBG/NBD, BG/NBD and clv.model auto (not a test).
 
-Commands (from /work/main, after `make env`, which also registers the "hubnb" kernel, and
+Commands (from the project folder, after `make env`, which also registers the "hubnb" kernel, and
 `make data/demo/.complete` for the holdout table's demo merchant):
 
     # once: the benchmark venv (pymc-marketing must stay out of .venv: it downgrades pymc/numpy)
-    /root/.pyenv/versions/3.12.1/bin/python3 -m venv /work/benchvenv    # any Python >= 3.12
-    /work/benchvenv/bin/pip install -q -e '/work/main[test,bench]'
+    make bench-env                                    # .venv-bench, with the `bench` extra
 
-    /work/benchvenv/bin/python benchmarks/clv_models_bench.py                      # every part
-    /work/benchvenv/bin/python benchmarks/clv_models_bench.py --only pareto
-    /work/benchvenv/bin/python benchmarks/clv_models_bench.py --only pmm-pareto
-    /work/benchvenv/bin/python benchmarks/clv_models_bench.py --only auto
-    /work/benchvenv/bin/python benchmarks/clv_models_bench.py --only holdout
-    /work/benchvenv/bin/python benchmarks/clv_models_bench.py --draws 50 --tune 50   # smoke run
+    .venv-bench/bin/python benchmarks/clv_models_bench.py                      # every part
+    .venv-bench/bin/python benchmarks/clv_models_bench.py --only pareto
+    .venv-bench/bin/python benchmarks/clv_models_bench.py --only pmm-pareto
+    .venv-bench/bin/python benchmarks/clv_models_bench.py --only auto
+    .venv-bench/bin/python benchmarks/clv_models_bench.py --only holdout
+    .venv-bench/bin/python benchmarks/clv_models_bench.py --draws 50 --tune 50   # smoke run
 
 Defaults: 1000 draws and 1000 tune per chain, the chains of the params files (2). Results
 are printed and written to benchmarks/results/clv_models_<part>_<UTC time>.json.
 
 Environments (one per side, the same in every part):
 
-* hubnb side: the project's own venv, /work/main/.venv (``--hubnb-python``). ``hubnb run``
-  is ``/work/main/.venv/bin/hubnb run`` in a new process; its notebooks run on the Jupyter
-  kernel "hubnb" registered by `make env` (it points at /work/main/.venv/bin/python; the
+* hubnb side: the project's own venv, .venv (``--hubnb-python``). ``hubnb run``
+  is ``.venv/bin/hubnb run`` in a new process; its notebooks run on the Jupyter
+  kernel "hubnb" registered by `make env` (it points at .venv/bin/python; the
   script checks that and otherwise leaves the notebooks' own "python3" kernel, which
   Papermill starts with the Python running `hubnb run`, i.e. the same .venv). compute_clv
-  runs (pmm-pareto, holdout) are a new /work/main/.venv/bin/python process each, started
+  runs (pmm-pareto, holdout) are a new .venv/bin/python process each, started
   on this file with ``--worker``: fresh, as a notebook kernel is, and with the pymc/numpy
   the test suite uses.
-* pymc-marketing side: this process, /work/benchvenv/bin/python (pymc-marketing, its pymc
+* pymc-marketing side: this process, .venv-bench/bin/python (pymc-marketing, its pymc
   and numpy; hubnb imported from the same editable checkout only for benchmarks/clv_bench.py).
 
 The compile cache of hubnb's native models is the user's (HUBNB_CACHE_DIR or ~/.cache/hubnb)
