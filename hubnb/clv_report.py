@@ -336,8 +336,10 @@ def model_choice_card(result, report) -> Card:
         "Model": [m + (" (chosen)" if c else "") for m, c in zip(table["model"], table["chosen"])],
         "elpd (PSIS-LOO)": table["elpd_loo"].map(lambda v: _num(v, 1)),
         "SE": table["se"].map(lambda v: _num(v, 1)),
-        "Difference to the chosen model": table["d_elpd"].map(lambda v: _num(-v, 1)),
-        "SE of the difference": table["d_se"].map(lambda v: _num(v, 1)),
+        "Difference to the chosen model": [("—" if c else _num(-v, 1))
+                                           for v, c in zip(table["d_elpd"], table["chosen"])],
+        "SE of the difference": [("—" if c else _num(v, 1))
+                                 for v, c in zip(table["d_se"], table["chosen"])],
         "Customers with Pareto k > 0.7": table["pareto_k_over_0_7"].map(lambda v: _pct(v, 2)),
         "R-hat max": table["r_hat_max"].map(lambda v: _num(v, 3)),
         "Fit (s)": table["fit_seconds"].map(lambda v: _num(v, 1)),
