@@ -51,10 +51,15 @@ _SOURCE_HASHES: dict = {}
 
 
 def _source_hash(py_file: str) -> str:
-    """SHA-256 of a module's contents (numba's default stamp is the file's mtime)."""
+    """SHA-256 of a module's contents and of this module's (numba's default stamp is the
+    file's mtime, and it would not see a change of a function called from another module:
+    the other native models call this module's digamma and Gamma-Gamma functions)."""
     if py_file not in _SOURCE_HASHES:
-        with open(py_file, "rb") as fh:
-            _SOURCE_HASHES[py_file] = hashlib.sha256(fh.read()).hexdigest()
+        digest = hashlib.sha256()
+        for path in dict.fromkeys((py_file, _THIS_FILE)):
+            with open(path, "rb") as fh:
+                digest.update(fh.read())
+        _SOURCE_HASHES[py_file] = digest.hexdigest()
     return _SOURCE_HASHES[py_file]
 
 
@@ -119,6 +124,40 @@ def digamma(x):
     f = 1.0 / (x * x)
     series = f * (1.0 / 12 - f * (1.0 / 120 - f * (1.0 / 252 - f * (1.0 / 240 - f * (1.0 / 132)))))
     return res + math.log(x) - 0.5 / x - series
+
+
+@njit(cache=True, nogil=True)
+def gamma_gamma_logp_grad(p, q, v, gx_uniq, gx_count, n_spenders, gx, gz, gw, g_s1, g_s0):
+    """The Gamma-Gamma log-likelihood (FH13) over weighted distinct (x, z_bar) rows, and its
+    derivatives in p, q and v: ``(ll, d/dp, d/dq, d/dv)``. Shared by every native model."""
+    ll = 0.0
+    lg_q, dg_q = math.lgamma(q), digamma(q)
+    g_p = g_s1
+    g_q = 0.0
+    g_v = 0.0
+    for j in range(gx_uniq.shape[0]):
+        xx = gx_uniq[j]
+        c = gx_count[j]
+        px = p * xx
+        dg_pxq = digamma(px + q)
+        ll += c * (math.lgamma(px + q) - math.lgamma(px) - lg_q)
+        g_p += c * xx * (dg_pxq - digamma(px))
+        g_q += c * (dg_pxq - dg_q)
+    log_v = math.log(v)
+    ll += n_spenders * q * log_v + p * g_s1 - g_s0
+    g_q += n_spenders * log_v
+    g_v += n_spenders * q / v
+    for j in range(gx.shape[0]):
+        xx = gx[j]
+        vz = v + xx * gz[j]
+        lvz = math.log(vz)
+        ww = gw[j]
+        pxq = p * xx + q
+        ll -= ww * pxq * lvz
+        g_p -= ww * xx * lvz
+        g_q -= ww * lvz
+        g_v -= ww * pxq / vz
+    return ll, g_p, g_q, g_v
 
 
 @njit(cache=True, nogil=True)
@@ -261,32 +300,9 @@ def logp_grad(theta, grad, mu, sigma, x_uniq, x_count, n_customers, T0, w0, x1, 
         g_a += ww * pw * inv_a
         g_b -= ww * pw * i_bx
     # ---- Gamma-Gamma, FH13 over weighted distinct (x, z_bar)
-    lg_q, dg_q = math.lgamma(q), digamma(q)
-    g_p = g_s1
-    g_q = 0.0
-    g_v = 0.0
-    for j in range(gx_uniq.shape[0]):
-        xx = gx_uniq[j]
-        c = gx_count[j]
-        px = p * xx
-        dg_pxq = digamma(px + q)
-        ll += c * (math.lgamma(px + q) - math.lgamma(px) - lg_q)
-        g_p += c * xx * (dg_pxq - digamma(px))
-        g_q += c * (dg_pxq - dg_q)
-    log_v = math.log(v)
-    ll += n_spenders * q * log_v + p * g_s1 - g_s0
-    g_q += n_spenders * log_v
-    g_v += n_spenders * q / v
-    for j in range(gx.shape[0]):
-        xx = gx[j]
-        vz = v + xx * gz[j]
-        lvz = math.log(vz)
-        ww = gw[j]
-        pxq = p * xx + q
-        ll -= ww * pxq * lvz
-        g_p -= ww * xx * lvz
-        g_q -= ww * lvz
-        g_v -= ww * pxq / vz
+    ll_gg, g_p, g_q, g_v = gamma_gamma_logp_grad(p, q, v, gx_uniq, gx_count, n_spenders, gx,
+                                                 gz, gw, g_s1, g_s0)
+    ll += ll_gg
 
     # chain rule to the unconstrained scale: d/d log(y) = y d/dy
     grad[0] += r * g_r
@@ -354,12 +370,13 @@ def expand(theta) -> dict:
 
 
 def _cache_stats() -> tuple[int, int]:
-    hits = sum(sum(f.stats.cache_hits.values()) for f in (digamma, logp_grad))
-    misses = sum(sum(f.stats.cache_misses.values()) for f in (digamma, logp_grad))
+    hits = sum(sum(f.stats.cache_hits.values()) for f in _FUNCS)
+    misses = sum(sum(f.stats.cache_misses.values()) for f in _FUNCS)
     return hits, misses
 
 
 _WARM: dict = {}
+_FUNCS = (digamma, gamma_gamma_logp_grad, logp_grad)
 
 
 def warm_up() -> dict:
@@ -381,7 +398,7 @@ def warm_up() -> dict:
         try:
             make_logp(tiny)(np.zeros(7))
         except Exception:  # still failing (e.g. a read-only cache): no disk cache at all
-            for f in (digamma, logp_grad):
+            for f in _FUNCS:
                 f._cache = NullCache()
             make_logp(tiny)(np.zeros(7))
     tiny["T1"] = np.array([0.5])  # the per-row (untabulated) branch: same compiled function

@@ -62,8 +62,9 @@ Speed (benchmarks/pareto_native_bench.py, 2 shared cores): logp + gradient on th
 CDNOW 0.6 ms against 10.5 ms for nutpie's compilation of the PyMC model; a fit of 2 chains x
 1000 draws after 1000 tune ~7 s against ~120 s.
 
-The Gamma-Gamma part is a private copy of :func:`hubnb.clv.native.logp_grad`'s loop (that
-function fuses it with BG/NBD's, so it cannot be called alone).
+The Gamma-Gamma part is :func:`hubnb.clv.native.gamma_gamma_logp_grad`, shared with BG/NBD and
+MBG/NBD (the disk cache's stamp of this module includes native.py, so a change there
+recompiles this module too).
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ import numpy as np
 from numba import njit
 from numba.core.caching import NullCache
 
-from .native import digamma, drop_cache_entries
+from .native import digamma, drop_cache_entries, gamma_gamma_logp_grad
 
 #: Names and order of the unconstrained parameters (nutpie's flat vector).
 UNCONSTRAINED = ("r_log__", "alpha_log__", "s_log__", "beta_log__", "p_log__",
@@ -421,33 +422,10 @@ def logp_grad(theta, grad, mu, sigma, x_uniq, x_count, n_customers, ys, gap_k, g
         g_s += p_a * da2 + p_lo * dlog_g[lo, 2] - p_hi * dlog_g[hi, 2] + dd * k_den
         g_beta += p_a * da3 + p_lo * dlog_g[lo, 3] - p_hi * dlog_g[hi, 3]
 
-    # ---- Gamma-Gamma, FH13 over weighted distinct (x, z_bar) (as in hubnb.clv.native)
-    lg_q, dg_q = math.lgamma(q), digamma(q)
-    g_p = g_s1
-    g_q = 0.0
-    g_v = 0.0
-    for j in range(gx_uniq.shape[0]):
-        xx = gx_uniq[j]
-        c = gx_count[j]
-        px = p * xx
-        dg_pxq = digamma(px + q)
-        ll += c * (math.lgamma(px + q) - math.lgamma(px) - lg_q)
-        g_p += c * xx * (dg_pxq - digamma(px))
-        g_q += c * (dg_pxq - dg_q)
-    log_v = math.log(v)
-    ll += n_spenders * q * log_v + p * g_s1 - g_s0
-    g_q += n_spenders * log_v
-    g_v += n_spenders * q / v
-    for j in range(gx.shape[0]):
-        xx = gx[j]
-        vz = v + xx * gz[j]
-        lvz = math.log(vz)
-        ww = gw[j]
-        pxq = p * xx + q
-        ll -= ww * pxq * lvz
-        g_p -= ww * xx * lvz
-        g_q -= ww * lvz
-        g_v -= ww * pxq / vz
+    # ---- Gamma-Gamma, FH13 over weighted distinct (x, z_bar) (hubnb.clv.native's)
+    ll_gg, g_p, g_q, g_v = gamma_gamma_logp_grad(p, q, v, gx_uniq, gx_count, n_spenders, gx,
+                                                 gz, gw, g_s1, g_s0)
+    ll += ll_gg
 
     # chain rule to the unconstrained scale: d/d log(y) = y d/dy
     grad[0] += r * g_r
