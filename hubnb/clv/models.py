@@ -95,6 +95,16 @@ def compress(rfm: pd.DataFrame) -> CompressedData:
     return CompressedData(arrays, len(x), len(T0) + len(w1), len(gw), scale)
 
 
+def history_rows(arrays: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(x, t_x, T, n) of every distinct purchase history of the compressed arrays."""
+    zeros = np.zeros_like(arrays["T0"])
+    x = np.concatenate([zeros, arrays["x1"]])
+    t_x = np.concatenate([zeros, arrays["tx1"]])
+    T = np.concatenate([arrays["T0"], arrays["T1"]])
+    n = np.concatenate([arrays["w0"], arrays["w1"]])
+    return x, t_x, T, n
+
+
 def uncompressed(rfm: pd.DataFrame) -> CompressedData:
     """One row per profile (weights 1): the reference the compression is tested against."""
     data = compress(rfm)

@@ -127,6 +127,18 @@ def digamma(x):
 
 
 @njit(cache=True, nogil=True)
+def log_prior_grad(theta, grad, mu, sigma):
+    """The Normal(mu, sigma) log density of the unconstrained parameters (the LogNormal
+    priors with the log transform's Jacobian), its gradient written into ``grad``."""
+    lp = 0.0
+    for i in range(theta.shape[0]):
+        d = (theta[i] - mu[i]) / sigma[i]
+        lp += -0.5 * d * d - math.log(sigma[i]) - 0.5 * math.log(2.0 * math.pi)
+        grad[i] = -d / sigma[i]
+    return lp
+
+
+@njit(cache=True, nogil=True)
 def gamma_gamma_logp_grad(p, q, v, gx_uniq, gx_count, n_spenders, gx, gz, gw, g_s1, g_s0):
     """The Gamma-Gamma log-likelihood (FH13) over weighted distinct (x, z_bar) rows, and its
     derivatives in p, q and v: ``(ll, d/dp, d/dq, d/dv)``. Shared by every native model."""
@@ -178,12 +190,8 @@ def logp_grad(theta, grad, mu, sigma, x_uniq, x_count, n_customers, T0, w0, x1, 
     (``n_days`` > 0, ``n_x`` > 0): log(alpha + day), 1 / (alpha + day) and log(b + x - 1)
     are then tabulated once per call instead of computed per row.
     """
-    lp = 0.0
-    for i in range(7):
-        d = (theta[i] - mu[i]) / sigma[i]
-        lp += -0.5 * d * d - math.log(sigma[i]) - 0.5 * math.log(2.0 * math.pi)
-        grad[i] = -d / sigma[i]
-    # the log transform's Jacobian is inside the Normal densities above
+    lp = log_prior_grad(theta, grad, mu, sigma)
+    # the log transform's Jacobian is inside the Normal densities of the prior
     r = math.exp(theta[0])
     alpha = math.exp(theta[1])
     a = math.exp(theta[2])
@@ -362,77 +370,89 @@ def make_logp(arrays: dict, model: str = "bg_nbd"):
     return logp
 
 
-def expand(theta) -> dict:
-    """The stored values of a draw (the PyMC model's free variables and q)."""
+def expand(theta, stored=STORED) -> dict:
+    """The stored values of a draw (the PyMC model's free variables and q), named by
+    ``stored``: the four purchase parameters, p, q - 1, q, v_scaled."""
     e = np.exp(np.asarray(theta, dtype=np.float64))
     vals = (e[0], e[1], e[2], e[3], e[4], e[5], 1.0 + e[5], e[6])
-    return {k: np.array(v) for k, v in zip(STORED, vals)}
+    return {k: np.array(v) for k, v in zip(stored, vals)}
 
 
-def _cache_stats() -> tuple[int, int]:
-    hits = sum(sum(f.stats.cache_hits.values()) for f in _FUNCS)
-    misses = sum(sum(f.stats.cache_misses.values()) for f in _FUNCS)
-    return hits, misses
+def warm_up_functions(run, funcs, module_file: str, state: dict) -> dict:
+    """Compile (or load from the disk cache) a native model's numba ``funcs`` once per
+    process by calling ``run()``; ``state`` is the module's record of the first call.
+
+    Returns ``{"seconds", "cache_hit", "first_in_process"}`` of the first call of the
+    process (later calls return the same with 0 seconds). An unreadable cache entry is
+    dropped and the functions compiled again; if that fails too (e.g. a read-only cache),
+    they are compiled without a disk cache.
+    """
+    if state:
+        return dict(state, seconds=0.0, first_in_process=False)
+    t0 = time.perf_counter()
+    try:
+        run()
+    except Exception:  # an unreadable cache entry: drop this module's entries, compile again
+        drop_cache_entries(module_file)
+        try:
+            run()
+        except Exception:  # still failing: no disk cache at all
+            for f in funcs:
+                f._cache = NullCache()
+            run()
+    hits = sum(sum(f.stats.cache_hits.values()) for f in funcs)
+    misses = sum(sum(f.stats.cache_misses.values()) for f in funcs)
+    state.update(seconds=time.perf_counter() - t0, cache_hit=hits > 0 and misses == 0,
+                 first_in_process=True)
+    return dict(state)
 
 
 _WARM: dict = {}
-_FUNCS = (digamma, gamma_gamma_logp_grad, logp_grad)
+_FUNCS = (digamma, log_prior_grad, gamma_gamma_logp_grad, logp_grad)
 
 
 def warm_up() -> dict:
-    """Compile (or load from the disk cache) once per process.
-
-    Returns ``{"seconds", "cache_hit"}`` of the first call of the process (later calls
-    return the same). If loading the cache fails, the cache is bypassed and the functions
-    are compiled afresh.
-    """
-    if _WARM:
-        return dict(_WARM, seconds=0.0, first_in_process=False)
-    t0 = time.perf_counter()
-    tiny = {k: np.ones(1) for k in _ARGS}
-    tiny.update(n_customers=1.0, n_spenders=1.0, g_s1=0.0, g_s0=0.0)
-    try:
+    """Compile (or load from the disk cache) once per process (:func:`warm_up_functions`)."""
+    def run():
+        tiny = {k: np.ones(1) for k in _ARGS}
+        tiny.update(n_customers=1.0, n_spenders=1.0, g_s1=0.0, g_s0=0.0)
         make_logp(tiny)(np.zeros(7))
-    except Exception:  # an unreadable cache entry: drop this module's entries, compile again
-        drop_cache_entries(_THIS_FILE)
-        try:
-            make_logp(tiny)(np.zeros(7))
-        except Exception:  # still failing (e.g. a read-only cache): no disk cache at all
-            for f in _FUNCS:
-                f._cache = NullCache()
-            make_logp(tiny)(np.zeros(7))
-    tiny["T1"] = np.array([0.5])  # the per-row (untabulated) branch: same compiled function
-    make_logp(tiny)(np.zeros(7))
-    hits, misses = _cache_stats()
-    _WARM.update(seconds=time.perf_counter() - t0, cache_hit=hits > 0 and misses == 0,
-                 first_in_process=True)
-    return dict(_WARM)
+        tiny["T1"] = np.array([0.5])  # the per-row (untabulated) branch: same function
+        make_logp(tiny)(np.zeros(7))
+
+    return warm_up_functions(run, _FUNCS, _THIS_FILE, _WARM)
 
 
-def compile_model(arrays: dict, model: str = "bg_nbd"):
-    """A nutpie model of the joint BG/NBD (or MBG/NBD) + Gamma-Gamma posterior on ``arrays``."""
+def nutpie_model(logp, stored, prior_mu, prior_sigma):
+    """A nutpie model sampling ``logp`` (unconstrained theta -> log density, gradient),
+    storing :func:`expand`'s values named ``stored``, started as PyMC starts: the
+    LogNormal priors' support points exp(mu + sigma^2 / 2), jittered by U(-1, 1) on the log
+    scale."""
     from nutpie.compiled_pyfunc import from_pyfunc
 
-    info = warm_up()
-    logp = make_logp(arrays, model)
+    n = len(prior_mu)
 
     def make_logp_fn():
         return logp
 
     def make_expand_fn(seed1, seed2, chain):
         def fn(theta, **_shared):
-            return expand(theta)
+            return expand(theta, stored)
         return fn
 
     def initial_point(seed):
-        # PyMC's default: the LogNormal priors' support points (exp(mu + sigma^2 / 2)),
-        # jittered by U(-1, 1) on the log scale
         rng = np.random.default_rng(seed)
-        return PRIOR_MU + 0.5 * PRIOR_SIGMA ** 2 + rng.uniform(-1.0, 1.0, 7)
+        return prior_mu + 0.5 * prior_sigma ** 2 + rng.uniform(-1.0, 1.0, n)
 
-    model = from_pyfunc(7, make_logp_fn, make_expand_fn, [np.dtype("float64")] * len(STORED),
-                        [()] * len(STORED), list(STORED), make_initial_point_fn=initial_point)
-    return model, info
+    return from_pyfunc(n, make_logp_fn, make_expand_fn, [np.dtype("float64")] * len(stored),
+                       [()] * len(stored), list(stored), make_initial_point_fn=initial_point)
+
+
+def compile_model(arrays: dict, model: str = "bg_nbd"):
+    """A nutpie model of the joint BG/NBD (or MBG/NBD) + Gamma-Gamma posterior on ``arrays``,
+    with :func:`warm_up`'s info."""
+    info = warm_up()
+    return nutpie_model(make_logp(arrays, model), STORED, PRIOR_MU, PRIOR_SIGMA), info
 
 
 # ----------------------------------------------------------------------------- predictions

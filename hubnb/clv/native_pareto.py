@@ -71,13 +71,14 @@ from __future__ import annotations
 
 import math
 import os
-import time
 
 import numpy as np
 from numba import njit
-from numba.core.caching import NullCache
 
-from .native import digamma, drop_cache_entries, gamma_gamma_logp_grad
+from .native import (digamma, gamma_gamma_logp_grad, log_prior_grad, nutpie_model,
+                     warm_up_functions)
+from .models import history_rows
+from .native import expand as native_expand
 
 #: Names and order of the unconstrained parameters (nutpie's flat vector).
 UNCONSTRAINED = ("r_log__", "alpha_log__", "s_log__", "beta_log__", "p_log__",
@@ -334,11 +335,7 @@ def logp_grad(theta, grad, mu, sigma, x_uniq, x_count, n_customers, ys, gap_k, g
     ``ys``, ``row_lo``/``row_hi`` its (x, t_x) and (x, T) pairs (equal when t_x = T: no
     dropout term), ``row_w`` its weight.
     """
-    lp = 0.0
-    for i in range(7):
-        d = (theta[i] - mu[i]) / sigma[i]
-        lp += -0.5 * d * d - math.log(sigma[i]) - 0.5 * math.log(2.0 * math.pi)
-        grad[i] = -d / sigma[i]
+    lp = log_prior_grad(theta, grad, mu, sigma)
     r = math.exp(theta[0])
     alpha = math.exp(theta[1])
     s = math.exp(theta[2])
@@ -482,11 +479,7 @@ def _structure(x, t_x, T):
 
 def _data_args(arrays: dict) -> tuple:
     a = {k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}
-    zeros = np.zeros_like(a["T0"])
-    x = np.concatenate([zeros, a["x1"]])
-    t_x = np.concatenate([zeros, a["tx1"]])
-    T = np.concatenate([a["T0"], a["T1"]])
-    w = np.concatenate([a["w0"], a["w1"]])
+    x, t_x, T, w = history_rows(a)
     layout = _structure(x, t_x, T)
     # rows without a dropout term (t_x = T) first, then by pair: a predictable branch and
     # ordered reads
@@ -624,60 +617,21 @@ def _tiny():
 def warm_up() -> dict:
     """Compile (or load from the disk cache) once per process; as
     :func:`hubnb.clv.native.warm_up`: ``{"seconds", "cache_hit", "first_in_process"}``."""
-    if _WARM:
-        return dict(_WARM, seconds=0.0, first_in_process=False)
-    t0 = time.perf_counter()
-
     def run():
         make_logp(_tiny())(np.zeros(7))
         row_loglik(np.ones((1, 1)), np.ones((1, 1)), np.ones((1, 1)), np.ones((1, 1)),
                    np.ones(1), np.zeros(1), np.ones(1))
 
-    try:
-        run()
-    except Exception:  # an unreadable cache entry: drop this module's entries, compile again
-        drop_cache_entries(__file__)
-        try:
-            run()
-        except Exception:  # still failing (e.g. a read-only cache): no disk cache at all
-            for f in _FUNCS:
-                f._cache = NullCache()
-            run()
-    hits = sum(sum(f.stats.cache_hits.values()) for f in _FUNCS)
-    misses = sum(sum(f.stats.cache_misses.values()) for f in _FUNCS)
-    _WARM.update(seconds=time.perf_counter() - t0, cache_hit=hits > 0 and misses == 0,
-                 first_in_process=True)
-    return dict(_WARM)
+    return warm_up_functions(run, _FUNCS, __file__, _WARM)
 
 
 def expand(theta) -> dict:
     """The stored values of a draw (the PyMC model's free variables and q)."""
-    e = np.exp(np.asarray(theta, dtype=np.float64))
-    vals = (e[0], e[1], e[2], e[3], e[4], e[5], 1.0 + e[5], e[6])
-    return {k: np.array(v) for k, v in zip(STORED, vals)}
+    return native_expand(theta, STORED)
 
 
 def compile_model(arrays: dict):
     """``(nutpie model, info)``: the joint Pareto/NBD + Gamma-Gamma posterior on ``arrays``
     (:func:`hubnb.clv.models.compress`), ``info`` as :func:`warm_up`'s."""
-    from nutpie.compiled_pyfunc import from_pyfunc
-
     info = warm_up()
-    logp = make_logp(arrays)
-
-    def make_logp_fn():
-        return logp
-
-    def make_expand_fn(seed1, seed2, chain):
-        def fn(theta, **_shared):
-            return expand(theta)
-        return fn
-
-    def initial_point(seed):
-        # PyMC's default: the LogNormal priors' support points, jittered by U(-1, 1)
-        rng = np.random.default_rng(seed)
-        return PRIOR_MU + 0.5 * PRIOR_SIGMA ** 2 + rng.uniform(-1.0, 1.0, 7)
-
-    model = from_pyfunc(7, make_logp_fn, make_expand_fn, [np.dtype("float64")] * len(STORED),
-                        [()] * len(STORED), list(STORED), make_initial_point_fn=initial_point)
-    return model, info
+    return nutpie_model(make_logp(arrays), STORED, PRIOR_MU, PRIOR_SIGMA), info

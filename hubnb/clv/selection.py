@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import logsumexp
 
-from .models import PURCHASE_MODELS, FitResult
+from .models import PURCHASE_MODELS, FitResult, history_rows
 
 #: A Pareto k above this makes the history's PSIS estimate unreliable (Vehtari et al. 2024).
 K_THRESHOLD = 0.7
@@ -90,16 +90,6 @@ class ModelChoice:
         """metrics.json's ``clv.model.selection``."""
         return {"method": self.method, "winner": self.winner, "clear": self.clear,
                 "reason": self.reason, "candidates": self.candidates}
-
-
-def history_rows(arrays: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(x, t_x, T, n) of every distinct purchase history of the compressed arrays."""
-    zeros = np.zeros_like(arrays["T0"])
-    x = np.concatenate([zeros, arrays["x1"]])
-    t_x = np.concatenate([zeros, arrays["tx1"]])
-    T = np.concatenate([arrays["T0"], arrays["T1"]])
-    n = np.concatenate([arrays["w0"], arrays["w1"]])
-    return x, t_x, T, n
 
 
 def thinned_draws(fit: FitResult, per_chain: int = LOO_DRAWS_PER_CHAIN) -> dict:
