@@ -116,7 +116,9 @@ import datetime as _dt
 import json
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -403,43 +405,222 @@ def _write_tables(tables: dict, where: Path, fmt: str) -> None:
         list(pool.map(write, items))
 
 
-def _build_tables(n: int, seed: int, as_of: _dt.date, with_predictions: bool) -> dict:
-    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(12)]
-    (r_prof, r_bg, r_val, r_extra, r_lines, r_ref, r_acct, r_ev, r_link,
-     r_sign, r_pred, _spare) = rngs
+# --------------------------------------------------------------------------- steps
+#
+# The generator is a fixed sequence of named steps (``_STEPS``) over one
+# ``_DemoState``. Each step reads what earlier steps left on the state, draws
+# from its *own* random stream and sets its outputs on the state, so a step can
+# be run alone on a hand-made state, and a change in how many numbers one step
+# draws never shifts another step's draws. The step order, the stream each step
+# uses and the order of the draws within a step fix the output for a seed
+# (``generate_demo_data`` promises byte-identical files): changing any of them
+# changes every dataset generated so far.
 
-    # ---- local-day grid (America/New_York), knots are local midnights in UTC seconds
-    tz = ZoneInfo(TIMEZONE)
-    first_day = as_of - _dt.timedelta(days=HISTORY_DAYS - 1)
-    n_days = HISTORY_DAYS
-    knots = np.array([int(_dt.datetime.combine(first_day + _dt.timedelta(days=k), _dt.time(),
-                                               tzinfo=tz).timestamp())
-                      for k in range(n_days + 1)], dtype=np.float64)
-    t0, t_end = knots[0], knots[-1]
-    day_dates = [first_day + _dt.timedelta(days=k) for k in range(n_days)]
-    day_no = np.arange(n_days)
-    live = np.array([d >= HUB_LAUNCHED_ON and not any(s <= d <= e for s, e in HUB_PAUSED)
-                     for d in day_dates])
-    weekday = np.array([d.weekday() for d in day_dates])
+#: Kinds of orders (``_DemoState.o_kind``); only ``_MODEL`` orders are in the truth.
+_MODEL, _CANCELLED, _POS, _SUBSCRIPTION = 0, 1, 2, 3
+#: ``source_name`` labels (``_DemoState.o_src`` indexes them).
+_SOURCES = MODEL_SOURCES + ("pos", "subscription_contract")
+_ADD_TO_CART = HUB_EVENT_TYPES.index("hub_add_to_cart")
 
-    # ---- profiles: first purchase with mild acquisition growth, created 1-30 min before
+
+def _product_popularity() -> np.ndarray:
+    """Zipf-like product weights (sum 1), shared by order lines and hub add-to-cart events."""
+    pop = 1.0 / (np.arange(N_PRODUCTS) + 5.0) ** 1.1
+    pop /= pop.sum()
+    return pop
+
+
+class _Streams(NamedTuple):
+    """One independent random generator per step, spawned from the seed.
+
+    The field order is the spawn order and so part of the output: children of a
+    ``SeedSequence`` depend only on their index, so a new stream may be added
+    at the end (or ``spare`` taken) without changing the others.
+    """
+
+    prof: np.random.Generator
+    bg: np.random.Generator
+    val: np.random.Generator
+    extra: np.random.Generator
+    lines: np.random.Generator
+    ref: np.random.Generator
+    acct: np.random.Generator
+    ev: np.random.Generator
+    link: np.random.Generator
+    sign: np.random.Generator
+    pred: np.random.Generator
+    spare: np.random.Generator
+
+    @classmethod
+    def from_seed(cls, seed: int) -> "_Streams":
+        return cls(*(np.random.default_rng(s)
+                     for s in np.random.SeedSequence(seed).spawn(len(cls._fields))))
+
+
+@dataclass(frozen=True, eq=False)
+class _DayGrid:
+    """The ``HISTORY_DAYS`` local days (America/New_York) up to ``as_of``.
+
+    Attributes
+    ----------
+    tz : ZoneInfo
+        The merchant's time zone.
+    first_day : datetime.date
+        First local day of the history.
+    n_days : int
+        Number of local days.
+    knots : ndarray of float64, shape (n_days + 1,)
+        Local midnights in UTC epoch seconds; day ``k`` is ``[knots[k], knots[k+1])``
+        (23, 24 or 25 hours: the DST changes are real).
+    t0, t_end : float
+        Start of the first day and end of the ``as_of`` day (``knots[0]``, ``knots[-1]``).
+    day_no : ndarray of int, shape (n_days,)
+        ``0 .. n_days - 1``.
+    live : ndarray of bool, shape (n_days,)
+        The Customer Hub is up that day (launched, not paused).
+    weekday : ndarray of int, shape (n_days,)
+        Monday 0 .. Sunday 6.
+    w_live, c_live : ndarray of float64
+        ``live`` as weights per day and their cumulative sum from 0 (length
+        ``n_days + 1``): the "live time" measure the hub steps draw on.
+    """
+
+    tz: ZoneInfo
+    first_day: _dt.date
+    n_days: int
+    knots: np.ndarray
+    t0: float
+    t_end: float
+    day_no: np.ndarray
+    live: np.ndarray
+    weekday: np.ndarray
+    w_live: np.ndarray
+    c_live: np.ndarray
+
+    @classmethod
+    def ending(cls, as_of: _dt.date, n_days: int = HISTORY_DAYS) -> "_DayGrid":
+        """The grid of the ``n_days`` local days that end with ``as_of``."""
+        tz = ZoneInfo(TIMEZONE)
+        first_day = as_of - _dt.timedelta(days=n_days - 1)
+        knots = np.array([int(_dt.datetime.combine(first_day + _dt.timedelta(days=k),
+                                                   _dt.time(), tzinfo=tz).timestamp())
+                          for k in range(n_days + 1)], dtype=np.float64)
+        day_dates = [first_day + _dt.timedelta(days=k) for k in range(n_days)]
+        live = np.array([d >= HUB_LAUNCHED_ON and not any(s <= d <= e for s, e in HUB_PAUSED)
+                         for d in day_dates])
+        w_live = live.astype(np.float64)
+        return cls(tz=tz, first_day=first_day, n_days=n_days, knots=knots,
+                   t0=knots[0], t_end=knots[-1], day_no=np.arange(n_days), live=live,
+                   weekday=np.array([d.weekday() for d in day_dates]),
+                   w_live=w_live, c_live=np.concatenate([[0.0], np.cumsum(w_live)]))
+
+
+@dataclass(eq=False)
+class _DemoState:
+    """What the generator's steps share: inputs, the day grid and every step's output.
+
+    Times are float64 UTC epoch seconds (whole seconds), money is int64 cents,
+    profiles and orders are 0-based row positions (ids are added when the
+    tables are assembled). Fields after ``grid`` are None until the step that
+    sets them has run; each step's docstring says what it reads and sets.
+    """
+
+    n: int
+    as_of: _dt.date
+    rng: _Streams
+    grid: _DayGrid
+    # _profiles
+    first: np.ndarray | None = None  # first purchase (a model order), sorted
+    created: np.ndarray | None = None  # profile creation, 1-30 min before ``first``
+    # _model_orders
+    nu: np.ndarray | None = None  # per-profile Gamma-Gamma rate
+    bg_owner: np.ndarray | None = None
+    bg_t: np.ndarray | None = None
+    bg_cents: np.ndarray | None = None  # net value (the Gamma draw)
+    bg_src: np.ndarray | None = None
+    # _extra_orders: all orders, sorted by (time, profile)
+    o_owner: np.ndarray | None = None
+    o_t: np.ndarray | None = None
+    o_cents: np.ndarray | None = None  # value; _refunds raises partially refunded ones
+    o_kind: np.ndarray | None = None  # _MODEL, _CANCELLED, _POS, _SUBSCRIPTION
+    o_src: np.ndarray | None = None  # index into _SOURCES
+    o_can: np.ndarray | None = None  # cancelled_at, NaN when not cancelled
+    # _hub_accounts
+    has_acct: np.ndarray | None = None
+    acct_t: np.ndarray | None = None  # t_end where there is no account
+    # _signed_in (_hub_add_to_cart sets more)
+    after_acct: np.ndarray | None = None
+    o_signed: np.ndarray | None = None
+    # _refunds
+    o_net: np.ndarray | None = None  # value minus refunds of model orders
+    ref_o: np.ndarray | None = None
+    ref_t: np.ndarray | None = None
+    ref_c: np.ndarray | None = None
+    # _order_lines
+    k_lines: np.ndarray | None = None  # lines per order
+    l_order: np.ndarray | None = None
+    l_start: np.ndarray | None = None  # first line of each order
+    l_cents: np.ndarray | None = None
+    l_prod: np.ndarray | None = None
+    l_qty: np.ndarray | None = None
+    # _hub_events (drawn events), then _event_log (final, sorted log)
+    ev_t: np.ndarray | None = None
+    ev_owner: np.ndarray | None = None
+    ev_type: np.ndarray | None = None
+    ev_prod: np.ndarray | None = None  # -1: no product
+    # _hub_add_to_cart
+    l_hub: np.ndarray | None = None
+    lk_t: np.ndarray | None = None
+    lk_owner: np.ndarray | None = None
+    lk_prod: np.ndarray | None = None
+    # _event_log
+    ev_raw: np.ndarray | None = None
+    raw_labels: list[str] | None = None
+
+    @classmethod
+    def new(cls, n: int, seed: int, as_of: _dt.date) -> "_DemoState":
+        """The state before any step: ``n`` profiles, streams of ``seed``, the grid of ``as_of``."""
+        return cls(n=n, as_of=as_of, rng=_Streams.from_seed(seed), grid=_DayGrid.ending(as_of))
+
+
+def _profiles(s: _DemoState) -> None:
+    """Draw each profile's first purchase and creation time.
+
+    First purchases follow a mildly growing acquisition rate over the history
+    (density proportional to ``1 + 0.6 x`` on ``x`` in [0, 1], drawn by inverse
+    CDF) and are sorted, so profile ids are in creation order.
+
+    Reads ``n``, ``grid``; draws from ``rng.prof``; sets ``first`` and ``created``
+    (1-30 minutes before ``first``).
+    """
+    n, t0, t_end = s.n, s.grid.t0, s.grid.t_end
     g = 0.6
-    u = r_prof.random(n)
+    u = s.rng.prof.random(n)
     x = (-1.0 + np.sqrt(1.0 + 2.0 * g * u * (1.0 + g / 2.0))) / g
     first = np.sort(t0 + x * (t_end - t0))
-    first = np.minimum(np.floor(first), t_end - 1)
-    created = first - r_prof.integers(60, 1800, n)
-    T_days = (t_end - first) / _DAY
-    prof_id = np.arange(1, n + 1, dtype=np.int64)
+    s.first = np.minimum(np.floor(first), t_end - 1)
+    s.created = s.first - s.rng.prof.integers(60, 1800, n)
 
-    # ---- BG/NBD model orders
+
+def _model_orders(s: _DemoState) -> None:
+    """Draw the BG/NBD purchases and their Gamma-Gamma net values (the truth).
+
+    Reads ``n``, ``grid``, ``first``; draws from ``rng.bg`` (purchase times) and
+    ``rng.val`` (values, sources); sets ``nu``, ``bg_owner``, ``bg_t``,
+    ``bg_cents`` and ``bg_src`` (the first ``n`` orders are the first purchases).
+    """
+    n, t_end, first = s.n, s.grid.t_end, s.first
     bg, gg = TRUE_BG_NBD, TRUE_GAMMA_GAMMA
+    r_bg, r_val = s.rng.bg, s.rng.val
+    T_days = (t_end - first) / _DAY
     lam = r_bg.gamma(bg["r"], 1.0 / bg["alpha"], n)
     p_drop = np.clip(r_bg.beta(bg["a"], bg["b"], n), 1e-12, 1.0)
     # BG/NBD (FHL 2005): no dropout at the first purchase; after each *repeat*
     # purchase the customer dies with probability p_drop, so the number of
     # repeat purchases before death is Geometric(p_drop) on {1, 2, ...}.
     n_repeat_max = r_bg.geometric(p_drop)
+    # Poisson process while alive: m arrivals uniform on [0, T), keep the first
+    # n_repeat_max of each profile (vectorised: sort by (profile, time), rank).
     m = r_bg.poisson(lam * T_days)
     owner = np.repeat(np.arange(n), m)
     arr = r_bg.random(owner.size) * T_days[owner]
@@ -449,14 +630,29 @@ def _build_tables(n: int, seed: int, as_of: _dt.date, with_predictions: bool) ->
     keep = rank < n_repeat_max[owner]
     rep_owner, rep_t = owner[keep], np.floor(first[owner[keep]] + arr[keep] * _DAY)
     rep_t = np.minimum(rep_t, t_end - 1)
-    bg_owner = np.concatenate([np.arange(n), rep_owner])
-    bg_t = np.concatenate([first, rep_t])
-    nu = r_val.gamma(gg["q"], 1.0 / gg["v"], n)
-    bg_cents = np.maximum(np.round(r_val.gamma(gg["p"], 1.0 / nu[bg_owner]) * 100), 1)
-    n_bg = bg_owner.size
-    bg_src = r_val.choice(3, size=n_bg, p=[0.72, 0.16, 0.12])  # web, iphone, android
+    s.bg_owner = np.concatenate([np.arange(n), rep_owner])
+    s.bg_t = np.concatenate([first, rep_t])
+    s.nu = r_val.gamma(gg["q"], 1.0 / gg["v"], n)
+    s.bg_cents = np.maximum(np.round(r_val.gamma(gg["p"], 1.0 / s.nu[s.bg_owner]) * 100), 1)
+    s.bg_src = r_val.choice(3, size=s.bg_owner.size, p=[0.72, 0.16, 0.12])  # web, iphone, android
 
-    # ---- extra orders: cancelled, POS, subscriptions
+
+def _extra_orders(s: _DemoState) -> None:
+    """Add the orders a CLV filter removes and sort all orders by time.
+
+    Cancelled orders (3 % of the model-order count, web/app), point-of-sale
+    orders (4 %) and monthly subscriptions (from 1.5 % of the profiles), at
+    random times after the owner's first purchase.
+
+    Reads ``n``, ``grid``, ``first``, ``nu``, ``bg_*``; draws from ``rng.extra``;
+    sets the order columns ``o_owner``, ``o_t``, ``o_cents``, ``o_kind``,
+    ``o_src`` and ``o_can``, sorted by (time, profile) so that order ids are in
+    time order.
+    """
+    n, t_end, first, gg = s.n, s.grid.t_end, s.first, TRUE_GAMMA_GAMMA
+    r_extra = s.rng.extra
+    n_bg = s.bg_owner.size
+
     def random_times(k, min_gap):
         own = r_extra.integers(0, n, k)
         span = np.maximum(t_end - min_gap - first[own], 0.0)
@@ -464,7 +660,7 @@ def _build_tables(n: int, seed: int, as_of: _dt.date, with_predictions: bool) ->
 
     n_can = int(round(0.03 * n_bg))
     can_owner, can_t = random_times(n_can, 3600)
-    can_cents = np.maximum(np.round(r_extra.gamma(gg["p"], 1.0 / nu[can_owner]) * 100), 1)
+    can_cents = np.maximum(np.round(r_extra.gamma(gg["p"], 1.0 / s.nu[can_owner]) * 100), 1)
     can_src = r_extra.choice(3, size=n_can, p=[0.72, 0.16, 0.12])
     can_at = np.minimum(can_t + r_extra.integers(300, 2 * _DAY, n_can), t_end - 1)
     can_at = np.maximum(can_at, can_t)
@@ -482,52 +678,87 @@ def _build_tables(n: int, seed: int, as_of: _dt.date, with_predictions: bool) ->
     sub_t = np.floor(np.repeat(s_start, s_n) + k_in * 30 * _DAY)
     sub_cents = np.repeat(np.round(r_extra.uniform(25, 60, subs.size)) * 100 - 1, s_n)
 
-    # kinds: 0 model, 1 cancelled, 2 pos, 3 subscription; sources index _SOURCES
-    sources = ("web", "iphone", "android", "pos", "subscription_contract")
-    o_owner = np.concatenate([bg_owner, can_owner, pos_owner, sub_owner])
-    o_t = np.concatenate([bg_t, can_t, pos_t, sub_t])
-    o_cents = np.concatenate([bg_cents, can_cents, pos_cents, sub_cents]).astype(np.int64)
-    o_kind = np.concatenate([np.zeros(n_bg, np.int8), np.full(n_can, 1, np.int8),
-                             np.full(n_pos, 2, np.int8), np.full(sub_owner.size, 3, np.int8)])
-    o_src = np.concatenate([bg_src, can_src, np.full(n_pos, 3), np.full(sub_owner.size, 4)])
-    o_can = np.concatenate([np.full(n_bg, np.nan), can_at,
-                            np.full(n_pos + sub_owner.size, np.nan)])
+    n_sub = sub_owner.size
+    o_owner = np.concatenate([s.bg_owner, can_owner, pos_owner, sub_owner])
+    o_t = np.concatenate([s.bg_t, can_t, pos_t, sub_t])
+    o_cents = np.concatenate([s.bg_cents, can_cents, pos_cents, sub_cents]).astype(np.int64)
+    o_kind = np.concatenate([np.full(n_bg, _MODEL, np.int8), np.full(n_can, _CANCELLED, np.int8),
+                             np.full(n_pos, _POS, np.int8), np.full(n_sub, _SUBSCRIPTION, np.int8)])
+    o_src = np.concatenate([s.bg_src, can_src, np.full(n_pos, _SOURCES.index("pos")),
+                            np.full(n_sub, _SOURCES.index("subscription_contract"))])
+    o_can = np.concatenate([np.full(n_bg, np.nan), can_at, np.full(n_pos + n_sub, np.nan)])
     srt = np.lexsort((o_owner, o_t))
-    o_owner, o_t, o_cents, o_kind, o_src, o_can = (
+    s.o_owner, s.o_t, s.o_cents, s.o_kind, s.o_src, s.o_can = (
         a[srt] for a in (o_owner, o_t, o_cents, o_kind, o_src, o_can))
-    n_ord = o_t.size
 
-    # ---- hub accounts: on a live day, after launch and creation; front-loaded delay
-    w_live = live.astype(np.float64)
-    c_live = np.concatenate([[0.0], np.cumsum(w_live)])
-    launch_t = knots[int(np.clip((HUB_LAUNCHED_ON - first_day).days, 0, n_days))]
-    start = np.maximum(created + 60, launch_t)
+
+def _hub_accounts(s: _DemoState) -> None:
+    """Give about 40 % of the profiles a Customer Hub account.
+
+    The account is created on a live day, after launch and at least a minute
+    after the profile, with a front-loaded delay (exponential, mean 45 live
+    days, truncated to the live time left); profiles with no live time left get
+    none.
+
+    Reads ``n``, ``grid``, ``created``; draws from ``rng.acct``; sets
+    ``has_acct`` and ``acct_t`` (whole seconds; ``t_end`` without an account).
+    """
+    g, r_acct = s.grid, s.rng.acct
+    knots, c_live, w_live, t_end = g.knots, g.c_live, g.w_live, g.t_end
+    launch_t = knots[int(np.clip((HUB_LAUNCHED_ON - g.first_day).days, 0, g.n_days))]
+    start = np.maximum(s.created + 60, launch_t)
     c_lo = _cum_at(start, knots, c_live, w_live)
     room = c_live[-1] - c_lo
-    has_acct = (r_acct.random(n) < ACCOUNT_SHARE) & (room > 0.01)
+    has_acct = (r_acct.random(s.n) < ACCOUNT_SHARE) & (room > 0.01)
     delay = _trunc_exp(r_acct, 45.0, room)
-    acct_t, _ = _cum_inv(c_lo + np.minimum(delay, np.maximum(room - 1e-4, 0)), knots, c_live, w_live)
+    acct_t, _ = _cum_inv(c_lo + np.minimum(delay, np.maximum(room - 1e-4, 0)),
+                         knots, c_live, w_live)
     has_acct &= np.isfinite(acct_t)
     acct_t = np.where(has_acct, np.floor(np.nan_to_num(acct_t, nan=t_end)), t_end)
-    has_acct &= acct_t < t_end
+    s.has_acct = has_acct & (acct_t < t_end)
+    s.acct_t = acct_t
 
-    # ---- signed in: half of the orders placed after the profile's account creation
-    after_acct = has_acct[o_owner] & (o_t >= acct_t[o_owner])
-    o_signed = after_acct & (r_sign.random(n_ord) < 0.5)
 
-    # ---- refunds (before the lines: a partial refund raises its order's value).
-    # The Gamma-Gamma truth is on *net* values, what a CLV fit sees: a partially refunded
-    # model order keeps its Gamma draw as net value, and its value becomes that plus the
-    # refunds (first refund 10-70 % of the value, a second one 10-50 % of the rest).
+def _signed_in(s: _DemoState) -> None:
+    """Mark half of the orders placed after the owner's account creation as signed in.
+
+    Reads ``o_owner``, ``o_t``, ``has_acct``, ``acct_t``; draws from ``rng.sign``;
+    sets ``after_acct`` and ``o_signed`` (``_hub_add_to_cart`` adds more).
+    """
+    after_acct = s.has_acct[s.o_owner] & (s.o_t >= s.acct_t[s.o_owner])
+    s.after_acct = after_acct
+    s.o_signed = after_acct & (s.rng.sign.random(s.o_t.size) < 0.5)
+
+
+def _refunds(s: _DemoState) -> None:
+    """Draw partial refunds of model orders and full refunds of extra orders.
+
+    Runs before the order lines because a partial refund raises its order's
+    value: the Gamma-Gamma truth is on *net* values, what a CLV fit sees, so a
+    partially refunded model order keeps its Gamma draw as net value and its
+    value becomes that plus the refunds (the first refund 10-70 % of the value,
+    a second one, for a tenth of them, 10-50 % of the rest). The refunds of an
+    order therefore sum to less than its value and it stays a model order.
+    Full refunds hit a quarter of the cancelled orders (after the cancellation)
+    and a few POS and subscription orders. All refunds fall before ``t_end``.
+
+    Reads ``grid``, ``o_t``, ``o_cents``, ``o_kind``, ``o_can``; draws from
+    ``rng.ref``; sets ``o_net`` (the values before this step), ``o_cents`` (a
+    new array, raised values) and the refunds ``ref_o`` (order row),
+    ``ref_t``, ``ref_c`` sorted by (time, order).
+    """
+    t_end, r_ref = s.grid.t_end, s.rng.ref
+    o_t, o_kind, o_can = s.o_t, s.o_kind, s.o_can
+    o_net = s.o_cents  # value minus refunds (model orders; extras are not used)
+    o_cents = o_net.copy()
     ref_o, ref_t, ref_c = [], [], []
-    is_bg = o_kind == 0
-    o_net = o_cents.copy()  # value minus refunds (model orders; extras are not used)
-    cand = np.flatnonzero(is_bg & (o_t < t_end - 7200))
+    cand = np.flatnonzero((o_kind == _MODEL) & (o_t < t_end - 7200))
     part = cand[r_ref.random(cand.size) < 0.05]
     frac = r_ref.uniform(0.1, 0.7, part.size)
     second = r_ref.random(part.size) < 0.1
     frac2 = r_ref.uniform(0.1, 0.5, part.size)
     net = o_cents[part]
+    # at least a cent per refund, so a refund is never 0 and the net stays the draw
     gross = np.maximum(np.round(net / ((1 - frac) * np.where(second, 1 - frac2, 1.0))),
                        net + 1 + second).astype(np.int64)
     total = gross - net
@@ -538,8 +769,9 @@ def _build_tables(n: int, seed: int, as_of: _dt.date, with_predictions: bool) ->
     ref_o += [part]; ref_t += [t1]; ref_c += [a1]
     t2 = t1 + 60 + np.floor(_trunc_exp(r_ref, 5 * _DAY, t_end - t1 - 61))
     ref_o += [part[second]]; ref_t += [t2[second]]; ref_c += [a2[second]]
-    full_p = np.select([o_kind == 1, o_kind == 2, o_kind == 3], [0.25, 0.04, 0.03], 0.0)
-    full = np.flatnonzero((r_ref.random(n_ord) < full_p) & (o_t < t_end - 7200))
+    full_p = np.select([o_kind == _CANCELLED, o_kind == _POS, o_kind == _SUBSCRIPTION],
+                       [0.25, 0.04, 0.03], 0.0)
+    full = np.flatnonzero((r_ref.random(o_t.size) < full_p) & (o_t < t_end - 7200))
     base_t = np.where(np.isnan(o_can[full]), o_t[full], o_can[full])
     tf = np.minimum(base_t + 60 + np.floor(_trunc_exp(r_ref, 3 * _DAY, t_end - base_t - 61)),
                     t_end - 1)
@@ -547,11 +779,25 @@ def _build_tables(n: int, seed: int, as_of: _dt.date, with_predictions: bool) ->
     ref_o += [full]; ref_t += [tf]; ref_c += [o_cents[full]]
     ref_o, ref_t, ref_c = (np.concatenate(a) for a in (ref_o, ref_t, ref_c))
     rs = np.lexsort((ref_o, ref_t))
-    ref_o, ref_t, ref_c = ref_o[rs], ref_t[rs], ref_c[rs]
+    s.ref_o, s.ref_t, s.ref_c = ref_o[rs], ref_t[rs], ref_c[rs]
+    s.o_net, s.o_cents = o_net, o_cents
 
-    # ---- order lines: 1-3 lines, integer cents summing to the order value
+
+def _order_lines(s: _DemoState) -> None:
+    """Split each order into 1-3 lines of distinct products.
+
+    Line totals are integer cents, at least one each, summing exactly to the
+    order's value (Gamma(2) shares, the last line takes the rounding rest), so
+    ``value`` equals the sum of ``line_total`` to the cent.
+
+    Reads ``o_cents``; draws from ``rng.lines``; sets ``k_lines``, ``l_order``
+    (order row of each line, lines grouped by order), ``l_start``, ``l_cents``,
+    ``l_prod`` (catalogue index) and ``l_qty``.
+    """
+    r_lines, o_cents = s.rng.lines, s.o_cents
+    n_ord = o_cents.size
     k_lines = r_lines.choice(np.array([1, 2, 3]), size=n_ord, p=[0.55, 0.30, 0.15])
-    k_lines = np.minimum(k_lines, o_cents)
+    k_lines = np.minimum(k_lines, o_cents)  # a 2-cent order cannot have 3 lines
     l_order = np.repeat(np.arange(n_ord), k_lines)
     n_lines = l_order.size
     l_start = _segment_starts(k_lines)
@@ -562,10 +808,8 @@ def _build_tables(n: int, seed: int, as_of: _dt.date, with_predictions: bool) ->
     last = l_start + k_lines - 1
     l_cents[last] = o_cents - (np.bincount(l_order, weights=l_cents, minlength=n_ord)
                                .astype(np.int64) - l_cents[last])
-    pop = 1.0 / (np.arange(N_PRODUCTS) + 5.0) ** 1.1
-    pop /= pop.sum()
-    l_prod = r_lines.choice(N_PRODUCTS, size=n_lines, p=pop)
-    for _ in range(8):  # distinct products within an order
+    l_prod = r_lines.choice(N_PRODUCTS, size=n_lines, p=_product_popularity())
+    for _ in range(8):  # distinct products within an order (up to 3 lines: look 2 back)
         dup = np.zeros(n_lines, dtype=bool)
         for back in (1, 2):
             j = np.flatnonzero(l_pos >= back)
@@ -573,18 +817,37 @@ def _build_tables(n: int, seed: int, as_of: _dt.date, with_predictions: bool) ->
         if not dup.any():
             break
         l_prod[dup] = (l_prod[dup] + r_lines.integers(1, N_PRODUCTS, dup.sum())) % N_PRODUCTS
-    l_qty = r_lines.choice(np.array([1, 2, 3]), size=n_lines, p=[0.75, 0.18, 0.07])
+    s.k_lines, s.l_order, s.l_start = k_lines, l_order, l_start
+    s.l_cents, s.l_prod = l_cents, l_prod
+    s.l_qty = r_lines.choice(np.array([1, 2, 3]), size=n_lines, p=[0.75, 0.18, 0.07])
 
-    # ---- hub events: per-account Poisson counts on a weighted live-time measure
+
+def _hub_events(s: _DemoState) -> None:
+    """Draw the hub activity of the accounts: Poisson counts on a weighted live-time measure.
+
+    Each account is active on live days from its creation until it loses
+    interest (exponential, mean 300 days) with a Gamma(0.7) engagement; the
+    day weights carry a weekly cycle, a slow upward trend and a volume shift
+    over the last 60 days (ramping in over 30), and the event mix moves from
+    ``_MIX_EARLY`` to ``_MIX_LATE`` along the same ramp. The total is scaled to
+    about ``EVENTS_PER_PROFILE`` events per profile.
+
+    Reads ``n``, ``grid``, ``has_acct``, ``acct_t``; draws from ``rng.ev``; sets
+    ``ev_t`` (float seconds, NaN when a draw lands on a dead day), ``ev_owner``,
+    ``ev_type`` (index into ``HUB_EVENT_TYPES``) and ``ev_prod`` (-1 except
+    for add-to-cart events). ``_event_log`` finishes the log.
+    """
+    g, r_ev, n = s.grid, s.rng.ev, s.n
+    knots, n_days, live, day_no = g.knots, g.n_days, g.live, g.day_no
     first_live = int(np.argmax(live)) if live.any() else n_days
     trend = 1.0 + 0.5 * np.clip((day_no - first_live) / max(n_days - first_live, 1), 0.0, 1.0)
-    week = np.array([1.0, 1.05, 1.0, 1.0, 0.95, 0.8, 0.85])[weekday]
+    week = np.array([1.0, 1.05, 1.0, 1.0, 0.95, 0.8, 0.85])[g.weekday]
     shift = np.clip((day_no - (n_days - 60)) / 30.0, 0.0, 1.0)  # 0 .. ramp .. 1 (last 30 d)
-    w_ev = w_live * trend * week * (1.0 + 0.15 * shift)
+    w_ev = g.w_live * trend * week * (1.0 + 0.15 * shift)
     c_ev = np.concatenate([[0.0], np.cumsum(w_ev)])
-    accts = np.flatnonzero(has_acct)
-    a_t = acct_t[accts]
-    a_end = np.minimum(t_end, a_t + r_ev.exponential(300 * _DAY, accts.size))
+    accts = np.flatnonzero(s.has_acct)
+    a_t = s.acct_t[accts]
+    a_end = np.minimum(g.t_end, a_t + r_ev.exponential(300 * _DAY, accts.size))
     e_lo = _cum_at(a_t, knots, c_ev, w_ev)
     expo = np.maximum(_cum_at(a_end, knots, c_ev, w_ev) - e_lo, 0.0)
     engage = r_ev.gamma(0.7, 1 / 0.7, accts.size)
@@ -594,101 +857,156 @@ def _build_tables(n: int, seed: int, as_of: _dt.date, with_predictions: bool) ->
     ev_u = e_lo[ev_a] + r_ev.random(ev_a.size) * expo[ev_a]
     ev_t, ev_day = _cum_inv(ev_u, knots, c_ev, w_ev)
     ev_owner = accts[ev_a]
-    del ev_a, ev_u
+    del ev_a, ev_u  # the largest arrays of the run: free them before the next draws
     cum_early, cum_late = np.cumsum(_MIX_EARLY), np.cumsum(_MIX_LATE)
-    s = shift[ev_day]
+    sh = shift[ev_day]
     uu = r_ev.random(ev_t.size)
     ev_type = np.zeros(ev_t.size, dtype=np.int8)
     for k in range(len(HUB_EVENT_TYPES) - 1):
-        ev_type += uu > ((1 - s) * cum_early[k] + s * cum_late[k])
-    ev_prod = np.where(ev_type == 6, r_ev.choice(N_PRODUCTS, size=ev_t.size, p=pop), -1)
+        ev_type += uu > ((1 - sh) * cum_early[k] + sh * cum_late[k])
+    s.ev_prod = np.where(ev_type == _ADD_TO_CART,
+                         r_ev.choice(N_PRODUCTS, size=ev_t.size, p=_product_popularity()), -1)
+    s.ev_t, s.ev_owner, s.ev_type = ev_t, ev_owner, ev_type
 
-    # ---- hub add-to-cart events that lead to a model order (line added_from_hub)
-    cand = np.flatnonzero(is_bg & after_acct)
+
+def _hub_add_to_cart(s: _DemoState) -> None:
+    """Link about 12 % of the model orders placed after account creation to the hub.
+
+    Each linked order gets a ``hub_add_to_cart`` event 10 minutes to 3 days
+    before it (kept only on a live day, after the account's creation) for the
+    product of one of its lines, which is marked ``added_from_hub``; the order
+    counts as signed in. Nothing else about the order changes, so the purchase
+    process (the truth) is untouched.
+
+    Reads ``grid``, ``o_owner``, ``o_t``, ``o_kind``, ``after_acct``,
+    ``o_signed``, ``acct_t``, ``k_lines``, ``l_start``, ``l_prod``; draws from
+    ``rng.link``; sets ``l_hub``, ``o_signed`` (a new array) and the link
+    events ``lk_t``, ``lk_owner``, ``lk_prod``.
+    """
+    g, r_link = s.grid, s.rng.link
+    o_owner, o_t = s.o_owner, s.o_t
+    cand = np.flatnonzero((s.o_kind == _MODEL) & s.after_acct)
     cand = cand[r_link.random(cand.size) < 0.12]
     lk_t = o_t[cand] - r_link.integers(600, 3 * _DAY, cand.size)
-    lk_day = np.searchsorted(knots, lk_t, side="right") - 1
-    ok = (lk_t >= acct_t[o_owner[cand]]) & (lk_day >= 0) & (lk_day < n_days)
-    ok[ok] = live[lk_day[ok]]
+    lk_day = np.searchsorted(g.knots, lk_t, side="right") - 1
+    ok = (lk_t >= s.acct_t[o_owner[cand]]) & (lk_day >= 0) & (lk_day < g.n_days)
+    ok[ok] = g.live[lk_day[ok]]
     cand, lk_t = cand[ok], lk_t[ok]
-    lk_line = l_start[cand] + np.floor(r_link.random(cand.size) * k_lines[cand]).astype(np.int64)
-    l_hub = np.zeros(n_lines, dtype=bool)
+    pick = np.floor(r_link.random(cand.size) * s.k_lines[cand]).astype(np.int64)
+    lk_line = s.l_start[cand] + pick  # one of the order's lines, uniformly
+    l_hub = np.zeros(s.l_prod.size, dtype=bool)
     l_hub[lk_line] = True
+    o_signed = s.o_signed.copy()
     o_signed[cand] = True
+    s.l_hub, s.o_signed = l_hub, o_signed
+    s.lk_t, s.lk_owner, s.lk_prod = lk_t, o_owner[cand], s.l_prod[lk_line]
 
-    ev_t = np.concatenate([ev_t, lk_t.astype(np.float64)])
-    ev_owner = np.concatenate([ev_owner, o_owner[cand]])
-    ev_type = np.concatenate([ev_type, np.full(cand.size, 6, np.int8)])
-    ev_prod = np.concatenate([ev_prod, l_prod[lk_line]])
+
+def _event_log(s: _DemoState) -> None:
+    """Merge the drawn and the linked hub events into the final, sorted log.
+
+    Keeps only events at whole seconds on live local days, from the account's
+    creation and before ``t_end`` (a safety net: the draws already aim there),
+    sorts them by (time, profile) so event ids are in time order, and names
+    each event's source metric (``"other"`` spread over its few raw metrics).
+
+    Reads ``grid``, ``acct_t``, ``ev_*``, ``lk_*``; draws from ``rng.ev`` (after
+    ``_hub_events``); replaces ``ev_t``, ``ev_owner``, ``ev_type``, ``ev_prod``
+    and sets ``ev_raw`` (index into ``raw_labels``) and ``raw_labels``.
+    """
+    g = s.grid
+    ev_t = np.concatenate([s.ev_t, s.lk_t.astype(np.float64)])
+    ev_owner = np.concatenate([s.ev_owner, s.lk_owner])
+    ev_type = np.concatenate([s.ev_type, np.full(s.lk_t.size, _ADD_TO_CART, np.int8)])
+    ev_prod = np.concatenate([s.ev_prod, s.lk_prod])
     ev_t = np.floor(ev_t)
-    # safety: only live local days, from account creation, before the end
-    good = np.isfinite(ev_t) & (ev_t < t_end) & (ev_t >= acct_t[ev_owner])
-    d_chk = np.clip(np.searchsorted(knots, np.where(good, ev_t, t0), side="right") - 1,
-                    0, n_days - 1)
-    good &= live[d_chk]
+    good = np.isfinite(ev_t) & (ev_t < g.t_end) & (ev_t >= s.acct_t[ev_owner])
+    d_chk = np.clip(np.searchsorted(g.knots, np.where(good, ev_t, g.t0), side="right") - 1,
+                    0, g.n_days - 1)
+    good &= g.live[d_chk]
     ev_t, ev_owner, ev_type, ev_prod = ev_t[good], ev_owner[good], ev_type[good], ev_prod[good]
     es = np.lexsort((ev_owner, ev_t))
     ev_t, ev_owner, ev_type, ev_prod = ev_t[es], ev_owner[es], ev_type[es], ev_prod[es]
-    n_events = ev_t.size
 
-    # raw metric names: one per type, "other" spread over a few
     raw_labels, raw_first = [], []
     for name in HUB_EVENT_TYPES:
         raw_first.append(len(raw_labels))
         raw_labels.extend(RAW_METRICS[name])
     ev_raw = np.asarray(raw_first)[ev_type]
     other = ev_type == HUB_EVENT_TYPES.index("other")
-    ev_raw[other] += r_ev.integers(0, len(RAW_METRICS["other"]), int(other.sum()))
+    ev_raw[other] += s.rng.ev.integers(0, len(RAW_METRICS["other"]), int(other.sum()))
+    s.ev_t, s.ev_owner, s.ev_type, s.ev_prod = ev_t, ev_owner, ev_type, ev_prod
+    s.ev_raw, s.raw_labels = ev_raw, raw_labels
 
-    # ---- assemble arrow tables
+
+#: The generator, in order (see the note above ``_MODEL``: the order is part of the output).
+_STEPS = (_profiles, _model_orders, _extra_orders, _hub_accounts, _signed_in, _refunds,
+          _order_lines, _hub_events, _hub_add_to_cart, _event_log)
+
+
+def _build_tables(n: int, seed: int, as_of: _dt.date, with_predictions: bool) -> dict:
+    """Run every step of ``_STEPS`` on a fresh state and assemble the arrow tables."""
+    s = _DemoState.new(n, seed, as_of)
+    for step in _STEPS:
+        step(s)
+    return _assemble_tables(s, with_predictions)
+
+
+def _assemble_tables(s: _DemoState, with_predictions: bool) -> dict:
+    """Arrow tables (``TABLES`` schemas) from a state all of ``_STEPS`` have run on.
+
+    Ids are added here: profile, order, line, refund and event ids are row
+    positions plus one. Draws from ``rng.pred`` only through ``_predictions``.
+    """
     sku, names = _catalogue()
+    prof_id = np.arange(1, s.n + 1, dtype=np.int64)
+    n_ord, n_lines, n_events = s.o_t.size, s.l_order.size, s.ev_t.size
     tables = {}
     emails = pc.binary_join_element_wise(
         "customer", pc.cast(pa.array(prof_id), pa.string()), "@example.com", "")
     tables["profiles"] = pa.table({
         "profile_id": pa.array(prof_id),
-        "created_at": _ts(created),
-        "account_created_at": _ts(acct_t, has_acct),
+        "created_at": _ts(s.created),
+        "account_created_at": _ts(s.acct_t, s.has_acct),
         "email": emails,
     })
     tables["orders"] = pa.table({
         "order_id": pa.array(np.arange(1, n_ord + 1, dtype=np.int64)),
-        "profile_id": pa.array(prof_id[o_owner]),
-        "placed_at": _ts(o_t),
-        "value": pa.array(_money(o_cents)),
-        "source_name": _dict(o_src, sources),
+        "profile_id": pa.array(prof_id[s.o_owner]),
+        "placed_at": _ts(s.o_t),
+        "value": pa.array(_money(s.o_cents)),
+        "source_name": _dict(s.o_src, _SOURCES),
         "integration": _dict(np.zeros(n_ord, np.int32), ["shopify"]),
-        "is_subscription": pa.array(o_kind == 3),
-        "signed_in": pa.array(o_signed),
-        "cancelled_at": _ts(np.nan_to_num(o_can, nan=0.0), ~np.isnan(o_can)),
+        "is_subscription": pa.array(s.o_kind == _SUBSCRIPTION),
+        "signed_in": pa.array(s.o_signed),
+        "cancelled_at": _ts(np.nan_to_num(s.o_can, nan=0.0), ~np.isnan(s.o_can)),
     })
     tables["order_lines"] = pa.table({
-        "order_id": pa.array(l_order.astype(np.int64) + 1),
+        "order_id": pa.array(s.l_order.astype(np.int64) + 1),
         "line_id": pa.array(np.arange(1, n_lines + 1, dtype=np.int64)),
-        "product_id": _dict(l_prod, sku),
-        "product_name": _dict(l_prod, names),
-        "quantity": pa.array(l_qty.astype(np.int64)),
-        "line_total": pa.array(_money(l_cents)),
-        "added_from_hub": pa.array(l_hub),
+        "product_id": _dict(s.l_prod, sku),
+        "product_name": _dict(s.l_prod, names),
+        "quantity": pa.array(s.l_qty.astype(np.int64)),
+        "line_total": pa.array(_money(s.l_cents)),
+        "added_from_hub": pa.array(s.l_hub),
     })
     tables["refunds"] = pa.table({
-        "refund_id": pa.array(np.arange(1, ref_o.size + 1, dtype=np.int64)),
-        "order_id": pa.array(ref_o.astype(np.int64) + 1),
-        "refunded_at": _ts(ref_t),
-        "amount": pa.array(_money(ref_c)),
+        "refund_id": pa.array(np.arange(1, s.ref_o.size + 1, dtype=np.int64)),
+        "order_id": pa.array(s.ref_o.astype(np.int64) + 1),
+        "refunded_at": _ts(s.ref_t),
+        "amount": pa.array(_money(s.ref_c)),
     })
     tables["hub_events"] = pa.table({
         "event_id": pa.array(np.arange(1, n_events + 1, dtype=np.int64)),
-        "profile_id": pa.array(prof_id[ev_owner]),
-        "occurred_at": _ts(ev_t),
-        "event_type": _dict(ev_type, HUB_EVENT_TYPES),
-        "raw_metric": _dict(ev_raw, raw_labels),
-        "product_id": _dict(np.maximum(ev_prod, 0), sku, ev_prod >= 0),
+        "profile_id": pa.array(prof_id[s.ev_owner]),
+        "occurred_at": _ts(s.ev_t),
+        "event_type": _dict(s.ev_type, HUB_EVENT_TYPES),
+        "raw_metric": _dict(s.ev_raw, s.raw_labels),
+        "product_id": _dict(np.maximum(s.ev_prod, 0), sku, s.ev_prod >= 0),
     })
-    tables["marketing_assets"] = _marketing_assets(as_of, tz)
+    tables["marketing_assets"] = _marketing_assets(s.as_of, s.grid.tz)
     if with_predictions:
-        tables["predictions"] = _predictions(
-            r_pred, n, prof_id, o_owner, o_t, o_net, o_kind, first, t_end, as_of, tz)
+        tables["predictions"] = _predictions(s)
     return tables
 
 
@@ -744,14 +1062,22 @@ def _marketing_assets(as_of: _dt.date, tz: ZoneInfo) -> pa.Table:
     })
 
 
-def _predictions(rng, n, prof_id, o_owner, o_t, o_cents, o_kind, first, t_end,
-                 as_of, tz) -> pa.Table:
-    """Klaviyo-style predictions from the true parameters (closed form + noise)."""
+def _predictions(s: _DemoState) -> pa.Table:
+    """Klaviyo-style predictions from the true parameters (closed form + noise).
+
+    Only the model orders enter, at their net values (``o_net``), because those
+    are what the true parameters describe. Reads ``n``, ``as_of``, ``grid``,
+    ``first``, ``o_owner``, ``o_t``, ``o_net``, ``o_kind``; draws from ``rng.pred``.
+    """
     from scipy.special import hyp2f1
+
+    rng, n, as_of, tz, t_end = s.rng.pred, s.n, s.as_of, s.grid.tz, s.grid.t_end
+    o_owner, o_t, o_cents, o_kind, first = s.o_owner, s.o_t, s.o_net, s.o_kind, s.first
+    prof_id = np.arange(1, n + 1, dtype=np.int64)
 
     bg, gg = TRUE_BG_NBD, TRUE_GAMMA_GAMMA
     r, alpha, a, b = bg["r"], bg["alpha"], bg["a"], bg["b"]
-    sel = o_kind == 0
+    sel = o_kind == _MODEL
     own, t = o_owner[sel], o_t[sel]
     cnt = np.bincount(own, minlength=n)
     spend = np.bincount(own, weights=o_cents[sel], minlength=n) / 100.0

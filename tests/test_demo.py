@@ -13,7 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 from scipy.special import hyp2f1
 
-from hubnb.demo import HUB_EVENT_TYPES, MODEL_SOURCES, TABLES, generate_demo_data
+from hubnb import demo as demo_mod
+from hubnb.demo import HUB_EVENT_TYPES, MODEL_SOURCES, RAW_METRICS, TABLES, generate_demo_data
 
 N = 4000
 SEED = 7
@@ -248,3 +249,192 @@ def test_recovery_sanity(demo):
     assert truth["model_orders"]["gamma_gamma_value"] == "net of refunds"
     # a partially refunded model order's value is its net (Gamma) value plus the refunds
     assert (m.value > net + 0.005).mean() == pytest.approx(0.05, abs=0.015)
+
+
+# --------------------------------------------------------------------------- determinism, pin
+
+def _content_digest(path, names):
+    """sha256 of the tables' contents (not the file bytes, which carry the writer's version)."""
+    h = hashlib.sha256()
+    for name in names:
+        t = pq.read_table(path / f"{name}.parquet")
+        h.update(name.encode())
+        for col_name, col in zip(t.column_names, t.columns):
+            if pa.types.is_timestamp(col.type):
+                col = col.cast(pa.int64())
+            h.update(col_name.encode())
+            h.update(json.dumps(col.to_pylist()).encode())
+    return h.hexdigest()
+
+
+def test_same_seed_same_tables_in_memory():
+    a = demo_mod._build_tables(500, 11, AS_OF, True)
+    b = demo_mod._build_tables(500, 11, AS_OF, True)
+    c = demo_mod._build_tables(500, 12, AS_OF, True)
+    assert list(a) == list(b) == CORE + ["predictions"]
+    for name in a:
+        assert a[name].equals(b[name]), name
+    for name in ("profiles", "orders", "order_lines", "refunds", "hub_events", "predictions"):
+        assert not a[name].equals(c[name]), name
+    assert a["marketing_assets"].equals(c["marketing_assets"])  # no randomness in it
+
+
+# Pinned output of generate_demo_data(out, 300, 5, with_predictions=True): computed with
+# this test's _content_digest from the implementation before the generator was split into
+# steps (hubnb/demo.py at e956d2a, one 287-line _build_tables), so the steps reproduce the
+# old draws exactly. A change here means every seed's dataset changed (a new draw order, or
+# a numpy release that changed one of its distributions): only update it deliberately.
+PIN_DIGEST = "d836f386ecfddb40f99ac34f8bae011b156b9003b7fecb6ae8b27d81f43fda26"
+PIN_ROWS = {"profiles": 300, "orders": 677, "order_lines": 1073, "refunds": 37,
+            "hub_events": 2963, "marketing_assets": 15, "predictions": 267}
+
+
+def test_pinned_output(tmp_path):
+    truth = generate_demo_data(tmp_path / "m", 300, 5, with_predictions=True)
+    assert truth["rows"] == PIN_ROWS
+    assert _content_digest(tmp_path / "m", CORE + ["predictions"]) == PIN_DIGEST
+    # the row counts agree with what the tables themselves say
+    t = {n: pd.read_parquet(tmp_path / "m" / f"{n}.parquet") for n in ("orders", "order_lines")}
+    assert t["order_lines"].order_id.nunique() == len(t["orders"]) == PIN_ROWS["orders"]
+
+
+def test_steps_run_alone_give_the_generator_output():
+    s = demo_mod._DemoState.new(300, 5, AS_OF)
+    for step in demo_mod._STEPS:
+        step(s)
+    direct = demo_mod._build_tables(300, 5, AS_OF, True)
+    assembled = demo_mod._assemble_tables(s, True)
+    for name in direct:
+        assert assembled[name].equals(direct[name]), name
+
+
+# --------------------------------------------------------------------------- single steps
+
+def _state(n, seed=1):
+    return demo_mod._DemoState.new(n, seed, AS_OF)
+
+
+def _local_day(seconds):
+    return pd.to_datetime(np.asarray(seconds), unit="s", utc=True).tz_convert(TZ).date
+
+
+def test_profiles_step():
+    n = 20000
+    s = _state(n)
+    demo_mod._profiles(s)
+    t0, t_end = s.grid.t0, s.grid.t_end
+    assert s.first.shape == s.created.shape == (n,)
+    assert (np.diff(s.first) >= 0).all()  # sorted: profile ids in creation order
+    assert (s.first >= t0).all() and (s.first < t_end).all()
+    assert (s.first == np.floor(s.first)).all() and (s.created == np.floor(s.created)).all()
+    gap = s.first - s.created
+    assert (gap >= 60).all() and (gap < 1800).all()  # created 1-30 minutes before
+    # acquisition density 1 + 0.6 x on [0, 1]: a share (0.5 + 0.6 * 0.375) / 1.3 of the
+    # first purchases falls in the second half of the history (sd about 0.0035 here)
+    late = (s.first >= t0 + (t_end - t0) / 2).mean()
+    assert late == pytest.approx((0.5 + 0.6 * 0.375) / 1.3, abs=0.015)
+
+
+def test_order_lines_step_cents_sum_to_each_order():
+    s = _state(10)
+    rng = np.random.default_rng(0)
+    cents = np.concatenate([[1, 2, 3, 4], rng.integers(1, 50_000, 3000)]).astype(np.int64)
+    s.o_cents = cents.copy()
+    demo_mod._order_lines(s)
+    n_ord = cents.size
+    per_order = np.bincount(s.l_order, weights=s.l_cents, minlength=n_ord).astype(np.int64)
+    assert (per_order == cents).all()
+    assert (s.l_cents >= 1).all()
+    k = np.bincount(s.l_order, minlength=n_ord)
+    assert (k == s.k_lines).all() and (k >= 1).all() and (k <= np.minimum(3, cents)).all()
+    assert k[0] == 1 and k[1] <= 2  # a 1-cent order has one line, a 2-cent order at most two
+    assert (np.diff(s.l_order) >= 0).all() and (s.l_start == np.cumsum(k) - k).all()
+    lines = pd.DataFrame({"order": s.l_order, "prod": s.l_prod})
+    assert not lines.duplicated().any()  # distinct products within an order
+    assert s.l_prod.min() >= 0 and s.l_prod.max() < demo_mod.N_PRODUCTS
+    assert set(np.unique(s.l_qty)) <= {1, 2, 3}
+    assert (s.o_cents == cents).all()  # the order values are not touched
+
+
+def test_refunds_step_partial_below_value_net_kept():
+    s = _state(10)
+    t0, t_end = s.grid.t0, s.grid.t_end
+    rng = np.random.default_rng(3)
+    n_ord = 6000
+    kind = rng.choice(4, n_ord, p=[0.7, 0.1, 0.1, 0.1]).astype(np.int8)
+    o_t = np.sort(np.floor(rng.uniform(t0, t_end - 1, n_ord)))
+    o_can = np.where(kind == 1, np.minimum(o_t + 600, t_end - 1), np.nan)
+    cents = rng.integers(1, 40_000, n_ord).astype(np.int64)
+    s.o_t, s.o_kind, s.o_can, s.o_cents = o_t, kind, o_can, cents.copy()
+    demo_mod._refunds(s)
+
+    assert (s.o_net == cents).all()  # the net values are the values before the step
+    refunded = np.bincount(s.ref_o, weights=s.ref_c, minlength=n_ord).astype(np.int64)
+    count = np.bincount(s.ref_o, minlength=n_ord)
+    model = kind == 0
+    # model orders: refunds stay below the (raised) value, which is net + refunds
+    assert (refunded[model] < s.o_cents[model]).all()
+    assert (s.o_cents[model] - refunded[model] == cents[model]).all()
+    part = model & (count > 0)
+    eligible = model & (o_t < t_end - 7200)
+    assert not part[~eligible].any()
+    assert part[eligible].mean() == pytest.approx(0.05, abs=0.012)  # about 5 %
+    assert count.max() == 2 and (count[~model] <= 1).all()  # two partial refunds: model only
+    # extra orders: unchanged values, refunded in full or not at all
+    extra = ~model & (count > 0)
+    assert (s.o_cents[~model] == cents[~model]).all()
+    assert (refunded[extra] == cents[extra]).all()
+    assert ((kind == 1) & (count > 0)).sum() > ((kind == 2) & (count > 0)).sum()
+    # times: after the order (and its cancellation), before the end, sorted
+    assert (s.ref_c >= 1).all()
+    assert (s.ref_t > o_t[s.ref_o]).all() and (s.ref_t < t_end).all()
+    can = kind[s.ref_o] == 1
+    assert (s.ref_t[can] > o_can[s.ref_o[can]]).all()
+    assert (np.diff(s.ref_t) >= 0).all()
+
+
+def test_hub_accounts_step_on_live_days_after_creation():
+    n = 4000
+    s = _state(n)
+    t0, t_end = s.grid.t0, s.grid.t_end
+    s.created = np.sort(np.floor(np.random.default_rng(5).uniform(t0, t_end - 5 * 86400, n)))
+    demo_mod._hub_accounts(s)
+    acc = s.has_acct
+    assert acc.mean() == pytest.approx(demo_mod.ACCOUNT_SHARE, abs=0.03)
+    t = s.acct_t[acc]
+    assert (t >= s.created[acc] + 60).all() and (t < t_end).all() and (t == np.floor(t)).all()
+    days = pd.Series(_local_day(t))
+    assert (days >= demo_mod.HUB_LAUNCHED_ON).all()
+    for start, end in demo_mod.HUB_PAUSED:
+        assert not days.between(start, end).any()
+    assert (s.acct_t[~acc] == t_end).all()
+
+
+def test_event_log_step_keeps_valid_events_sorted():
+    s = _state(3)
+    g = s.grid
+    day = 86400
+    live_noon = g.knots[:-1][g.live] + 12 * 3600  # noon-ish on every live day
+    dead_noon = g.knots[:-1][~g.live] + 12 * 3600
+    s.acct_t = np.array([live_noon[10], live_noon[40], g.t_end])  # profile 2: no account
+    other, atc = HUB_EVENT_TYPES.index("other"), HUB_EVENT_TYPES.index("hub_add_to_cart")
+    # drawn events: 2 good ones (out of order), one before its account, one on a paused
+    # day, one NaN (a draw that landed on a dead day), one of a profile without account
+    s.ev_t = np.array([live_noon[200] + 0.7, live_noon[50], live_noon[5], dead_noon[-1],
+                       np.nan, live_noon[300]])
+    s.ev_owner = np.array([0, 1, 0, 1, 0, 2])
+    s.ev_type = np.array([other, 0, 0, 0, 0, 0], np.int8)
+    s.ev_prod = np.full(6, -1)
+    # linked add-to-cart events: one good, one after the end
+    s.lk_t = np.array([live_noon[150] - 30, g.t_end + day])
+    s.lk_owner = np.array([1, 0])
+    s.lk_prod = np.array([17, 3])
+    demo_mod._event_log(s)
+    assert list(s.ev_owner) == [1, 1, 0]
+    assert list(s.ev_t) == [live_noon[50], live_noon[150] - 30, np.floor(live_noon[200])]
+    assert list(s.ev_type) == [0, atc, other]
+    assert list(s.ev_prod) == [-1, 17, -1]
+    raw = [s.raw_labels[i] for i in s.ev_raw]
+    assert raw[0] == RAW_METRICS["hub_opened"][0]
+    assert raw[1] == RAW_METRICS["hub_add_to_cart"][0]
+    assert raw[2] in RAW_METRICS["other"]
