@@ -160,8 +160,9 @@ def load_dataset(path, tables: tuple[str, ...] | None = None) -> Dataset:
     Raises
     ------
     DataError
-        A missing directory or required table, a missing required column, a negative
-        value, an unknown ``event_type``, a naive or unparseable timestamp.
+        A missing directory or required table, a header naming a column twice, a
+        missing required column, a negative value, an unknown ``event_type``, a naive or
+        unparseable timestamp.
     """
     path = Path(path)
     if not path.is_dir():
@@ -204,15 +205,39 @@ def _read(file: Path, table: Table) -> pd.DataFrame:
         if file.suffix == ".parquet":
             # Only the contract's columns; text columns stay dictionary-encoded (pandas
             # categoricals), which is how Parquet stores them and far cheaper than strings.
-            names = set(pq.read_schema(file).names)
+            header = pq.read_schema(file).names
+            _check_repeated_names(header, table.name, file.name)
+            names = set(header)
             wanted = [c.name for c in table.columns if c.name in names]
             text = [c.name for c in table.columns if c.category and c.name in names]
             return pq.read_table(file, columns=wanted, read_dictionary=text).to_pandas()
+        # The header line as written: pandas would rename a repeated name (value.1).
+        header = pd.read_csv(file, header=None, nrows=1, dtype=str, keep_default_na=False)
+        _check_repeated_names(list(header.iloc[0]) if len(header) else [], table.name,
+                              file.name)
         # Everything as text first: the contract's types are applied column by column,
         # so a bad value is reported with its row instead of silently coerced.
         return pd.read_csv(file, dtype=str, keep_default_na=False, na_values=[""])
+    except DataError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any reader failure is a data error
         raise DataError(f"cannot read {file.name}: {exc}", table=table.name) from None
+
+
+def _check_repeated_names(names: list[str], table: str, file: str) -> None:
+    """A file whose header names a column more than once is ambiguous: an error.
+
+    Blank names (e.g. a trailing comma) are not column names and are left alone.
+    """
+    counts: dict[str, int] = {}
+    for name in names:
+        if str(name).strip():
+            counts[name] = counts.get(name, 0) + 1
+    repeated = [name for name, n in counts.items() if n > 1]
+    if repeated:
+        listed = ", ".join(f"{name!r} ({counts[name]} times)" for name in repeated)
+        raise DataError(f"{file} names the same column more than once: {listed}; "
+                        "keep one column of each name", table=table, column=repeated[0])
 
 
 def _empty(table: Table) -> pd.DataFrame:
@@ -377,6 +402,26 @@ def _check_event_types(events: pd.DataFrame) -> None:
                         table="hub_events", column="event_type", row=row)
 
 
+#: The quality rule of orders whose refunds sum to more than the order's value.
+REFUNDS_EXCEED_RULE = "refunds exceed their order's value (orders counted)"
+
+
+def _refunds_exceeding(refunds: pd.DataFrame, orders: pd.DataFrame) -> int:
+    """Orders whose refunds (every refund in the file) sum to more than the order's value.
+
+    Sums of cents are compared with a tolerance of 1e-9 (relative and absolute), so
+    refunds of 0.10 and 0.20 against a value of 0.30 do not exceed it.
+    """
+    if not len(refunds) or not len(orders):
+        return 0
+    total = refunds.groupby("order_id", sort=False, observed=True)["amount"].sum()
+    value = orders.set_index("order_id")["value"].reindex(total.index).to_numpy(dtype=float)
+    total = total.to_numpy(dtype=float)
+    known = ~np.isnan(value)
+    exceed = known & (total > value) & ~np.isclose(total, value, rtol=1e-9, atol=1e-9)
+    return int(exceed.sum())
+
+
 class _Quality:
     def __init__(self):
         self.rows = []
@@ -406,6 +451,8 @@ def _apply_rules(frames: dict[str, pd.DataFrame], quality: _Quality) -> None:
         quality.add(name, "order_id not in orders", orphan.sum(), "ignored")
         if orphan.any():
             frames[name] = df.loc[~orphan].reset_index(drop=True)
+    quality.add("refunds", REFUNDS_EXCEED_RULE, _refunds_exceeding(frames["refunds"], orders),
+                "order's net value counted as 0 (fully refunded: left out of CLV)")
     profiles = pd.Index(frames["profiles"]["profile_id"].unique())
     for name in ("orders", "hub_events"):
         df = frames[name]

@@ -38,8 +38,9 @@ _NAT = np.iinfo(np.int64).min
 class Change:
     """A dashboard number in P, its value in C and the percent change.
 
-    ``change_pct`` is 100 x (P - C) / C, rounded to one decimal; None where C is 0 or
-    there is no comparison (``previous`` None).
+    ``change_pct`` is 100 x (P - C) / C, unrounded; None where C is 0 or there is no
+    comparison (``previous`` None). Values are kept as computed (metrics.json is unrounded,
+    SPEC section 4): rounding is for display only.
     """
 
     value: float | int | None
@@ -47,10 +48,7 @@ class Change:
     change_pct: float | None
 
     @classmethod
-    def of(cls, value, previous, decimals: int | None = None) -> Change:
-        if decimals is not None:
-            value = None if value is None else round(float(value), decimals)
-            previous = None if previous is None else round(float(previous), decimals)
+    def of(cls, value, previous) -> Change:
         return cls(value, previous, change_pct(value, previous))
 
     def as_dict(self) -> dict:
@@ -212,10 +210,10 @@ class HubDashboard:
 # --------------------------------------------------------------------------- helpers
 
 def change_pct(value, previous) -> float | None:
-    """100 x (value - previous) / previous, one decimal; None where previous is 0 or None."""
+    """100 x (value - previous) / previous, unrounded; None where previous is 0 or None."""
     if value is None or previous is None or previous == 0:
         return None
-    return round(100.0 * (float(value) - float(previous)) / float(previous), 1)
+    return 100.0 * (float(value) - float(previous)) / float(previous)
 
 
 def instants_us(timestamps: pd.Series) -> np.ndarray:
@@ -398,8 +396,8 @@ def _plain(ids: pd.Series) -> np.ndarray:
 
 
 def revenue_generated(lines: pd.DataFrame) -> float:
-    """Sum of ``line_total`` of the attributed lines (see :func:`attributed_lines`)."""
-    return round(float(lines["line_total"].sum()), 2)
+    """Sum of ``line_total`` of the attributed lines (see :func:`attributed_lines`), unrounded."""
+    return float(lines["line_total"].sum())
 
 
 def product_report(lines: pd.DataFrame) -> pd.DataFrame:
@@ -416,7 +414,7 @@ def product_report(lines: pd.DataFrame) -> pd.DataFrame:
     grouped = lines.groupby("product_id", sort=False)
     out = pd.DataFrame({
         "units": grouped["quantity"].sum().astype("int64"),
-        "revenue": grouped["line_total"].sum().round(2),
+        "revenue": grouped["line_total"].sum().astype("float64"),
         "orders": grouped["order_id"].nunique().astype("int64"),
     })
     spellings = (lines.groupby(["product_id", "product_name"]).size().rename("n")
@@ -432,12 +430,15 @@ def product_report(lines: pd.DataFrame) -> pd.DataFrame:
 
 
 def average_order_value(orders: pd.DataFrame, period: Period) -> tuple[float | None, int]:
-    """Mean ``value`` of the signed-in, not cancelled orders placed in P, and their count."""
+    """Mean ``value`` of the signed-in, not cancelled orders placed in P, and their count.
+
+    The mean is unrounded (metrics.json keeps it whole; rounding is for display only).
+    """
     valid = _valid_orders(orders, period)
     values = valid["value"].to_numpy()[valid["signed_in"].to_numpy(dtype=bool)]
     if not values.size:
         return None, 0
-    return round(float(values.mean()), 2), int(values.size)
+    return float(values.mean()), int(values.size)
 
 
 def reengagement_list(profiles: pd.DataFrame, hub_events: pd.DataFrame, as_of: dt.date,
@@ -619,10 +620,10 @@ def customer_hub(data, params) -> HubDashboard:
     hub_now = now if live.has_data else None
     hub_before = before if (before is not None and live.comparison_live) else None
 
-    def compared(name, decimals=None):
+    def compared(name):
         v = getattr(hub_now, name) if hub_now is not None else None
         p = getattr(hub_before, name) if hub_now is not None and hub_before is not None else None
-        return Change.of(v, p, decimals)
+        return Change.of(v, p)
 
     buckets = period_buckets(period)
     if has_flag and lines["added_from_hub"].notna().all():
@@ -637,10 +638,10 @@ def customer_hub(data, params) -> HubDashboard:
         total_accounts=total_accounts(data.profiles, period),
         service_interactions=compared("service_interactions"),
         active_accounts=compared("active_accounts"),
-        revenue_generated=compared("revenue_generated", 2),
+        revenue_generated=compared("revenue_generated"),
         # AOV is a measure of checkouts (orders), not of hub events: always measured.
         average_order_value=Change.of(now.average_order_value,
-                                      before.average_order_value if before else None, 2),
+                                      before.average_order_value if before else None),
         orders=now.signed_in_orders,
         previous_orders=before.signed_in_orders if before else None,
         service_breakdown=(dict(now.service_breakdown) if live.has_data

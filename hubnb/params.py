@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,6 +156,9 @@ def parse_params(raw: dict, base_dir: Path = Path("."), source: Path | None = No
     currency = raw.get("currency", "USD")
     if not (isinstance(currency, str) and re.fullmatch(r"[A-Z]{3}", currency)):
         raise ParamsError("currency", f"{currency!r} is not a 3-letter ISO 4217 code")
+    if currency not in iso_currencies():
+        raise ParamsError("currency", f"{currency!r} is not an ISO 4217 currency code "
+                          "(e.g. USD, EUR, GBP, KRW)")
     data = _required(raw, "data")
     data_path = (base_dir / str(data)).resolve()
     if "as_of" in raw and raw["as_of"] is not None:
@@ -179,6 +183,14 @@ def parse_params(raw: dict, base_dir: Path = Path("."), source: Path | None = No
         segments=_segments(raw.get("segments") or []),
         source=source,
     )
+
+
+@functools.cache
+def iso_currencies() -> frozenset[str]:
+    """The ISO 4217 currency codes Babel knows (``babel.numbers.list_currencies``)."""
+    from babel.numbers import list_currencies
+
+    return frozenset(list_currencies())
 
 
 def _hub(raw) -> HubParams:

@@ -1,5 +1,7 @@
 """The data contract: each rule for imperfect data and each error, on tiny datasets."""
 
+import datetime as dt
+
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -159,3 +161,71 @@ def test_ids_read_as_numbers_in_one_file_and_text_in_another_still_join(tmp_path
     pq.write_table(events, folder / "hub_events.parquet")
     ds = load_dataset(folder)
     assert ds.hub_events.product_id.iloc[0] == ds.order_lines.product_id.iloc[0] == "7"
+
+
+def test_csv_header_repeating_a_column_is_an_error(tmp_path):
+    # `value` twice with conflicting numbers: pandas alone would rename one `value.1`
+    orders = ("order_id,profile_id,placed_at,value,signed_in,value\n"
+              "o1,a,2026-03-01T09:15:00Z,12.50,true,99\n")
+    with pytest.raises(DataError) as err:
+        load_dataset(write(tmp_path / "m", orders=orders))
+    e = err.value
+    assert (e.table, e.column, e.row) == ("orders", "value", None)
+    assert "table 'orders', column 'value'" in str(e)
+    assert "names the same column more than once: 'value' (2 times)" in str(e)
+    assert "\n" not in str(e)
+
+
+def test_csv_header_repeating_several_columns_names_them_all(tmp_path):
+    refunds = ("refund_id,order_id,amount,refunded_at,amount,order_id,amount\n"
+               "r1,o1,2,2026-03-04T00:00:00Z,3,o2,4\n")
+    with pytest.raises(DataError) as err:
+        load_dataset(write(tmp_path / "m", refunds=refunds))
+    e = err.value
+    assert (e.table, e.column) == ("refunds", "order_id")   # the first one repeated
+    assert "'order_id' (2 times), 'amount' (3 times)" in str(e)
+    assert "\n" not in str(e)
+
+
+def test_parquet_with_a_repeated_column_name_is_an_error(tmp_path):
+    folder = write(tmp_path / "m")
+    (folder / "orders.csv").unlink()
+    ts = pd.to_datetime(["2026-03-01T09:15:00Z"], utc=True)
+    arrays = [pa.array(["o1"]), pa.array(["a"]), pa.array(ts), pa.array([12.5]),
+              pa.array([True]), pa.array([99.0])]
+    names = ["order_id", "profile_id", "placed_at", "value", "signed_in", "value"]
+    pq.write_table(pa.Table.from_arrays(arrays, names=names), folder / "orders.parquet")
+    with pytest.raises(DataError) as err:
+        load_dataset(folder)
+    e = err.value
+    assert (e.table, e.column, e.row) == ("orders", "value", None)
+    assert "orders.parquet names the same column more than once: 'value' (2 times)" in str(e)
+
+
+def test_refunds_exceeding_their_order_are_counted(tmp_path):
+    from hubnb.clv.orders import counted_orders
+    from hubnb.data import REFUNDS_EXCEED_RULE
+    from hubnb.params import OrderFilter
+
+    orders = ORDERS + "o3,a,2026-03-05T09:15:00Z,0.30,web,false,true,\n"
+    refunds = ("refund_id,order_id,refunded_at,amount\n"
+               "r1,o1,2026-03-04T00:00:00Z,10\n"      # o1 (12.50): 10 + 3 = 13 > 12.50
+               "r2,o1,2026-03-05T00:00:00Z,3\n"
+               "r3,o2,2026-03-04T00:00:00Z,20\n"      # o2 (20): 20, equal, not more
+               "r3,o2,2026-03-05T00:00:00Z,5\n"       # repeated refund_id: dropped first
+               "r4,o3,2026-03-06T00:00:00Z,0.10\n"    # o3 (0.30): 0.10 + 0.20, in floats
+               "r5,o3,2026-03-06T00:00:00Z,0.20\n"    #   0.30000000000000004: not more
+               "r6,zz,2026-03-06T00:00:00Z,100\n")    # unknown order: ignored, not counted
+    ds = load_dataset(write(tmp_path / "m", orders=orders, refunds=refunds))
+    assert REFUNDS_EXCEED_RULE == "refunds exceed their order's value (orders counted)"
+    assert rule_rows(ds, "refunds", REFUNDS_EXCEED_RULE) == 1            # o1 only
+    q = ds.quality.set_index(["table", "rule"]).loc[("refunds", REFUNDS_EXCEED_RULE)]
+    assert "net value counted as 0" in q["action"]
+    # the refunds are kept as they are; the CLV netting leaves o1 out (net value 0)
+    assert ds.refunds.refund_id.tolist() == ["r1", "r2", "r3", "r4", "r5"]
+    counted = counted_orders(ds.orders, ds.refunds, OrderFilter(), dt.date(2026, 3, 31),
+                             "UTC", 365)
+    assert "o1" not in counted.order_id.tolist()
+    # no refunds at all: the rule is still listed, with 0
+    plain = load_dataset(write(tmp_path / "n"))
+    assert rule_rows(plain, "refunds", REFUNDS_EXCEED_RULE) == 0

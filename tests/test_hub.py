@@ -10,11 +10,13 @@ C starts Oct 22 04:00.
 """
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import matplotlib
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -235,11 +237,14 @@ def test_attribution_window_days_is_a_parameter(tmp_path):
 def test_average_order_value_uses_signed_in_not_cancelled_orders_in_the_period(tmp_path):
     d = dashboard_of(tmp_path, orders=ORDERS, lines=LINES, events=CART_D)
     # P: o1 (100) and o4 (10) -> 55; o2 is cancelled, o5 not signed in. C: o3 (60).
-    # change 100 * (55 - 60) / 60 = -8.33
-    assert d.average_order_value == hub.Change(55.0, 60.0, -8.3)
+    # change 100 * (55 - 60) / 60 = -25 / 3 = -8.333..., unrounded
+    c = d.average_order_value
+    assert (c.value, c.previous) == (55.0, 60.0)
+    assert c.change_pct == pytest.approx(-25 / 3, rel=1e-12)
     assert d.orders == 2 and d.previous_orders == 1
     aov = d.metrics()["average_order_value"]
-    assert aov == {"value": 55.0, "previous": 60.0, "change_pct": -8.3, "orders": 2}
+    assert aov == {"value": 55.0, "previous": 60.0,
+                   "change_pct": pytest.approx(-25 / 3, rel=1e-12), "orders": 2}
     per_day = d.aov_series
     assert per_day.loc[pd.Timestamp("2026-11-02"), "orders"] == 1
     assert per_day.loc[pd.Timestamp("2026-11-04"), "average_order_value"] == 10.0
@@ -278,10 +283,57 @@ def test_no_comparison_leaves_previous_null(tmp_path):
 
 
 def test_change_pct_rule():
-    assert hub.change_pct(4, 3) == 33.3
-    assert hub.change_pct(1, 3) == -66.7
+    assert hub.change_pct(4, 3) == pytest.approx(100 / 3, rel=1e-12)      # 33.333...
+    assert hub.change_pct(1, 3) == pytest.approx(-200 / 3, rel=1e-12)     # -66.666...
     assert hub.change_pct(5, 0) is None
     assert hub.change_pct(5, None) is None
+
+
+def test_change_pct_is_not_rounded():
+    # 100 * (2 - 3) / 3 = -33.333...: metrics.json keeps it whole, display rounds it
+    pct = hub.change_pct(2, 3)
+    assert pct == pytest.approx(-100 / 3, rel=1e-12)
+    assert pct != round(pct, 1) and pct != round(pct, 2)
+    assert hub.Change.of(2, 3).change_pct == pct
+
+
+def test_metrics_are_unrounded(tmp_path):
+    # AOV of P: signed-in orders of 10.00, 10.00 and 10.01 -> 30.01 / 3 = 10.00333...
+    # (rounded to cents it would be 10.0); C: one order of 10.00.
+    # Revenue of P: attributed lines 0.10 + 0.20 + 0.015 = 0.315 (not 0.32 nor 0.31);
+    # C: one line of 0.07. change 100 * (0.315 - 0.07) / 0.07 = 350.
+    orders = [("o1", "p1", "2026-11-02T12:00:00Z", 10, "true", ""),
+              ("o2", "p2", "2026-11-02T13:00:00Z", 10, "true", ""),
+              ("o3", "p3", "2026-11-03T12:00:00Z", 10.01, "true", ""),
+              ("o4", "p1", "2026-10-25T12:00:00Z", 10, "true", "")]
+    lines = [("o1", 1, "A", "Alpha", 1, 0.10, "true"),
+             ("o1", 2, "B", "Beta", 1, 0.20, "true"),
+             ("o2", 1, "A", "Alpha", 1, 0.015, "true"),
+             ("o4", 1, "A", "Alpha", 1, 0.07, "true")]
+    d = dashboard_of(tmp_path, orders=orders, lines=lines, events=[])
+    m = d.metrics()
+    aov = m["average_order_value"]
+    assert aov["value"] == pytest.approx(30.01 / 3, rel=1e-12)
+    assert aov["value"] != round(aov["value"], 2)
+    assert aov["previous"] == 10.0
+    assert aov["change_pct"] == pytest.approx(100 * (30.01 / 3 - 10) / 10, rel=1e-9)
+    rev = m["revenue_generated"]
+    assert rev["value"] == pytest.approx(0.315, abs=1e-12)
+    assert rev["previous"] == pytest.approx(0.07, abs=1e-12)
+    assert rev["change_pct"] == pytest.approx(350.0, rel=1e-9)
+    # the View report's revenue per product is unrounded too: A = 0.10 + 0.015, B = 0.20
+    p = d.products.set_index("product_id")["revenue"]
+    assert p["A"] == pytest.approx(0.115, abs=1e-12) and p["B"] == pytest.approx(0.20)
+    assert d.products["product_id"].tolist() == ["B", "A"]
+
+
+def test_customer_hub_is_deterministic(tmp_path):
+    data = hub_dataset(tmp_path / "m", orders=ORDERS, lines=LINES, events=EDGE_EVENTS + CART_D)
+    params = hub_params(tmp_path / "m")
+    first = hub.customer_hub(data, params).metrics()
+    second = hub.customer_hub(data, params).metrics()
+    assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True)
+    assert json.dumps(first) == json.dumps(second)       # same key order too
 
 
 def test_metrics_have_specs_shape(tmp_path):
@@ -510,7 +562,7 @@ def _reference_revenue(data: Dataset, period, window_days: int) -> float:
                          & (gap <= pd.Timedelta(days=window_days))).any())
         if flag:
             total += line.line_total
-    return round(total, 2)
+    return total
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -525,9 +577,10 @@ def test_property_dashboard_invariants(tables):
     # revenue generated never exceeds the revenue of the non-cancelled orders in P
     o = data.orders
     in_p = params.period.contains(o["placed_at"]) & o["cancelled_at"].isna()
-    assert d.revenue_generated.value <= round(o.loc[in_p, "value"].sum(), 2) + 1e-9
+    assert d.revenue_generated.value <= o.loc[in_p, "value"].sum() + 1e-9
     # ... and equals the rule read line by line
-    assert d.revenue_generated.value == _reference_revenue(data, params.period, 7)
+    assert d.revenue_generated.value == pytest.approx(
+        _reference_revenue(data, params.period, 7), rel=1e-12, abs=1e-9)
     # active accounts never exceed the distinct profiles with events in P
     ev = data.hub_events
     with_events = ev.loc[params.period.contains(ev["occurred_at"]), "profile_id"].nunique()

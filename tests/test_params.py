@@ -44,6 +44,7 @@ def test_as_of_defaults_to_today_in_the_timezone():
     ({"timezone": "Mars/Olympus"}, "timezone"),
     ({"merchant": "Acme Store"}, "merchant"),
     ({"currency": "dollars"}, "currency"),
+    ({"currency": "QQQ"}, "currency"),
     ({"as_of": "22/11/2026"}, "as_of"),
     ({"hub": {"launched": "2025-03-01"}}, "hub.launched"),
     ({"hub": {"paused": [{"start": "2026-01-02"}]}}, "hub.paused[0]"),
@@ -92,3 +93,13 @@ def test_custom_period_and_comparison_from_yaml(tmp_path):
     assert (p.period.start, p.period.end) == (dt.date(2026, 10, 1), dt.date(2026, 10, 31))
     assert (p.comparison.start, p.comparison.end) == (dt.date(2025, 10, 1), dt.date(2025, 10, 31))
     assert p.data == (tmp_path / "d").resolve()
+
+
+def test_currency_must_be_an_iso_4217_code():
+    with pytest.raises(ParamsError) as err:
+        params(currency="QQQ")
+    assert err.value.key == "currency"
+    assert str(err.value) == ("bad params: currency: 'QQQ' is not an ISO 4217 currency code "
+                              "(e.g. USD, EUR, GBP, KRW)")
+    for code in ("USD", "EUR", "GBP", "JPY", "KRW", "CHF"):
+        assert params(currency=code).currency == code
