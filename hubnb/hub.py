@@ -94,27 +94,16 @@ class OfflineSpan:
     def days(self) -> int:
         return (self.end - self.start).days + 1
 
-    def notice(self) -> str:
-        """E.g. ``Customer Hub was not live on Oct 5–7, 2026 (paused) — ...``."""
-        why = self.reason
-        if self.reason == "before launch" and self.launched_on is not None:
-            why = f"before its launch on {_day(self.launched_on)}"
-        where = "" if self.in_period == "period" else f", in the {self.in_period}"
-        return (f"Customer Hub was not live on {date_range_label(self.start, self.end)} "
-                f"({why}{where}) — numbers for those days are not measurements.")
-
 
 @dataclass(frozen=True)
 class LiveState:
     """Whether the hub was live in P and C, and the days it was not."""
 
     has_data: bool                    # False: "Customer Hub has no data yet"
-    no_data_reason: str | None
+    no_data_reason: str | None        # why not: "no_hub_data" | "launched_after_period"
+                                      # | "not_live_in_period"; None with data
     comparison_live: bool             # False: C has no live day, so nothing to compare
     offline: tuple[OfflineSpan, ...]
-
-    def notices(self) -> list[str]:
-        return [span.notice() for span in self.offline]
 
 
 @dataclass(frozen=True)
@@ -179,6 +168,7 @@ class HubDashboard:
     products: pd.DataFrame
     reengage: pd.DataFrame
     buckets: Buckets
+    launched_on: dt.date | None = None
 
     @property
     def has_data(self) -> bool:
@@ -267,21 +257,6 @@ def period_buckets(period: Period) -> Buckets:
     ends = [*starts[1:], period.end + dt.timedelta(days=1)]
     days = tuple((b - a).days for a, b in zip(starts, ends))
     return Buckets(tuple(starts), np.asarray(edges, dtype=np.int64), unit, days)
-
-
-def _day(d: dt.date) -> str:
-    return f"{d:%b} {d.day}, {d.year}"
-
-
-def date_range_label(start: dt.date, end: dt.date) -> str:
-    """``Oct 5, 2026``, ``Oct 5–7, 2026``, ``Sep 28 – Oct 2, 2026``, ``Dec 30, 2025 – Jan 2, 2026``."""
-    if start == end:
-        return _day(start)
-    if start.year != end.year:
-        return f"{_day(start)} – {_day(end)}"
-    if start.month != end.month:
-        return f"{start:%b} {start.day} – {end:%b} {end.day}, {end.year}"
-    return f"{start:%b} {start.day}–{end.day}, {end.year}"
 
 
 # --------------------------------------------------------------------------- the rules
@@ -501,14 +476,11 @@ def live_state(hub_params, period: Period, comparison: Period | None,
     spans = _merge_same_days(spans)
     reason = None
     if not any_hub_data:
-        reason = "This merchant's data has no Customer Hub events and no Customer Hub accounts."
+        reason = "no_hub_data"
     elif live_days["period"] == 0:
         lo = hub_params.launched_on
-        if lo is not None and lo > period.end:
-            reason = (f"Customer Hub launched on {_day(lo)}, after this period ends "
-                      f"({_day(period.end)}).")
-        else:
-            reason = "Customer Hub was not live on any day of this period."
+        reason = ("launched_after_period" if lo is not None and lo > period.end
+                  else "not_live_in_period")
     return LiveState(has_data=reason is None, no_data_reason=reason,
                      comparison_live=comparison is not None and live_days["comparison period"] > 0,
                      offline=tuple(spans))
@@ -635,6 +607,7 @@ def customer_hub(data, params) -> HubDashboard:
     return HubDashboard(
         period=period, comparison=comparison, currency=params.currency, as_of=params.as_of,
         inactive_after_days=hub.inactive_after_days, attribution=attribution, live=live,
+        launched_on=hub.launched_on,
         total_accounts=total_accounts(data.profiles, period),
         service_interactions=compared("service_interactions"),
         active_accounts=compared("active_accounts"),

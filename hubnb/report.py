@@ -2,41 +2,49 @@
 
 Each notebook starts with::
 
-    params_path = "../params/demo.yaml"   # tagged `parameters`: Papermill replaces it
-    output_dir = None                     # hubnb run: the folder its files go to
+    params_path = "../../params/demo.yaml"  # tagged `parameters`: Papermill replaces them
+    output_dir = None                       # hubnb run: the folder its files go to
+    snapshot = None                         # hubnb run: the dataset it already validated
 
-    report = hubnb.report.open_report(params_path, output_dir)
+    report = hubnb.report.open_report(params_path, output_dir, snapshot)
 
-:func:`open_report` validates the params, reads the dataset and returns a
-:class:`Report`. ``report.record(section, values)`` keeps the numbers that ``hubnb run``
-gathers into ``metrics.json``; ``report.write_csv(name, frame)`` writes a profile list
-beside the reports. Opened by hand in JupyterLab (``output_dir`` None) a notebook still
-runs top to bottom: nothing is written, and the report says so where a file would be.
+:func:`open_report` validates the params and returns a :class:`Report`. Under ``hubnb run``
+the dataset was read and validated once, by the run, and written to a snapshot that every
+notebook loads as it is; opened by hand in JupyterLab (``snapshot`` None) a notebook reads
+and validates the dataset itself, so it gets the same tables from the same params.
+``report.record(section, values)`` keeps the numbers that ``hubnb run`` gathers into
+``metrics.json``; ``report.write_csv(name, frame)`` writes a profile list beside the
+reports. By hand (``output_dir`` None) nothing is written, and the report says so where a
+file would be.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import html
 import json
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from .data import Dataset, load_dataset
+from .errors import HubnbError
 from .params import Params, load_params
+from .provenance import Provenance, provenance
 
 METRICS_PARTS = "_metrics"
+#: Bumped when the snapshot's layout changes, so a stale one is refused.
+SNAPSHOT_VERSION = 1
 
 
 @dataclass
 class Report:
-    """A report's params, data and output folder."""
+    """A report's params, data, provenance and output folder."""
 
     params: Params
     data: Dataset
     output_dir: Path | None
+    provenance: Provenance
 
     def record(self, section: str, values: dict) -> None:
         """Keep ``values`` as the ``section`` key of metrics.json (written by ``hubnb run``)."""
@@ -44,10 +52,14 @@ class Report:
             return
         parts = self.output_dir / METRICS_PARTS
         parts.mkdir(parents=True, exist_ok=True)
-        (parts / f"{section}.json").write_text(json.dumps(values, indent=2, default=_jsonable))
+        (parts / f"{section}.json").write_text(json.dumps(values, indent=2, default=jsonable))
 
     def write_csv(self, name: str, frame: pd.DataFrame) -> Path | None:
-        """Write ``frame`` to ``output_dir/name``; None when the notebook runs by hand."""
+        """Write ``frame`` to ``output_dir/name``; None when the notebook runs by hand.
+
+        Numbers are written unrounded (pandas writes the shortest text that reads back as
+        the same float).
+        """
         if self.output_dir is None:
             return None
         path = self.output_dir / name
@@ -55,51 +67,51 @@ class Report:
         frame.to_csv(path, index=False)
         return path
 
-    def header(self, dashboard: str = "customer_hub"):
-        """The report's header: merchant, the dates it covers, as-of day, currency.
 
-        The Customer Hub report states its period and comparison with their exact dates;
-        the CLV report states its history window and prediction horizon instead.
-        """
-        from IPython.display import HTML
+def write_snapshot(dataset: Dataset, prov: Provenance, path) -> Path:
+    """Write the validated dataset and its provenance for the notebooks of one run.
 
-        p = self.params
-        rows = [("Merchant", p.display_name)]
-        if dashboard == "clv":
-            first = p.as_of - dt.timedelta(days=p.clv.history_days - 1)
-            last = p.as_of + dt.timedelta(days=p.clv.horizon_days)
-            rows += [("Orders from", f"{first:%b %d, %Y} to {p.as_of:%b %d, %Y} "
-                                     f"({p.clv.history_days:,} days of history)"),
-                     ("Predictions for", f"the next {p.clv.horizon_days:,} days, "
-                                         f"to {last:%b %d, %Y}")]
-        else:
-            rows += [("Period", p.period.label()),
-                     ("Compared with", p.comparison.label() if p.comparison else "no comparison")]
-        rows += [("As of", f"{p.as_of:%b %d, %Y} ({p.timezone}, whole local days)"),
-                 ("Currency", p.currency)]
-        cells = "".join(f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(k)}</th>"
-                        f"<td style='text-align:left'>{html.escape(v)}</td></tr>" for k, v in rows)
-        return HTML(f"<table>{cells}</table>")
-
-    def quality_table(self):
-        """The data-quality summary: every rule for imperfect data and how many rows it hit."""
-        q = self.data.quality.rename(columns={"table": "Table", "rule": "Rule", "rows": "Rows",
-                                              "action": "What hubnb did"})
-        return (q.style.hide(axis="index").format({"Rows": "{:,}"})
-                .set_properties(**{"text-align": "left"}))
+    A pickle: the exact frames (dtypes, categories, time zones) the run validated, read back
+    without parsing or validating again. It lives only for the run that wrote it.
+    """
+    path = Path(path)
+    with open(path, "wb") as handle:
+        pickle.dump({"version": SNAPSHOT_VERSION, "dataset": dataset, "provenance": prov},
+                    handle, protocol=pickle.HIGHEST_PROTOCOL)
+    return path
 
 
-def open_report(params_path, output_dir=None, tables: tuple[str, ...] | None = None) -> Report:
-    """Validate the params file, read the merchant's dataset and set up the output folder."""
+def read_snapshot(path) -> tuple[Dataset, Provenance]:
+    """The dataset and provenance :func:`write_snapshot` wrote."""
+    try:
+        with open(path, "rb") as handle:
+            content = pickle.load(handle)
+    except (OSError, pickle.UnpicklingError, EOFError) as exc:
+        raise HubnbError(f"cannot read the run's data snapshot {path}: {exc}") from None
+    if not isinstance(content, dict) or content.get("version") != SNAPSHOT_VERSION:
+        raise HubnbError(f"{path} is not a data snapshot of this hubnb version")
+    return content["dataset"], content["provenance"]
+
+
+def open_report(params_path, output_dir=None, snapshot=None) -> Report:
+    """Validate the params file, get the merchant's dataset and set up the output folder.
+
+    ``snapshot`` is the validated dataset ``hubnb run`` wrote (:func:`write_snapshot`);
+    without one the dataset is read and validated here.
+    """
     params = load_params(params_path)
-    data = load_dataset(params.data, tables=tables)
+    if snapshot:
+        data, prov = read_snapshot(snapshot)
+    else:
+        data, prov = load_dataset(params.data), provenance(params)
     out = Path(output_dir) if output_dir else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    return Report(params=params, data=data, output_dir=out)
+    return Report(params=params, data=data, output_dir=out, provenance=prov)
 
 
-def _jsonable(value):
+def jsonable(value):
+    """JSON for the values metrics carry besides plain numbers: dates and numpy scalars."""
     if hasattr(value, "isoformat"):
         return value.isoformat()
     if hasattr(value, "item"):

@@ -24,6 +24,7 @@ matplotlib.use("Agg")
 
 from hubnb import hub  # noqa: E402
 from hubnb.data import EVENT_TYPES, TABLES, Dataset, load_dataset  # noqa: E402
+from hubnb.cards import hub as cards  # noqa: E402
 from hubnb.figures import hub as hub_figures  # noqa: E402
 from hubnb.params import parse_params  # noqa: E402
 
@@ -255,8 +256,8 @@ def test_average_order_value_is_null_without_orders(tmp_path):
     d = dashboard_of(tmp_path, events=EDGE_EVENTS)
     assert d.metrics()["average_order_value"] == {"value": None, "previous": None,
                                                   "change_pct": None, "orders": 0}
-    assert "no signed-in orders in this period" in hub_figures.aov_tile(d).data
-    assert hub_figures.average_order_value_figure(d).axes[0].get_ylabel()
+    card = cards.average_order_value_card(d).html()
+    assert "no signed-in orders in this period" in card and "<img" in card
 
 
 # ------------------------------------------------------------------ comparisons
@@ -267,7 +268,7 @@ def test_zero_comparison_has_no_change_pct(tmp_path):
     m = dashboard_of(tmp_path, events=events).metrics()
     assert m["service_interactions"] == {"value": 1, "previous": 0, "change_pct": None}
     assert m["active_accounts"] == {"value": 1, "previous": 0, "change_pct": None}
-    tiles = hub_figures.overview_tiles(dashboard_of(tmp_path, events=events)).data
+    tiles = cards.overview_card(dashboard_of(tmp_path, events=events)).html()
     assert "no comparison (previous value is zero)" in tiles
 
 
@@ -279,7 +280,7 @@ def test_no_comparison_leaves_previous_null(tmp_path):
         assert m[name]["previous"] is None and m[name]["change_pct"] is None
     assert m["average_order_value"]["previous"] is None
     assert m["service_interactions"]["value"] == 4
-    assert "no comparison" in hub_figures.overview_tiles(d).data
+    assert "no comparison" in cards.overview_card(d).html()
 
 
 def test_change_pct_rule():
@@ -355,14 +356,15 @@ def test_notices_name_the_days_the_hub_was_not_live(tmp_path):
     params = hub_params(tmp_path / "m", hub={
         "launched_on": "2026-10-24", "paused": [{"start": "2026-10-30", "end": "2026-10-31"}]})
     d = dashboard_of(tmp_path, params, events=EDGE_EVENTS)
-    assert d.live.notices() == [
-        "Customer Hub was not live on Oct 22–23, 2026 (before its launch on Oct 24, 2026, "
-        "in the comparison period) — numbers for those days are not measurements.",
-        "Customer Hub was not live on Oct 30–31, 2026 (paused) — numbers for those days are "
-        "not measurements.",
-    ]
+    spans = [(sp.start, sp.end, sp.reason, sp.in_period) for sp in d.live.offline]
+    assert spans == [
+        (dt.date(2026, 10, 22), dt.date(2026, 10, 23), "before launch", "comparison period"),
+        (dt.date(2026, 10, 30), dt.date(2026, 10, 31), "paused", "period")]
     assert d.has_data and d.live.comparison_live
-    assert "Oct 30–31, 2026 (paused)" in hub_figures.live_notices(d).data
+    card = cards.live_card(d).html()
+    assert ("Customer Hub was not live on Oct 22\u2009–\u200923, 2026 (before its launch on Oct 24, "
+            "2026, in the comparison period)") in card
+    assert "Customer Hub was not live on Oct 30\u2009–\u200931, 2026 (paused)" in card
 
 
 def test_no_hub_data_report_shows_no_zero_tiles(tmp_path):
@@ -373,18 +375,20 @@ def test_no_hub_data_report_shows_no_zero_tiles(tmp_path):
     for name in ("service_interactions", "active_accounts", "revenue_generated"):
         assert m[name] == {"value": None, "previous": None, "change_pct": None}
     assert set(m["service_breakdown"].values()) == {None}
-    tiles = hub_figures.overview_tiles(d).data
+    tiles = cards.overview_card(d).html()
     assert "Service interactions" not in tiles and "no customer hub data" in tiles.lower()
-    assert "Customer Hub has no data yet" in hub_figures.live_notices(d).data
-    assert "no customer hub data" in hub_figures.service_interactions_figure(d).data.lower()
-    assert "no customer hub data" in hub_figures.products_table(d).data.lower()
+    assert "Customer Hub has no data yet" in cards.live_card(d).html()
+    assert "no customer hub data" in cards.service_interactions_card(d).html().lower()
+    assert "no customer hub data" in cards.products_card(d).html().lower()
 
 
 def test_hub_launched_after_the_period_has_no_data_yet(tmp_path):
     params = hub_params(tmp_path / "m", hub={"launched_on": "2026-12-01"})
     d = dashboard_of(tmp_path, params, events=EDGE_EVENTS)
     assert not d.has_data
-    assert "Dec 1, 2026" in d.live.no_data_reason
+    assert d.live.no_data_reason == "launched_after_period"
+    assert "launched on Dec 1, 2026, after this period ends (Nov 4, 2026)" in \
+        cards.live_card(d).html()
     assert d.metrics()["active_accounts"]["value"] is None
 
 
@@ -393,15 +397,7 @@ def test_comparison_before_launch_is_no_comparison(tmp_path):
     d = dashboard_of(tmp_path, params, events=EDGE_EVENTS)
     assert d.has_data and not d.live.comparison_live
     assert d.service_interactions == hub.Change(4, None, None)
-    assert "not live in the comparison period" in hub_figures.overview_tiles(d).data
-
-
-def test_date_range_labels():
-    label = hub.date_range_label
-    assert label(dt.date(2026, 10, 5), dt.date(2026, 10, 7)) == "Oct 5–7, 2026"
-    assert label(dt.date(2026, 10, 5), dt.date(2026, 10, 5)) == "Oct 5, 2026"
-    assert label(dt.date(2026, 9, 28), dt.date(2026, 10, 2)) == "Sep 28 – Oct 2, 2026"
-    assert label(dt.date(2025, 12, 30), dt.date(2026, 1, 2)) == "Dec 30, 2025 – Jan 2, 2026"
+    assert "not live in the comparison period" in cards.overview_card(d).html()
 
 
 # ------------------------------------------------------------------ re-engagement
@@ -433,27 +429,46 @@ def test_falling_engagement_offers_the_reengagement_list(tmp_path):
     d = dashboard_of(tmp_path, events=events)
     assert d.active_accounts == hub.Change(1, 2, -50.0)
     assert d.stagnant == ("active_accounts",)
-    card = hub_figures.reengage_card(d, Path("/out/reengage.csv")).data
+    card = cards.reengage_card(d, Path("/out/reengage.csv")).html()
     assert "Active accounts fell 50.0% (2 → 1)" in card and "reengage.csv" in card
     # p3 (never opened) is listed; p1 and p2 opened within 30 days of Nov 4
     assert d.reengage["profile_id"].tolist() == ["p3"]
-    quiet = hub_figures.reengage_card(dashboard_of(tmp_path, events=EDGE_EVENTS)).data
+    quiet = cards.reengage_card(dashboard_of(tmp_path, events=EDGE_EVENTS)).html()
     assert "did not fall" in quiet
 
 
 # ------------------------------------------------------------------ figures
 
-def test_figures_have_titles_and_labelled_axes(tmp_path):
+def test_cards_have_figures_with_titles_and_the_tile_in_money(tmp_path):
     d = dashboard_of(tmp_path, orders=ORDERS, lines=LINES, events=EDGE_EVENTS)
-    fig = hub_figures.service_interactions_figure(d)
+    service = cards.service_interactions_card(d).html()
+    assert 'alt="Service interactions: 4 in Oct 29\u2009–\u2009Nov 4, 2026"' in service
+    aov = cards.average_order_value_card(d).html()
+    assert "$55.00" in aov and 'alt="Average order value of signed-in checkouts, per day"' in aov
+    assert "Alpha" in cards.products_card(d).html()
+
+
+def test_figures_draw_their_data_with_titles_and_labelled_axes(tmp_path):
+    d = dashboard_of(tmp_path, orders=ORDERS, lines=LINES, events=EDGE_EVENTS)
+    fig = hub_figures.service_interactions_chart(
+        {t: d.service_breakdown[t] for t in hub.SERVICE_TYPES}, cards.SERVICE_LABELS,
+        d.service_series, "day", "Day (local time)", "Service interactions: 4")
     by_type, over_time = fig.axes
     assert over_time.get_ylabel() == "Interactions per day" and by_type.get_xlabel()
-    assert "Service interactions: 4" in fig._suptitle.get_text()
-    aov = hub_figures.average_order_value_figure(d)
+    assert fig._suptitle.get_text() == "Service interactions: 4"
+    # one bar per type, as long as its count
+    widths = sorted(p.get_width() for p in by_type.patches)
+    assert widths == sorted(d.service_breakdown[t] for t in hub.SERVICE_TYPES)
+    aov = hub_figures.average_order_value_chart(d.aov_series, 55.0, "USD", "day", "Day",
+                                                "AOV")
     assert aov.axes[0].get_ylabel() == "Average order value (USD)"
     assert aov.axes[1].get_ylabel() == "Signed-in orders per day"
-    assert "$55.00" in hub_figures.aov_tile(d).data
-    assert "Alpha" in hub_figures.products_table(d).to_html()
+    assert aov.axes[0].get_title() == "AOV"
+    # drawn on a given axis, the figure is that axis's figure
+    from matplotlib.figure import Figure
+    ax = Figure().subplots()
+    assert hub_figures.average_order_value_chart(d.aov_series, None, "USD", "day", "Day",
+                                                 "AOV", ax=ax) is ax.figure
 
 
 def test_periods_over_90_days_are_graphed_per_week(tmp_path):
@@ -465,8 +480,8 @@ def test_periods_over_90_days_are_graphed_per_week(tmp_path):
     assert d.buckets.days[0] == 1 and set(d.buckets.days[1:]) == {7}
     assert d.buckets.starts[-1] == dt.date(2026, 10, 29)
     assert int(d.service_series.to_numpy().sum()) == d.service_interactions.value
-    assert hub_figures.service_interactions_figure(d).axes[1].get_ylabel() == \
-        "Interactions per week"
+    assert "weeks end on the period" in cards.service_interactions_card(d).html()
+    assert cards._x_label(d) == "Week starting (the first week has 1 day)"
     ninety = hub.period_buckets(hub_params(tmp_path / "m", period="last_90_days").period)
     assert ninety.unit == "day" and len(ninety.starts) == 90
 

@@ -1,55 +1,23 @@
 """Figures of the predictive CLV dashboard.
 
-Each function takes a result (a frame from :mod:`hubnb.clv_report` or the engine) and
-returns a :class:`matplotlib.figure.Figure`. Figures are built without pyplot, so a
-notebook shows each one once, where the card puts it (:func:`figure_html`), and nothing
-stays open between cells.
+Each function takes frames computed by the engine or :mod:`hubnb.clv.dashboard` (and, for
+one-panel figures, an optional ``ax``) and returns the Figure; the cards of
+:mod:`hubnb.cards.clv` embed them.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import html
-import io
 
-import matplotlib.dates as mdates
-import matplotlib.ticker as mticker
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from . import NEGATIVE, NEUTRAL, PALETTE, POSITIVE, money, money_axis
+from .. import format as fmt
+from . import (NEGATIVE, NEUTRAL, PALETTE, POSITIVE, count_axis, date_axis, money_axis,
+               new_axes, new_grid)
 
 BAND_COLORS = {"Low": POSITIVE, "Medium": "#bf8700", "High": NEGATIVE}
-
-
-def _figure(width: float = 9, height: float = 4, ncols: int = 1, nrows: int = 1, **kw):
-    fig = Figure(figsize=(width, height), layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
-    return fig, axes
-
-
-def _date_axis(ax, axis: str = "x") -> None:
-    locator = mdates.AutoDateLocator(minticks=3, maxticks=8)
-    target = ax.xaxis if axis == "x" else ax.yaxis
-    target.set_major_locator(locator)
-    target.set_major_formatter(mdates.ConciseDateFormatter(locator))
-
-
-def figure_html(fig: Figure, alt: str = "") -> str:
-    """The figure as an inline base64 PNG ``<img>`` (for HTML cards)."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return (f'<img alt="{html.escape(alt)}" style="max-width:100%" '
-            f'src="data:image/png;base64,{data}"/>')
-
-
-def details_html(fig: Figure, summary: str) -> str:
-    """The figure inside a collapsed ``<details><summary>`` block (opened by a click)."""
-    return (f"<details><summary>{html.escape(summary)}</summary>"
-            f"{figure_html(fig, summary)}</details>")
 
 
 def clv_distribution(profiles: pd.DataFrame, currency: str, horizon_days: int) -> Figure:
@@ -58,7 +26,7 @@ def clv_distribution(profiles: pd.DataFrame, currency: str, horizon_days: int) -
     The x axis stops at the 99th percentile so a few very large customers do not squeeze
     everyone else into one bar; the title says how many profiles lie beyond it.
     """
-    fig, axes = _figure(11, 4, ncols=2)
+    fig, axes = new_grid(11, 4, ncols=2)
     panels = [("historical_clv", "Historical CLV (net revenue to date)", PALETTE[0]),
               ("predicted_clv_mean", f"Predicted CLV, next {horizon_days} days (mean)",
                PALETTE[1])]
@@ -78,53 +46,51 @@ def clv_distribution(profiles: pd.DataFrame, currency: str, horizon_days: int) -
         money_axis(ax, currency, "x")
         ax.axvline(values.median(), color=NEUTRAL, ls="--", lw=1)
         ax.text(values.median(), ax.get_ylim()[1] * 0.95,
-                f" median {money(values.median(), currency, 0)}", color=NEUTRAL,
+                f" median {fmt.money(values.median(), currency, 0)}", color=NEUTRAL,
                 va="top", fontsize=9)
         if beyond:
-            ax.set_title(f"{title}\n{beyond:,} profiles above {money(cap, currency, 0)} "
+            ax.set_title(f"{title}\n{beyond:,} profiles above {fmt.money(cap, currency, 0)} "
                          "counted in the last bar", fontsize=10)
     return fig
 
 
-def churn_band_chart(bands: pd.DataFrame, currency: str) -> Figure:
+def churn_band_chart(bands: pd.DataFrame, labels, currency: str, ax=None) -> Figure:
     """Profiles per churn risk band, each bar labelled with its revenue at stake."""
-    fig, axes = _figure(8, 3.8)
-    ax = axes[0, 0]
+    fig, ax = new_axes(ax, 8, 3.8)
     colors = [BAND_COLORS.get(b, NEUTRAL) for b in bands["band"]]
-    labels = [f"{b}\n{r}" for b, r in zip(bands["band"], bands["churn_probability"])]
-    bars = ax.bar(labels, bands["profiles"], color=colors)
+    ticks = [f"{b}\n{label}" for b, label in zip(bands["band"], labels)]
+    bars = ax.bar(ticks, bands["profiles"], color=colors)
     for bar, stake in zip(bars, bands["revenue_at_stake"]):
-        ax.annotate(f"{money(stake, currency, 0)} at stake",
+        ax.annotate(f"{fmt.money(stake, currency, 0)} at stake",
                     (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                     ha="center", va="bottom", fontsize=9, xytext=(0, 2),
                     textcoords="offset points")
     ax.set_title("Churn risk: profiles per band")
     ax.set_xlabel("Churn risk band (churn probability)")
     ax.set_ylabel("Profiles")
-    ax.yaxis.set_major_formatter(mticker.StrMethodFormatter("{x:,.0f}"))
+    count_axis(ax)
     ax.margins(y=0.15)
     return fig
 
 
-def next_orders_by_week_chart(weeks: pd.DataFrame) -> Figure:
+def next_orders_by_week_chart(weeks: pd.DataFrame, ax=None) -> Figure:
     """Profiles whose expected next order date falls in each week (weeks start Monday)."""
-    fig, axes = _figure(10, 3.8)
-    ax = axes[0, 0]
+    fig, ax = new_axes(ax, 10, 3.8)
     starts = pd.to_datetime(weeks["week_start"])
     ax.bar(starts, weeks["profiles"], width=6, align="edge", color=PALETTE[2])
     ax.set_title("Expected next order dates, by week")
     ax.set_xlabel("Week starting (Monday)")
     ax.set_ylabel("Profiles expected to order")
-    ax.yaxis.set_major_formatter(mticker.StrMethodFormatter("{x:,.0f}"))
-    _date_axis(ax)
+    count_axis(ax)
+    date_axis(ax)
     return fig
 
 
-def top_profiles_chart(top: pd.DataFrame, currency: str, credible_interval: float) -> Figure:
+def top_profiles_chart(top: pd.DataFrame, currency: str, credible_interval: float,
+                       ax=None) -> Figure:
     """Predicted CLV of the top profiles with their credible intervals as error bars."""
     n = len(top)
-    fig, axes = _figure(9, max(2.5, 0.38 * n + 1.2))
-    ax = axes[0, 0]
+    fig, ax = new_axes(ax, 9, max(2.5, 0.38 * n + 1.2))
     y = np.arange(n)[::-1]
     mean = top["predicted_clv_mean"].to_numpy(float)
     err = np.vstack([mean - top["predicted_clv_lower"].to_numpy(float),
@@ -142,7 +108,7 @@ def top_profiles_chart(top: pd.DataFrame, currency: str, credible_interval: floa
 
 def example_timeline(orders: pd.DataFrame, example: pd.Series, as_of: dt.date,
                      currency: str, credible_interval: float,
-                     horizon_days: int | None = None) -> Figure:
+                     horizon_days: int | None = None, title: str = "", ax=None) -> Figure:
     """One profile's orders on a time line, with its expected next order date and interval.
 
     ``orders`` holds the profile's counted orders (``local_date``, ``net_value``);
@@ -150,8 +116,7 @@ def example_timeline(orders: pd.DataFrame, example: pd.Series, as_of: dt.date,
     With ``horizon_days``, a next order date beyond the prediction window is not drawn
     (it would stretch the axis over years) and the interval is cut at the window's end.
     """
-    fig, axes = _figure(9, 1.9)
-    ax = axes[0, 0]
+    fig, ax = new_axes(ax, 9, 2.1)
     dates = pd.to_datetime(pd.Series(orders["local_date"]))
     values = orders["net_value"].astype(float)
     size = 30 + 170 * (values / values.max()) if len(values) and values.max() > 0 else 40
@@ -179,21 +144,22 @@ def example_timeline(orders: pd.DataFrame, example: pd.Series, as_of: dt.date,
     ax.set_yticks([])
     ax.set_ylim(-1, 1)
     ax.set_xlabel("Date (account time zone)")
-    _date_axis(ax)
-    ax.legend(loc="upper left", fontsize=8, ncols=3, frameon=False,
-              bbox_to_anchor=(0, 1.35))
+    date_axis(ax)
+    ax.legend(loc="center left", fontsize=8, frameon=False, bbox_to_anchor=(1.0, 0.5))
     ax.grid(axis="y", visible=False)
+    if title:
+        ax.set_title(title, loc="left", fontsize=11)
     return fig
 
 
-def backtest_by_past_orders_chart(by_past_orders: pd.DataFrame, holdout_days: int) -> Figure:
+def backtest_by_past_orders_chart(by_past_orders: pd.DataFrame, holdout_days: int,
+                                  ax=None) -> Figure:
     """Mean holdout orders per customer, actual vs predicted, by repeat orders before it.
 
     ``by_past_orders`` is the engine's backtest table: past_repeat_orders, profiles,
     actual_mean, predicted_mean (orders on one local day count once, as in the model).
     """
-    fig, axes = _figure(9, 3.8)
-    ax = axes[0, 0]
+    fig, ax = new_axes(ax, 9, 3.8)
     groups = by_past_orders["past_repeat_orders"].astype(str)
     x = np.arange(len(groups))
     ax.bar(x - 0.2, by_past_orders["actual_mean"], width=0.4, color=PALETTE[0], label="actual")
@@ -207,10 +173,10 @@ def backtest_by_past_orders_chart(by_past_orders: pd.DataFrame, holdout_days: in
     return fig
 
 
-def backtest_cumulative_chart(cumulative: pd.DataFrame, credible_interval: float) -> Figure:
+def backtest_cumulative_chart(cumulative: pd.DataFrame, credible_interval: float,
+                              ax=None) -> Figure:
     """Cumulative orders over time: actual vs predicted (with band), calibration and holdout."""
-    fig, axes = _figure(10, 4)
-    ax = axes[0, 0]
+    fig, ax = new_axes(ax, 10, 4)
     dates = pd.to_datetime(cumulative["date"])
     ax.plot(dates, cumulative["actual"], color=PALETTE[0], lw=2, label="actual")
     ax.plot(dates, cumulative["predicted_mean"], color=PALETTE[1], lw=2, ls="--",
@@ -229,28 +195,10 @@ def backtest_cumulative_chart(cumulative: pd.DataFrame, credible_interval: float
     ax.set_title("Backtest: cumulative repeat orders, calibration then holdout")
     ax.set_xlabel("Date (account time zone)")
     ax.set_ylabel("Cumulative orders")
-    ax.yaxis.set_major_formatter(mticker.StrMethodFormatter("{x:,.0f}"))
-    _date_axis(ax)
+    count_axis(ax)
+    date_axis(ax)
     ax.legend(frameon=False, loc="upper left")
     return fig
-
-
-def posterior_draws(idata, names=None) -> dict[str, np.ndarray]:
-    """Draws (chain x draw) of every scalar variable of the posterior, by name.
-
-    Accepts ArviZ 1 ``DataTree`` and ArviZ 0.x ``InferenceData`` objects; ``names`` keeps
-    only those variables, in that order.
-    """
-    post = idata["posterior"] if not hasattr(idata, "posterior") else idata.posterior
-    if hasattr(post, "to_dataset"):
-        post = post.to_dataset()
-    out = {}
-    for name, var in post.data_vars.items():
-        if set(var.dims) <= {"chain", "draw"}:
-            out[str(name)] = np.asarray(var.transpose("chain", "draw").values, dtype=float)
-    if names is not None:
-        out = {n: out[n] for n in names if n in out}
-    return out
 
 
 def posterior_chart(draws: dict[str, np.ndarray], credible_interval: float) -> Figure:
@@ -258,7 +206,7 @@ def posterior_chart(draws: dict[str, np.ndarray], credible_interval: float) -> F
     n = len(draws)
     ncols = min(4, n)
     nrows = int(np.ceil(n / ncols))
-    fig, axes = _figure(3 * ncols, 2.4 * nrows, ncols=ncols, nrows=nrows)
+    fig, axes = new_grid(3 * ncols, 2.4 * nrows, ncols=ncols, nrows=nrows)
     tail = (1 - credible_interval) / 2
     for ax, (name, values) in zip(axes.flat, draws.items()):
         flat = values.ravel()
@@ -278,7 +226,7 @@ def posterior_chart(draws: dict[str, np.ndarray], credible_interval: float) -> F
 def trace_rank_chart(draws: dict[str, np.ndarray]) -> Figure:
     """Per parameter: the trace of each chain, and its rank histogram (flat when mixed)."""
     n = len(draws)
-    fig, axes = _figure(11, 1.9 * n + 0.6, ncols=2, nrows=n)
+    fig, axes = new_grid(11, 1.9 * n + 0.6, ncols=2, nrows=n)
     for row, (name, values) in zip(axes, draws.items()):
         trace, rank = row
         chains, count = values.shape
@@ -300,7 +248,7 @@ def trace_rank_chart(draws: dict[str, np.ndarray]) -> Figure:
 
 def platform_scatter(joined: pd.DataFrame, currency: str, platform: str = "platform") -> Figure:
     """hubnb vs the platform's predictions, per profile: predicted CLV and churn probability."""
-    fig, axes = _figure(11, 4.2, ncols=2)
+    fig, axes = new_grid(11, 4.2, ncols=2)
     panels = [("predicted_clv", f"Predicted CLV ({currency})", True),
               ("churn_probability", "Churn probability", False)]
     for ax, (name, label, is_money) in zip(axes[0], panels):

@@ -1,4 +1,4 @@
-"""The CLV dashboard's cards, on hand-made engine results (no MCMC)."""
+"""The CLV dashboard's cards and analytics, on hand-made engine results (no MCMC)."""
 
 import datetime as dt
 from dataclasses import dataclass, field
@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hubnb import clv_report
+from hubnb.cards import clv as cards
+from hubnb.clv import dashboard
 from hubnb.params import parse_params
 
 AS_OF = dt.date(2026, 11, 22)
@@ -107,7 +108,7 @@ def example_frame():
 
 
 def test_five_examples_follow_the_spec_rules():
-    picks = clv_report.example_profiles(example_frame(), AS_OF)
+    picks = dashboard.example_profiles(example_frame(), AS_OF)
     assert picks["example"].tolist() == [1, 2, 3, 4, 5]
     assert picks["profile_id"].tolist() == [13, 20, 32, 40, 51]
     assert picks["group_size"].tolist() == [3, 2, 3, 2, 3]
@@ -123,21 +124,21 @@ def test_days_since_last_order_is_counted_in_local_days():
     frame = pd.DataFrame({"profile_id": [1], "historical_orders": [1],
                           "predicted_clv_mean": [1.0], "historical_clv": [1.0],
                           "last_order_date": [pd.Timestamp("2026-11-22T03:00:00Z")]})
-    picks = clv_report.example_profiles(frame, AS_OF, "America/New_York")
+    picks = dashboard.example_profiles(frame, AS_OF, "America/New_York")
     assert picks.loc[2, "days_since_last"] == 1
 
 
 def test_an_example_with_no_match_is_reported_empty():
     frame = example_frame()
     frame = frame[frame["historical_orders"] != 2]
-    picks = clv_report.example_profiles(frame, AS_OF)
+    picks = dashboard.example_profiles(frame, AS_OF)
     assert picks.loc[1, "group_size"] == 0 and pd.isna(picks.loc[1, "profile_id"])
 
 
 def test_not_eligible_examples_are_picked_by_historical_clv():
     frame = example_frame().assign(predicted_clv_mean=np.nan)
     # Rule 3 group {30, 31, 32} all have historical_clv 30: every distance is 0 -> id 30.
-    picks = clv_report.example_profiles(frame, AS_OF)
+    picks = dashboard.example_profiles(frame, AS_OF)
     assert picks.loc[2, "profile_id"] == 30
     assert (picks["picked_by"] == "historical_clv").all()
 
@@ -145,7 +146,7 @@ def test_not_eligible_examples_are_picked_by_historical_clv():
 def test_churn_bands_counts_and_revenue_at_stake():
     frame = pd.DataFrame({"churn_probability_mean": [0.1, 0.33, 0.5, 0.66, 0.9, np.nan],
                           "predicted_clv_mean": [10.0, 20.0, 30.0, 40.0, 50.0, 60.0]})
-    bands = clv_report.churn_bands(frame, (0.33, 0.66))
+    bands = dashboard.churn_bands(frame, (0.33, 0.66))
     # low < 0.33 <= medium < 0.66 <= high; the missing probability is in no band.
     assert bands["band"].tolist() == ["Low", "Medium", "High"]
     assert bands["profiles"].tolist() == [1, 2, 2]
@@ -158,7 +159,7 @@ def test_next_orders_counted_by_monday_weeks_within_the_horizon():
     frame = pd.DataFrame({"expected_next_order_date_mean": [
         pd.Timestamp("2026-11-23"), pd.Timestamp("2026-11-29"), pd.Timestamp("2026-11-30"),
         pd.Timestamp("2027-12-01"), pd.NaT]})
-    weeks = clv_report.next_orders_by_week(frame, AS_OF, horizon_days=14)
+    weeks = dashboard.next_orders_by_week(frame, AS_OF, horizon_days=14)
     assert weeks.weeks["week_start"].tolist() == [dt.date(2026, 11, 23), dt.date(2026, 11, 30)]
     assert weeks.weeks["profiles"].tolist() == [2, 1]
     assert (weeks.beyond_horizon, weeks.undefined) == (1, 1)
@@ -168,13 +169,13 @@ def test_top_profiles_by_predicted_clv_ties_by_id():
     frame = pd.DataFrame({"profile_id": [3, 1, 2, 4], "predicted_clv_mean": [5.0, 9.0, 9.0, np.nan],
                           "predicted_clv_lower": [1.0, 2.0, 3.0, np.nan],
                           "predicted_clv_upper": [8.0, 12.0, 11.0, np.nan]})
-    assert clv_report.top_profiles(frame, 3)["profile_id"].tolist() == [1, 2, 3]
+    assert dashboard.top_profiles(frame, 3)["profile_id"].tolist() == [1, 2, 3]
 
 
 def test_order_definition_names_every_filter():
     params = FakeReport(orders={"sources": ["web", "iphone"], "exclude_pos": True,
                                 "exclude_subscriptions": True}).params
-    text = clv_report.order_definition(params.clv.orders, params.clv.history_days)
+    text = cards.order_definition(params.clv.orders, params.clv.history_days)
     for words in ("last 1,500 days", "not cancelled", "web, iphone", "point-of-sale orders excluded",
                   "subscription orders excluded", "zero-value orders excluded"):
         assert words in text
@@ -256,11 +257,11 @@ def fake_result(eligible=True, flagged=False, backtest=True, n=300, seed=0):
 
 def test_flagged_fit_shows_its_warning_in_the_model_card():
     report = FakeReport()
-    html = clv_report.model_card(fake_result(flagged=True), report).html()
-    assert clv_report.DIAGNOSTICS_WARNING in html
+    html = cards.model_card(fake_result(flagged=True), report).html()
+    assert cards.DIAGNOSTICS_WARNING in html
     assert "r_hat 1.12 &gt; 1.01" in html and "FLAGGED" in html
-    ok = clv_report.model_card(fake_result(flagged=False), report).html()
-    assert clv_report.DIAGNOSTICS_WARNING not in ok
+    ok = cards.model_card(fake_result(flagged=False), report).html()
+    assert cards.DIAGNOSTICS_WARNING not in ok
     assert "Nov 23, 2026 to Nov 22, 2027 (365 days)" in ok
     assert "300 profiles with a counted order" in ok
 
@@ -268,12 +269,12 @@ def test_flagged_fit_shows_its_warning_in_the_model_card():
 def test_not_eligible_notice_says_why_and_keeps_historical_attributes():
     result = fake_result(eligible=False)
     report = FakeReport()
-    notice = clv_report.eligibility_card(result, report).html()
+    notice = cards.eligibility_card(result, report).html()
     assert "not available for this merchant yet" in notice
     assert "needs at least 500: collect more orders" in notice
     assert "Historical CLV" in notice and "clv.force: true" in notice
-    assert "not eligible" in clv_report.model_card(result, report).html().lower()
-    assert "eligibility rules" in clv_report.eligibility_card(fake_result(), report).html()
+    assert "not eligible" in cards.model_card(result, report).html().lower()
+    assert "eligibility rules" in cards.eligibility_card(fake_result(), report).html()
 
 
 def test_every_card_renders_for_an_eligible_fit():
@@ -283,39 +284,39 @@ def test_every_card_renders_for_an_eligible_fit():
                                 "churn_probability": np.linspace(0, 1, 200),
                                 "expected_date_of_next_order": pd.Timestamp("2027-01-01")})
     report = FakeReport(FakeData(predictions=predictions))
-    cards = [clv_report.example_profiles_card(result, report),
-             clv_report.distribution_card(result, report),
-             clv_report.churn_risk_card(result, report),
-             clv_report.next_orders_card(result, report),
-             clv_report.top_profiles_card(result, report),
-             clv_report.backtest_card(result, report),
-             clv_report.posterior_card(result, report),
-             clv_report.platform_card(result, report)]
-    for card in cards:
+    shown = [cards.example_profiles_card(result, report),
+             cards.distribution_card(result, report),
+             cards.churn_risk_card(result, report),
+             cards.next_orders_card(result, report),
+             cards.top_profiles_card(result, report),
+             cards.backtest_card(result, report),
+             cards.posterior_card(result, report),
+             cards.platform_card(result, report)]
+    for card in shown:
         assert "<img" in card.html()
-    assert "<details><summary>Trace and rank plots" in cards[6].html()
-    assert "Largest disagreements" in cards[7].html()
-    segments = clv_report.clv_segments(result, report)
-    clv_report.segments_card(report, segments)
+    assert "<summary>Trace and rank plots" in shown[6].html()
+    assert "Largest disagreements" in shown[7].html()
+    segments = cards.clv_segments(result, report)
+    cards.segments_card(report, segments)
     assert set(report.written) == {"segments/vip.csv", "segments/likely_to_buy_soon.csv"}
-    outputs = clv_report.outputs_card(report, result, segments).html()
+    outputs = cards.outputs_card(report, result, segments).html()
     assert "clv_profiles.csv (300 profiles)" in outputs and "segments/vip.csv" in outputs
     report.output_dir = None
-    assert "not written" in clv_report.outputs_card(report, result, segments).html()
+    assert "not written" in cards.outputs_card(report, result, segments).html()
 
 
 def test_cards_that_do_not_apply_say_why():
     report = FakeReport()
     result = fake_result(eligible=False)
-    for card in (clv_report.churn_risk_card, clv_report.next_orders_card,
-                 clv_report.top_profiles_card, clv_report.backtest_card):
+    for card in (cards.churn_risk_card, cards.next_orders_card,
+                 cards.top_profiles_card, cards.backtest_card):
         assert "not eligible" in card(result, report).html()
-    assert "not fitted" in clv_report.posterior_card(result, report).html()
-    assert "no predictions table" in clv_report.platform_card(result, report).html()
-    assert "example" not in clv_report.distribution_card(result, report).html()
-    assert "backtest_days is 0" in clv_report.backtest_card(fake_result(backtest=False),
+    assert "not fitted" in cards.posterior_card(result, report).html()
+    assert "no predictions table" in cards.platform_card(result, report).html()
+    assert "example" not in cards.distribution_card(result, report).html()
+    assert "backtest_days is 0" in cards.backtest_card(fake_result(backtest=False),
                                                             report).html()
-    assets = clv_report.assets_card(report).html()
+    assets = cards.assets_card(report).html()
     assert assets.count("no marketing_assets table in the dataset") == 3
 
 
@@ -325,21 +326,21 @@ def test_platform_comparison_correlation_and_disagreements():
     predictions = pd.DataFrame({"profile_id": [2, 3, 4, 5], "predicted_clv": [22.0, 60.0, 44.0, 1.0],
                                 "churn_probability": [0.2, 0.3, 0.4, 0.5],
                                 "expected_date_of_next_order": pd.NaT})
-    cmp = clv_report.compare_with_platform(profiles, predictions, AS_OF)
+    cmp = dashboard.compare_with_platform(profiles, predictions, AS_OF)
     s = cmp.summary.set_index("attribute")
     assert s.loc["predicted_clv", "profiles"] == 3
     assert s.loc["churn_probability", "correlation"] == pytest.approx(1.0)
     # |20-22| = 2, |30-60| = 30, |40-44| = 4: profile 3 disagrees most.
     assert cmp.disagreements["profile_id"].tolist() == [3, 4, 2]
     assert cmp.disagreements["difference"].tolist() == [-30.0, -4.0, -2.0]
-    none = clv_report.compare_with_platform(profiles, predictions.iloc[0:0], AS_OF,
+    none = dashboard.compare_with_platform(profiles, predictions.iloc[0:0], AS_OF,
                                             table_present=False)
     assert none.reason == "no predictions table in the dataset"
 
 
 # --------------------------------------------------------------------------- the notebook
 
-NOTEBOOK = __import__("pathlib").Path(__file__).resolve().parent.parent / "notebooks" / "clv.ipynb"
+NOTEBOOK = __import__("pathlib").Path(__file__).resolve().parent.parent / "hubnb" / "notebooks" / "clv.ipynb"
 
 
 def run_notebook(tmp_path, profiles, **clv):
@@ -387,13 +388,13 @@ def test_notebook_with_a_flagged_fit_shows_the_warning(tmp_path):
     # 10 draws after 10 tuning steps cannot converge: the engine flags the fit.
     html, out = run_notebook(tmp_path, profiles=700, draws=10, tune=10, force=True,
                              backtest_days=60)
-    assert clv_report.DIAGNOSTICS_WARNING in html
+    assert cards.DIAGNOSTICS_WARNING in html
     assert "<details><summary>Trace and rank plots" in html
     assert (out / "segments" / "likely_to_buy_soon.csv").is_file()
 
 
 def test_backtest_card_shows_coverage_and_rankings_per_model():
-    html = clv_report.backtest_card(fake_result(), FakeReport()).html()
+    html = cards.backtest_card(fake_result(), FakeReport()).html()
     for text in ("Churn ranks the holdout", "71.0%", "74.0%", "93.0%", "94.0%", "-5.2%",
                  "MBG/NBD fit are flagged"):
         assert text in html, text
@@ -409,21 +410,21 @@ def test_model_choice_card_shows_both_scores_and_why():
     result = fake_result()
     result.selection = ModelChoice("pareto_nbd", cands, False, explain("pareto_nbd", cands, False))
     report = FakeReport()
-    html = clv_report.model_choice_card(result, report).html()
+    html = cards.model_choice_card(result, report).html()
     assert "Pareto/NBD (chosen)" in html and "MBG/NBD" in html
     assert "-25,570.5" in html and "-8.2" in html and "5.9" in html
     assert "about equally well" in html
     # set by hand: one sentence; BG/NBD by hand also warns about one-order customers
     result.selection = None
     result.fit.model_name = "bg_nbd"
-    html = clv_report.model_choice_card(result, FakeReport(model="bg_nbd")).html()
+    html = cards.model_choice_card(result, FakeReport(model="bg_nbd")).html()
     assert "set by hand" in html and "every customer with a single order is held active" in html
 
 
 def test_next_order_dates_beyond_the_window_read_not_expected():
     as_of = dt.date(2026, 11, 22)
-    assert clv_report.next_order_text(pd.Timestamp("2027-03-01"), as_of, 365) == "Mar 01, 2027"
-    assert clv_report.next_order_text(pd.Timestamp("2031-01-01"), as_of, 365) == \
+    assert cards.next_order_text(pd.Timestamp("2027-03-01"), as_of, 365) == "Mar 1, 2027"
+    assert cards.next_order_text(pd.Timestamp("2031-01-01"), as_of, 365) == \
         "not expected within 365 days"
     example = pd.Series({"historical_orders": 1, "predicted_orders_mean": 0.3,
                          "predicted_orders_lower": 0.2, "predicted_orders_upper": 0.4,
@@ -431,10 +432,10 @@ def test_next_order_dates_beyond_the_window_read_not_expected():
                          "expected_next_order_date_mean": pd.Timestamp("2029-01-01"),
                          "expected_next_order_date_lower": pd.Timestamp("2027-06-01"),
                          "expected_next_order_date_upper": pd.Timestamp("2035-01-01")})
-    table = clv_report.profile_attributes(example, "USD", 365, as_of).set_index("Attribute")
+    table = cards.profile_attributes(example, "USD", 365, as_of).set_index("Attribute")
     row = table.loc["Predicted orders (next 365 days)"]
-    assert row[clv_report.CREDIBLE_LABEL] == "0.20 to 0.40"
-    assert row[clv_report.PREDICTIVE_LABEL] == "0 to 2"
+    assert row[cards.CREDIBLE_LABEL] == "0.20 to 0.40"
+    assert row[cards.PREDICTIVE_LABEL] == "0 to 2"
     nxt = table.loc["Expected next order date"]
     assert nxt["Value (mean)"] == "not expected within 365 days"
-    assert nxt[clv_report.CREDIBLE_LABEL] == "Jun 01, 2027 to after Nov 22, 2027"
+    assert nxt[cards.CREDIBLE_LABEL] == "Jun 1, 2027 to after Nov 22, 2027"

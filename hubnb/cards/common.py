@@ -1,0 +1,71 @@
+"""The cards both reports show: the header, the parameters and provenance, data quality."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from .. import format as fmt
+from ..render import Card
+
+
+def header_card(report, dashboard: str = "customer_hub") -> Card:
+    """The report's header: merchant, the dates it covers, as-of day, currency.
+
+    The Customer Hub report states its period and comparison with their exact dates; the
+    CLV report states its history window and prediction horizon instead.
+    """
+    p = report.params
+    rows = [("Merchant", p.display_name)]
+    if dashboard == "clv":
+        first = p.as_of - dt.timedelta(days=p.clv.history_days - 1)
+        last = p.as_of + dt.timedelta(days=p.clv.horizon_days)
+        rows += [("Orders from", f"{fmt.day(first)} to {fmt.day(p.as_of)} "
+                                 f"({fmt.count(p.clv.history_days)} days of history)"),
+                 ("Predictions for", f"the next {fmt.count(p.clv.horizon_days)} days, "
+                                     f"to {fmt.day(last)}")]
+    else:
+        rows += [("Period", fmt.period(p.period.start, p.period.end)),
+                 ("Compared with", fmt.period(p.comparison.start, p.comparison.end)
+                  if p.comparison else "no comparison")]
+    rows += [("As of", f"{fmt.day(p.as_of)} ({p.timezone}, whole local days)"),
+             ("Currency", p.currency)]
+    return Card().key_values(rows)
+
+
+def about_card(report) -> Card:
+    """The parameters the report was made with, and where it comes from: hubnb's version
+    and git commit, the params file and the data, each with its fingerprint."""
+    prov = report.provenance
+    card = Card().key_values([
+        ("hubnb version", prov.hubnb_version),
+        ("Git commit", prov.git_commit or "not known (installed package)"),
+        ("Params file", prov.params_file or "none"),
+        ("Params fingerprint (SHA-256)", prov.params_fingerprint or "—"),
+        ("Data directory", prov.data_dir),
+        ("Data fingerprint (SHA-256)", prov.data_fingerprint),
+    ], "Provenance")
+    card.key_values(_flat(prov.params), "Parameters (as written in the params file)")
+    files = [f"{name}: {digest}" for name, digest in prov.data_files.items()]
+    return card.items(files, "Data files and their SHA-256:")
+
+
+def _flat(params: dict, prefix: str = "") -> list[tuple[str, str]]:
+    """``(dotted key, value)`` rows of nested params: ``clv.orders.sources``; lists as JSON."""
+    rows = []
+    for key, value in params.items():
+        if isinstance(value, dict) and value:
+            rows += _flat(value, f"{prefix}{key}.")
+        elif isinstance(value, (dict, list)):
+            rows.append((prefix + key, json.dumps(value, ensure_ascii=False)))
+        else:
+            rows.append((prefix + key, "null" if value is None else str(value)))
+    return rows
+
+
+def quality_card(report) -> Card:
+    """The data-quality summary: every rule for imperfect data and how many rows it hit."""
+    q = report.data.quality
+    frame = q.assign(rows=q["rows"].map(fmt.count)).rename(columns={
+        "table": "Table", "rule": "Rule", "rows": "Rows", "action": "What hubnb did"})
+    return Card().table(frame)
