@@ -32,7 +32,7 @@ def file_digest(path: Path) -> str:
 
 
 def data_files(path) -> dict[str, str]:
-    """``{file name: sha256}`` of the dataset's table files (``<table>.parquet|csv``)."""
+    """``{file name: sha256}`` of the dataset's table files (one parquet or csv per table)."""
     path = Path(path)
     found = {}
     for name in TABLES:

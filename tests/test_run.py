@@ -1,5 +1,6 @@
 """`hubnb run`: outputs, metrics.json, index, and failures that leave the last good output."""
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -22,7 +23,7 @@ period: last_7_days
 
 def notebook(path, *cells):
     nb = new_notebook(cells=[new_markdown_cell("# Test report"),
-                             new_code_cell('params_path = "x"\noutput_dir = None',
+                             new_code_cell('params_path = "x"\noutput_dir = None\nsnapshot = None',
                                            metadata={"tags": ["parameters"]}),
                              *[new_code_cell(c) for c in cells]])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -36,7 +37,12 @@ def merchant(tmp_path):
     nbs = tmp_path / "notebooks"
     nbs.mkdir()
     notebook(nbs / "records_metrics.ipynb",
-             "from hubnb.report import open_report\nreport = open_report(params_path, output_dir)",
+             # the run read and validated the data once: a second read here would fail
+             "import hubnb.report\n"
+             "def no_second_read(*args, **kwargs):\n"
+             "    raise AssertionError('the dataset was read again')\n"
+             "hubnb.report.load_dataset = no_second_read\n"
+             "report = hubnb.report.open_report(params_path, output_dir, snapshot)",
              "SECRET_CODE_MARKER = 1\nreport.record('tiny_section', {'orders': len(report.data.orders)})",
              "report.write_csv('lists/some.csv', report.data.orders[['order_id']])\n"
              "print('visible output line')")
@@ -60,7 +66,18 @@ def test_run_writes_reports_metrics_and_index(merchant):
     assert "visible output line" in html and "SECRET_CODE_MARKER" not in html  # code hidden
     assert (final / "lists" / "some.csv").read_text().splitlines() == ["order_id", "o1", "o2"]
     index = (out / "index.html").read_text()
-    assert "tiny/records_metrics.html" in index and "2026-03-04" in index
+    assert "tiny/records_metrics.html" in index and "Mar 4\u2009–\u200910, 2026" in index
+    # provenance: the data fingerprint is a SHA-256 over "file:sha256" lines, in name order
+    files = {f.name: hashlib.sha256(f.read_bytes()).hexdigest()
+             for f in sorted((merchant / "tiny").iterdir())}
+    lines = "".join(f"{name}:{digest}\n" for name, digest in sorted(files.items()))
+    prov = metrics["provenance"]
+    assert prov["data_files"] == files
+    assert prov["data_fingerprint"] == hashlib.sha256(lines.encode()).hexdigest()
+    assert prov["params_fingerprint"] == hashlib.sha256(
+        (merchant / "tiny.yaml").read_bytes()).hexdigest()
+    assert prov["params"]["period"] == "last_7_days" and prov["hubnb_version"]
+    assert not list(out.glob(".tiny-snapshot-*"))   # the run's snapshot is gone
 
 
 def test_broken_data_exits_nonzero_with_one_line_and_writes_nothing(merchant):
@@ -72,8 +89,9 @@ def test_broken_data_exits_nonzero_with_one_line_and_writes_nothing(merchant):
                           capture_output=True, text=True)
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1
-    assert "table 'orders', column 'value', row 1" in lines[0]
+    errors = [line for line in lines if line.startswith("hubnb: error:")]
+    assert errors == lines[-1:]   # progress lines, then the error on one line
+    assert "table 'orders', column 'value', row 1" in errors[0]
     assert not out.exists() or not any(out.iterdir())
 
 
@@ -118,7 +136,49 @@ def test_index_headlines_use_currency_and_say_when_the_hub_has_no_data(tmp_path)
                        "revenue_generated": {"value": None, "change_pct": None}},
              {"eligible": False})
     page = write_index(tmp_path).read_text()
-    assert "active accounts 1,784 (+12.8%); hub revenue €2,400.34 (-29.1%)" in page
-    assert "predicted CLV, next 365 days: €851,739 (€818,410 to €884,310)" in page
-    assert "Customer Hub: no data yet; CLV: not eligible" in page
+    assert 'Active accounts: 1,784 <span class="hubnb-change up">+12.8%</span>' in page
+    assert 'Revenue generated: €2,400.34 <span class="hubnb-change down">-29.1%</span>' in page
+    assert "Predicted CLV, next 365 days: €851,739 (€818,410 to €884,310)" in page
+    assert "Customer Hub: no data yet" in page and "Predictive CLV: not eligible" in page
     assert "shop/clv.html" in page and ">Quiet<" in page
+
+
+# --------------------------------------------------------------------------- determinism
+
+#: What may differ between two runs of the same inputs: the time of the run and the wall-clock
+#: durations it measured (they describe the machine, not the data).
+VARYING = {"generated_at", "fit_seconds", "compile_seconds"}
+
+
+def _without_varying(value):
+    if isinstance(value, dict):
+        return {k: _without_varying(v) for k, v in value.items() if k not in VARYING}
+    if isinstance(value, list):
+        return [_without_varying(v) for v in value]
+    return value
+
+
+def test_same_inputs_and_seed_give_the_same_metrics_and_csv_files(tmp_path):
+    import yaml
+
+    from hubnb.demo import generate_demo_data
+
+    generate_demo_data(tmp_path / "data", 600, 5)
+    (tmp_path / "shop.yaml").write_text(yaml.safe_dump({
+        "merchant": "shop", "data": "./data", "timezone": "America/New_York", "currency": "EUR",
+        "as_of": "2026-11-22", "hub": {"launched_on": "2025-03-01"},
+        "clv": {"chains": 2, "draws": 150, "tune": 150, "seed": 4, "force": True,
+                "model": "mbg_nbd", "backtest_days": 60},
+        "segments": [{"name": "VIP", "where": "historical_clv >= 300"}]}))
+    outputs = [run(tmp_path / "shop.yaml", out_root=tmp_path / name, log=lambda m: None)
+               for name in ("first", "second")]
+    first, second = (json.loads((o / "metrics.json").read_text()) for o in outputs)
+    assert first["generated_at"] and first["clv"]["model"]["fit_seconds"] >= 0
+    assert first["clv"]["eligible"] and first["customer_hub"]["total_accounts"] > 0
+    assert _without_varying(first) == _without_varying(second)
+    for name in ("clv_profiles.csv", "reengage.csv", "segments/vip.csv"):
+        assert (outputs[0] / name).read_bytes() == (outputs[1] / name).read_bytes(), name
+    # unrounded: a change in percent and an AOV keep more digits than their display
+    hub = first["customer_hub"]
+    aov = hub["average_order_value"]["value"]
+    assert aov == pytest.approx(aov) and round(aov, 2) != aov or aov * 100 % 1 == 0

@@ -59,7 +59,9 @@ def _flat(params: dict, prefix: str = "") -> list[tuple[str, str]]:
         elif isinstance(value, (dict, list)):
             rows.append((prefix + key, json.dumps(value, ensure_ascii=False)))
         else:
-            rows.append((prefix + key, "null" if value is None else str(value)))
+            text = ("null" if value is None else str(value).lower() if isinstance(value, bool)
+                    else str(value))
+            rows.append((prefix + key, text))
     return rows
 
 
