@@ -163,3 +163,17 @@ def test_too_few_draws_for_psis_fall_back_to_the_in_sample_score_and_say_so():
     lppd = float(np.sum(logsumexp(ll, axis=0) - np.log(40)))
     assert choice.candidates["bg_nbd"]["elpd_loo"] == pytest.approx(lppd, rel=1e-10)
     assert choice.candidates["bg_nbd"]["pareto_k_over_0_7"] is None
+
+
+def test_a_flat_tail_falls_back_to_plain_importance_sampling_for_that_row_only():
+    from hubnb.clv.selection import _psis_loo_rows
+
+    rng = np.random.default_rng(0)
+    chains, per_chain = 2, 100
+    varied = rng.normal(-3.0, 0.5, size=chains * per_chain)
+    flat = np.full(chains * per_chain, -2.0)          # every draw the same: a stuck chain
+    elpd, k, p = _psis_loo_rows(np.column_stack([varied, flat]), chains, per_chain, 1.0)
+    alone = _psis_loo_rows(varied[:, None], chains, per_chain, 1.0)
+    assert (elpd[0], k[0], p[0]) == pytest.approx((alone[0][0], alone[1][0], alone[2][0]))
+    # the flat row: log S - logsumexp(2 repeated S times) = log S - (2 + log S) = -2
+    assert elpd[1] == pytest.approx(-2.0) and p[1] == pytest.approx(0.0) and np.isinf(k[1])

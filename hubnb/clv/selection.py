@@ -140,15 +140,44 @@ def loo(fit: FitResult) -> Loo:
             elpd_i[sl] = logsumexp(ll, axis=0) - np.log(ll.shape[0])
             k_i[sl], p_loo_i[sl] = np.nan, 0.0
             continue
-        da = xr.DataArray(ll.reshape(chains, per_chain, -1), dims=("chain", "draw", "history"))
-        e, k, p = da.azstats.loo(sample_dims=["chain", "draw"], r_eff=reff)
-        elpd_i[sl], k_i[sl], p_loo_i[sl] = e.to_numpy(), k.to_numpy(), p.to_numpy()
+        elpd_i[sl], k_i[sl], p_loo_i[sl] = _psis_loo_rows(ll, chains, per_chain, reff)
     total = float(n.sum())
     elpd = float(n @ elpd_i)
     return Loo(elpd=elpd, se=weighted_se(elpd_i, n), p_loo=float(n @ p_loo_i),
                pareto_k_over_0_7=float(n[k_i > K_THRESHOLD].sum() / total) if psis else None,
                pareto_k_max=float(np.max(k_i)) if psis else None, elpd_i=elpd_i, weights=n,
                psis=psis)
+
+
+def _psis_loo_rows(ll: np.ndarray, chains: int, per_chain: int, reff: float):
+    """(elpd, pareto k, p_loo) per row of ``ll`` (draws x rows) by ArviZ's PSIS-LOO.
+
+    ArviZ refuses a row whose tail of importance ratios is flat ("All tail values are the
+    same": e.g. a chain stuck on one value after a short warm-up, so its draws repeat). Such
+    a row gets plain importance-sampling LOO, elpd = log S - logsumexp(-ll), and Pareto k
+    infinite, so it counts among the unreliable scores (k > 0.7) instead of stopping the run.
+    """
+    import xarray as xr
+
+    def psis(block):
+        da = xr.DataArray(block.reshape(chains, per_chain, -1), dims=("chain", "draw", "history"))
+        e, k, p = da.azstats.loo(sample_dims=["chain", "draw"], r_eff=reff)
+        return e.to_numpy(), k.to_numpy(), p.to_numpy()
+
+    try:
+        return psis(ll)
+    except ValueError:
+        pass
+    n_draws, rows = ll.shape
+    elpd, k, p = np.empty(rows), np.empty(rows), np.empty(rows)
+    for j in range(rows):
+        try:
+            (elpd[j],), (k[j],), (p[j],) = psis(ll[:, j:j + 1])
+        except ValueError:
+            lppd = logsumexp(ll[:, j]) - np.log(n_draws)
+            elpd[j] = np.log(n_draws) - logsumexp(-ll[:, j])
+            k[j], p[j] = np.inf, lppd - elpd[j]
+    return elpd, k, p
 
 
 def weighted_se(values: np.ndarray, weights: np.ndarray) -> float:
