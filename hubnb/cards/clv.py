@@ -78,7 +78,7 @@ def display_frame(frame: pd.DataFrame, currency: str) -> pd.DataFrame:
 
 def order_definition(orders: OrderFilter, history_days: int) -> str:
     """The order definition in force (``clv.orders``, docs/clv.md), in words."""
-    parts = [f"placed in the last {history_days:,} days", "not cancelled",
+    parts = [f"placed in the last {fmt.count(history_days)} days", "not cancelled",
              "net of refunds (a fully refunded order does not count)"]
     parts.append("from sources " + ", ".join(orders.sources) if orders.sources
                  else "from every source")
@@ -119,15 +119,15 @@ def model_card(result, report) -> Card:
     chosen = ("chosen by PSIS-LOO from Pareto/NBD and MBG/NBD (clv.model: auto)"
               if clv.model == "auto" else f"set by hand (clv.model: {clv.model})")
     model = (f"{MODEL_NAMES.get(name, name)} (purchases), {chosen}, + Gamma-Gamma (spend), "
-             f"Bayesian in PyMC; {clv.chains} chains x {clv.draws:,} draws; "
+             f"Bayesian in PyMC; {clv.chains} chains x {fmt.count(clv.draws)} draws; "
              f"{clv.credible_interval:.0%} intervals")
     rows = [
         ("Historical data", history),
         ("Predictions for", f"{fmt.day(start)} to {fmt.day(end)} ({clv.horizon_days} days)"
          if result.eligible else "no predictions (not eligible)"),
         ("Last updated", f"data as of {fmt.day(p.as_of)} ({p.timezone})"),
-        ("Profiles used", f"{len(result.profiles):,} profiles with a counted order"),
-        ("Orders used", f"{len(result.orders):,}"),
+        ("Profiles used", f"{fmt.count(len(result.profiles))} profiles with a counted order"),
+        ("Orders used", f"{fmt.count(len(result.orders))}"),
         ("Order definition", order_definition(clv.orders, clv.history_days)),
         ("Model", model if result.fit is not None else "not fitted"),
         ("Diagnostics", status if not flagged else "FLAGGED: " + status),
@@ -209,7 +209,7 @@ def eligibility_card(result, report) -> Card:
                                         "historical_clv", "avg_days_between_orders")
                             if c in result.profiles.columns]]
     if len(hist):
-        card.text(f"Historical attributes of the {len(hist):,} profiles with a counted order "
+        card.text(f"Historical attributes of the {fmt.count(len(hist))} profiles with a counted order "
                   "(largest historical CLV first):")
         card.table(display_frame(hist.sort_values(["historical_clv", "profile_id"],
                                                   ascending=[False, True]).head(10),
@@ -225,7 +225,7 @@ def next_order_text(date, as_of: dt.date, horizon_days: int) -> str:
     if date is None or pd.isna(date):
         return "—"
     if pd.Timestamp(date) > pd.Timestamp(as_of) + pd.Timedelta(days=horizon_days):
-        return f"not expected within {horizon_days:,} days"
+        return f"not expected within {fmt.count(horizon_days)} days"
     return fmt.day(date)
 
 
@@ -308,7 +308,7 @@ def example_profiles_card(result, report) -> Card:
             continue
         who = ex.get("email") if isinstance(ex.get("email"), str) else f"profile {ex['profile_id']}"
         basis = "predicted CLV" if ex["picked_by"] == "predicted_clv_mean" else "historical CLV"
-        card.text(f"{who} (profile {ex['profile_id']}): of the {ex['group_size']:,} profiles "
+        card.text(f"{who} (profile {ex['profile_id']}): of the {fmt.count(ex['group_size'])} profiles "
                   f"with {ex['rule']}, the one whose {basis} is nearest the group's median.")
         card.table(profile_attributes(ex, p.currency, p.clv.horizon_days, p.as_of))
         own = orders.loc[orders["profile_id"] == ex["profile_id"]]
@@ -393,7 +393,7 @@ def churn_risk_card(result, report) -> Card:
               f"{p.clv.churn_bands[1]:g} for win-back flows (clv.churn_bands sets the limits).")
     if result.fit is not None and result.fit.model_name == "bg_nbd":
         one_time = int((result.profiles["historical_orders"] == 1).sum())
-        card.notice(f"BG/NBD holds the {one_time:,} customers with a single order active: "
+        card.notice(f"BG/NBD holds the {fmt.count(one_time)} customers with a single order active: "
                     "churn probability 0 and all in the Low band, however long ago they "
                     "ordered. Use clv.model: auto for a churn risk that rises with silence.",
                     "warning")
@@ -408,13 +408,13 @@ def next_orders_card(result, report) -> Card:
         return card
     weeks = next_orders_by_week(result.profiles, p.as_of, p.clv.horizon_days, p.timezone)
     card.figure(clv_figures.next_orders_by_week_chart(weeks.weeks), "Expected next order dates, by week")
-    text = (f"{weeks.weeks['profiles'].sum():,} profiles' expected next order dates fall "
-            f"within the next {p.clv.horizon_days} days; {weeks.beyond_horizon:,} are not "
+    text = (f"{fmt.count(weeks.weeks['profiles'].sum())} profiles' expected next order dates fall "
+            f"within the next {p.clv.horizon_days} days; {fmt.count(weeks.beyond_horizon)} are not "
             f"expected to order within {p.clv.horizon_days} days (their dates, further "
             "ahead, are in clv_profiles.csv). The date is the median wait to the next order "
             "if the customer is still active; weigh it by the churn probability.")
     if weeks.undefined:
-        text += f" {weeks.undefined:,} profiles have no date (the model was not fitted)."
+        text += f" {fmt.count(weeks.undefined)} profiles have no date (the model was not fitted)."
     return card.text(text)
 
 
@@ -596,7 +596,7 @@ def platform_card(result, report) -> Card:
         return card.text(f"Nothing to compare: {cmp.reason}.")
     if not result.eligible:
         card.notice("Not eligible: only the historical attributes can be compared.", "warning")
-    card.text(f"{int(cmp.summary['profiles'].max()):,} profiles are in both. The platform's "
+    card.text(f"{fmt.count(int(cmp.summary['profiles'].max()))} profiles are in both. The platform's "
               f"horizon may differ from hubnb's {p.clv.horizon_days} days; correlation "
               "measures whether both rank customers alike.")
     shown = cmp.summary.copy()
@@ -626,9 +626,9 @@ def outputs_card(report, result, segments: SegmentsResult | None = None) -> Card
     if report.output_dir is None:
         return card.text("Run by hand (output_dir is None): clv_profiles.csv, the segment "
                          "lists and the metrics are not written; `hubnb run` writes them.")
-    files = [f"clv_profiles.csv ({len(result.profiles):,} profiles)"]
+    files = [f"clv_profiles.csv ({fmt.count(len(result.profiles))} profiles)"]
     if segments is not None:
-        files += [f"{f} ({n:,} profiles)" for f, n in zip(segments.summary["file"],
+        files += [f"{f} ({fmt.count(n)} profiles)" for f, n in zip(segments.summary["file"],
                                                           segments.summary["profiles"])]
     files.append("the clv block of metrics.json")
     return card.items(files, "Written:")

@@ -121,7 +121,6 @@ def relative_efficiency(draws: dict) -> float:
 def loo(fit: FitResult) -> Loo:
     """PSIS-LOO of a fit over its distinct purchase histories, weighted by profiles."""
     import arviz_stats  # noqa: F401  (registers the .azstats accessor)
-    import xarray as xr
 
     model = PURCHASE_MODELS[fit.model_name]
     x, t_x, T, n = history_rows(fit.data.arrays)
