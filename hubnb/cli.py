@@ -1,8 +1,10 @@
-"""The ``hubnb`` command: ``hubnb run PARAMS``, ``hubnb demo-data``, ``hubnb cdnow-data``."""
+"""The ``hubnb`` command: ``hubnb run PARAMS``, ``hubnb batch PARAMS_DIR``, ``hubnb demo-data``,
+``hubnb cdnow-data``."""
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -18,6 +20,28 @@ def main(argv=None) -> int:
     run_p.add_argument("--out", default="outputs", help="output folder (default: outputs)")
     run_p.add_argument("--notebooks", default=None, help="source notebooks folder")
     run_p.add_argument("--kernel", default=None, help="Jupyter kernel name")
+    run_p.add_argument("--only", choices=("customer_hub", "clv"), default=None,
+                       help="run only this report (the other is kept from the last good run)")
+    run_p.add_argument("--failed-dir", default=None,
+                       help="where to keep a failing notebook (default: a temporary folder)")
+    run_p.add_argument("--no-index", action="store_true", help="do not refresh index.html")
+
+    batch_p = sub.add_parser("batch", help="run every merchant of a folder of params files")
+    batch_p.add_argument("params_dir", help="folder of params files, one per merchant")
+    batch_p.add_argument("--out", default="outputs", help="output folder (default: outputs)")
+    batch_p.add_argument("--workers", type=int, default=None,
+                         help="merchants at a time (default: the machine's cores)")
+    batch_p.add_argument("--only", choices=("customer_hub", "clv"), default=None,
+                         help="run only this report for every merchant")
+    batch_p.add_argument("--force", action="store_true",
+                         help="run merchants whose inputs have not changed too")
+    batch_p.add_argument("--timeout", type=float, default=3600,
+                         help="seconds after which a merchant is stopped and failed "
+                              "(default 3600; 0: no limit)")
+    batch_p.add_argument("--notebooks", default=None, help="source notebooks folder")
+    batch_p.add_argument("--scheduler", default=None,
+                         help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (default: "
+                              "a local pool)")
 
     demo_p = sub.add_parser("demo-data", help="write a simulated merchant's dataset")
     demo_p.add_argument("--out", required=True, help="dataset directory to write")
@@ -37,9 +61,25 @@ def main(argv=None) -> int:
         if args.command == "run":
             from .run import run
 
+            # Stopped by hubnb batch (a timeout, Ctrl-C): unwind like Ctrl-C, so the run
+            # removes its staging folder and shuts its kernel down.
+            signal.signal(signal.SIGTERM, _interrupt)
             final = run(args.params, out_root=args.out, notebooks_dir=args.notebooks,
-                        kernel_name=args.kernel, log=lambda m: print(m, file=sys.stderr))
+                        kernel_name=args.kernel, log=lambda m: print(m, file=sys.stderr),
+                        only=args.only, failed_dir=args.failed_dir, index=not args.no_index)
             print(f"reports written to {final}/ (index: {final.parent / 'index.html'})")
+        elif args.command == "batch":
+            from .batch import batch, summary_table
+
+            if args.workers is not None and args.workers < 1:
+                raise HubnbError("--workers must be at least 1")
+            outcomes = batch(args.params_dir, out_root=args.out, workers=args.workers,
+                             only=args.only, force=args.force, timeout=args.timeout or None,
+                             scheduler=args.scheduler, notebooks_dir=args.notebooks)
+            print(summary_table(outcomes))
+            print(f"index: {Path(args.out).resolve() / 'index.html'}")
+            if any(o.status == "failed" for o in outcomes):
+                return 1
         elif args.command == "demo-data":
             from .demo import generate_demo_data
 
@@ -57,6 +97,10 @@ def main(argv=None) -> int:
         print(f"hubnb: error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"stopped by signal {signum}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,6 +9,7 @@ and the index page are rendered by :mod:`hubnb.render`'s autoescaping environmen
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -92,50 +93,85 @@ def notebook_to_html(executed: Path, title: str) -> Path:
     return target
 
 
+MODEL_NAMES = {"bg_nbd": "BG/NBD", "mbg_nbd": "MBG/NBD", "pareto_nbd": "Pareto/NBD"}
+
+
+def _cell(text: str, sort=None, change: dict | None = None) -> dict:
+    """A cell of the index: its text, the value it sorts by, an optional coloured change."""
+    return {"text": text, "sort": "" if sort is None else sort, "change": change}
+
+
 def _change(metric: dict) -> dict | None:
     pct = metric.get("change_pct")
     if pct is None:
         return None
-    return {"text": fmt.change(pct), "direction": "up" if pct > 0 else "down" if pct < 0 else "flat"}
+    shown = round(pct, 1)
+    return {"text": fmt.change(pct), "direction": "up" if shown > 0 else "down" if shown < 0
+            else "flat"}
 
 
-def headline(m: dict) -> list[dict]:
-    """The index's headline numbers of one merchant's metrics.json, formatted."""
-    currency = m.get("currency", "USD")
-    items = []
-    hub = m.get("customer_hub") or {}
+def index_row(folder: str, metrics: dict, status: dict, reports: list[str],
+              failure_log: str = "") -> dict:
+    """One merchant's row of the index, from its metrics.json and status.json."""
+    currency = metrics.get("currency", "USD")
+    hub = metrics.get("customer_hub") or {}
+    clv = metrics.get("clv") or {}
+    state = status.get("status") or ("ok" if metrics else "failed")
+    if state == "skipped" and status.get("status_before_skip"):
+        state = status["status_before_skip"]
+    if state == "ok" and clv and not clv.get("eligible", True):
+        state = "not eligible"
+    stale = state == "failed" and bool(metrics)
     active, revenue = hub.get("active_accounts") or {}, hub.get("revenue_generated") or {}
-    if active.get("value") is None and revenue.get("value") is None:
-        if hub:
-            items.append({"label": "Customer Hub", "value": "no data yet", "change": None})
-    else:
-        items.append({"label": "Active accounts", "value": fmt.count(active["value"]),
-                      "change": _change(active)})
-        items.append({"label": "Revenue generated", "value": fmt.money(revenue["value"], currency),
-                      "change": _change(revenue)})
-    clv = m.get("clv") or {}
+    row = {
+        "merchant": _cell(metrics.get("display_name") or metrics.get("merchant") or folder,
+                          (metrics.get("display_name") or folder).lower()),
+        "status": _cell(state, state), "stale": stale,
+        "error": status.get("error", ""),
+        "last_run": _cell(_when(status.get("last_run") or metrics.get("generated_at")),
+                          status.get("last_run") or metrics.get("generated_at") or ""),
+        "last_good": _when(metrics.get("generated_at")) if metrics else "never",
+        "total_accounts": _cell(fmt.count(hub.get("total_accounts")), hub.get("total_accounts")),
+        "active_accounts": _cell(fmt.count(active.get("value")), active.get("value"),
+                                 _change(active)),
+        "revenue": _cell(fmt.money(revenue.get("value"), currency), revenue.get("value"),
+                         _change(revenue)),
+        "clv": _cell(fmt.DASH), "model": _cell(fmt.DASH, ""),
+        "reports": [{"href": f"{folder}/{name}", "label": _report_label(name)}
+                    for name in reports],
+        "failure_log": f"{folder}/{failure_log}" if failure_log else "",
+    }
     if clv.get("eligible") and "totals" in clv:
         t = clv["totals"]["predicted_clv"]
-        items.append({"label": f"Predicted CLV, next {fmt.count(clv.get('horizon_days', 365))} days",
-                      "value": f"{fmt.money(t['mean'], currency, 0)} ({fmt.money(t['lower'], currency, 0)}"
-                               f" to {fmt.money(t['upper'], currency, 0)})", "change": None})
+        row["clv"] = _cell(f"{fmt.money(t['mean'], currency, 0)} ({fmt.money(t['lower'], currency, 0)}"
+                           f" to {fmt.money(t['upper'], currency, 0)})", t["mean"])
+        name = (clv.get("model") or {}).get("name", "")
+        row["model"] = _cell(MODEL_NAMES.get(name, name or fmt.DASH), name)
     elif clv:
-        items.append({"label": "Predictive CLV", "value": "not eligible", "change": None})
-    return items
+        row["clv"] = _cell("not eligible", -1)
+    if hub and active.get("value") is None and revenue.get("value") is None:
+        row["active_accounts"] = _cell("no hub data", -1)
+        row["revenue"] = _cell("no hub data", -1)
+    return row
 
 
-def index_html(merchants) -> str:
-    """The index page: ``merchants`` is a list of (folder, metrics, report file names)."""
-    rows = []
-    for folder, m, reports in merchants:
-        period = m.get("period") or {}
-        rows.append({
-            "name": m.get("display_name") or m.get("merchant", folder),
-            "period": fmt.date_range(period["start"], period["end"]) if period else "—",
-            "headline": headline(m),
-            "reports": [{"href": f"{folder}/{name}",
-                         "label": Path(name).stem.replace("_", " ").replace("clv", "CLV")
-                                  .capitalize().replace("Clv", "CLV")} for name in reports],
-            "generated": m.get("generated_at", ""),
-        })
-    return render("index.html.j2", rows=rows, css=stylesheet())
+def _when(iso: str | None) -> str:
+    """A UTC timestamp of metrics.json or status.json as ``Nov 25, 2026 10:41 UTC``."""
+    if not iso:
+        return fmt.DASH
+    stamp = dt.datetime.fromisoformat(iso)
+    return f"{fmt.day(stamp)} {stamp:%H:%M} UTC"
+
+
+def _report_label(name: str) -> str:
+    return {"customer_hub.html": "Customer Hub", "clv.html": "CLV"}.get(
+        name, Path(name).stem.replace("_", " "))
+
+
+def index_html(merchants: list[dict]) -> str:
+    """The index page: one row per merchant (dicts of folder, metrics, status, reports,
+    failure_log), sortable by any column and filterable by status, with no network."""
+    rows = [index_row(m["folder"], m["metrics"], m["status"], m["reports"],
+                      m.get("failure_log", "")) for m in merchants]
+    statuses = sorted({r["status"]["text"] for r in rows})
+    return render("index.html.j2", rows=rows, statuses=statuses, css=stylesheet())

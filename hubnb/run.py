@@ -33,8 +33,14 @@ class ReportError(HubnbError):
     """A report notebook failed while running."""
 
 
+#: The reports a run can be limited to (``--only``).
+REPORTS = ("customer_hub", "clv")
+#: Written beside a merchant's reports: what they were made from (see :func:`fingerprint`).
+FINGERPRINT_FILE = "fingerprint.json"
+
+
 def run(params_path, out_root="outputs", notebooks_dir=None, kernel_name=None,
-        log=print) -> Path:
+        log=print, only: str | None = None, failed_dir=None, index: bool = True) -> Path:
     """Run every notebook of ``notebooks_dir`` for the merchant of ``params_path``.
 
     Parameters
@@ -49,6 +55,14 @@ def run(params_path, out_root="outputs", notebooks_dir=None, kernel_name=None,
         Jupyter kernel; default ``python3``, the Python running hubnb.
     log : callable
         Receives one line of progress per step.
+    only : str, optional
+        Run only this report (``customer_hub`` or ``clv``); the merchant's other report,
+        and its part of metrics.json, are kept from the last good run.
+    failed_dir : str or Path, optional
+        Where a failing notebook is kept, with Papermill's error cell (default: a new
+        temporary folder, named in the error).
+    index : bool
+        Refresh ``out_root/index.html`` afterwards (``hubnb batch`` writes it once).
 
     Returns
     -------
@@ -56,43 +70,99 @@ def run(params_path, out_root="outputs", notebooks_dir=None, kernel_name=None,
         ``out_root/<merchant>``.
     """
     params_path = Path(params_path).resolve()
+    if only is not None and only not in REPORTS:
+        raise ReportError(f"--only must be one of {', '.join(REPORTS)}, not {only!r}")
     params = load_params(params_path)
     log(f"reading and validating {params.data} ...")
     dataset = load_dataset(params.data)  # the whole contract is checked before anything is written
     prov = provenance(params)
     notebooks_dir = Path(notebooks_dir) if notebooks_dir else NOTEBOOKS_DIR
-    notebooks = sorted(notebooks_dir.glob("*.ipynb"))
+    notebooks = sorted(nb for nb in notebooks_dir.glob("*.ipynb") if only in (None, nb.stem))
     if not notebooks:
-        raise ReportError(f"no notebooks in {notebooks_dir}")
+        raise ReportError(f"no notebooks in {notebooks_dir}"
+                          + (f" named {only}.ipynb" if only else ""))
     out_root = Path(out_root).resolve()
     out_root.mkdir(parents=True, exist_ok=True)
     final = out_root / params.merchant
     staging = Path(tempfile.mkdtemp(prefix=f".{params.merchant}-", dir=out_root))
     scratch = Path(tempfile.mkdtemp(prefix=f".{params.merchant}-snapshot-", dir=out_root))
     try:
+        previous = _keep_other_reports(final, staging, [nb.stem for nb in notebooks]) \
+            if only else {}
         snapshot = write_snapshot(dataset, prov, scratch / "dataset.pickle")
         del dataset
         for nb in notebooks:
             log(f"running {nb.stem} for {params.merchant} ...")
-            _execute(nb, staging, params_path, snapshot, kernel_name or "python3")
+            _execute(nb, staging, params_path, snapshot, kernel_name or "python3", failed_dir)
             log(f"rendering {nb.stem}.html ...")
             from .report_html import notebook_to_html
 
             notebook_to_html(staging / nb.name,
                              title=f"{params.display_name}: {nb.stem.replace('_', ' ')}")
-        _write_metrics(staging, params, prov)
+        _write_metrics(staging, params, prov, previous.get("metrics") or {})
+        _write_fingerprint(staging, prov, [nb.stem for nb in notebooks],
+                           previous.get("fingerprint") or {})
         _publish(staging, final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    write_index(out_root)
+    if index:
+        write_index(out_root)
     return final
 
 
-def _execute(nb: Path, staging: Path, params_path: Path, snapshot: Path, kernel_name) -> None:
+def fingerprint(prov) -> dict:
+    """What a report was made from: hubnb's version, the params file and the data files
+    (their SHA-256 fingerprints, :mod:`hubnb.provenance`). Two runs with equal
+    fingerprints made their reports from the same inputs with the same code."""
+    return {"hubnb_version": prov.hubnb_version, "params_fingerprint": prov.params_fingerprint,
+            "data_fingerprint": prov.data_fingerprint}
+
+
+def read_fingerprints(folder: Path) -> dict:
+    """``{report: fingerprint}`` of a merchant's last good reports (empty when none)."""
+    try:
+        return json.loads((Path(folder) / FINGERPRINT_FILE).read_text()).get("reports", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def _write_fingerprint(staging: Path, prov, reports: list[str], previous: dict) -> None:
+    current = fingerprint(prov)
+    merged = {**previous, **{name: current for name in reports}}
+    (staging / FINGERPRINT_FILE).write_text(json.dumps({"reports": merged}, indent=2) + "\n")
+
+
+def _keep_other_reports(final: Path, staging: Path, rerun: list[str]) -> dict:
+    """With ``--only``: copy the last good output into ``staging`` except the rerun
+    reports' own files, and return its metrics and fingerprints to merge with the new."""
+    if not final.is_dir():
+        return {}
+    skip = {f"{name}{ext}" for name in rerun for ext in (".ipynb", ".html")}
+    skip |= {"metrics.json", FINGERPRINT_FILE, "failed", "status.json"}
+    for item in final.iterdir():
+        if item.name in skip:
+            continue
+        target = staging / item.name
+        if item.is_dir():
+            shutil.copytree(item, target)
+        else:
+            shutil.copy2(item, target)
+    try:
+        metrics = json.loads((final / "metrics.json").read_text())
+    except (OSError, ValueError):
+        metrics = {}
+    return {"metrics": {k: v for k, v in metrics.items() if k not in rerun and k in REPORTS},
+            "fingerprint": {k: v for k, v in read_fingerprints(final).items()
+                            if k not in rerun}}
+
+
+def _execute(nb: Path, staging: Path, params_path: Path, snapshot: Path, kernel_name,
+             failed_dir=None) -> None:
     import papermill as pm
+    from nbclient.exceptions import DeadKernelError
 
     from .kernels import QuietKernelManager
 
@@ -103,8 +173,14 @@ def _execute(nb: Path, staging: Path, params_path: Path, snapshot: Path, kernel_
             parameters={"params_path": str(params_path), "output_dir": str(staging),
                         "snapshot": str(snapshot)},
             progress_bar=False, log_output=False, kernel_manager_class=QuietKernelManager)
+    except DeadKernelError:
+        # The kernel process died (killed, or out of memory): no error cell to show.
+        raise ReportError(f"{nb.name}: the notebook's kernel died while running (killed, or "
+                          "out of memory?)") from None
     except pm.PapermillExecutionError as exc:
-        kept = Path(tempfile.mkdtemp(prefix="hubnb-failed-")) / nb.name
+        where = Path(failed_dir) if failed_dir else Path(tempfile.mkdtemp(prefix="hubnb-failed-"))
+        where.mkdir(parents=True, exist_ok=True)
+        kept = where / nb.name
         if target.exists():
             shutil.copy(target, kept)
         # A HubnbError raised inside the notebook is already a one-line user message.
@@ -112,7 +188,7 @@ def _execute(nb: Path, staging: Path, params_path: Path, snapshot: Path, kernel_
                           f"{exc.evalue} (executed notebook kept at {kept})") from None
 
 
-def _write_metrics(staging: Path, params, prov) -> None:
+def _write_metrics(staging: Path, params, prov, kept: dict) -> None:
     metrics = {
         "merchant": params.merchant,
         "display_name": params.display_name,
@@ -123,6 +199,7 @@ def _write_metrics(staging: Path, params, prov) -> None:
         "comparison": params.comparison.as_dict() if params.comparison else None,
         "provenance": prov.as_dict(),
     }
+    metrics.update(kept)   # --only: the other report's numbers, from its last good run
     parts = staging / METRICS_PARTS
     for part in sorted(parts.glob("*.json")) if parts.is_dir() else []:
         metrics[part.stem] = json.loads(part.read_text())
@@ -143,18 +220,31 @@ def _publish(staging: Path, final: Path) -> None:
 
 
 def write_index(out_root) -> Path:
-    """Refresh ``out_root/index.html``: every merchant's reports and headline numbers."""
+    """Refresh ``out_root/index.html``: one row per merchant folder, with its headline
+    numbers, the status of its last run (``status.json``, written by ``hubnb batch``) and
+    links to its reports and, after a failure, its log."""
     from .report_html import index_html
 
     out_root = Path(out_root)
     merchants = []
     for folder in sorted(p for p in out_root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        metrics_file = folder / "metrics.json"
-        if metrics_file.is_file():
-            merchants.append((folder.name, json.loads(metrics_file.read_text()),
-                              sorted(h.name for h in folder.glob("*.html"))))
+        metrics = _read_json(folder / "metrics.json")
+        status = _read_json(folder / "status.json")
+        if not metrics and not status:
+            continue
+        merchants.append({"folder": folder.name, "metrics": metrics, "status": status,
+                          "reports": sorted(h.name for h in folder.glob("*.html")),
+                          "failure_log": "failed/run.log"
+                          if (folder / "failed" / "run.log").is_file() else ""})
     index = out_root / "index.html"
-    tmp = index.with_name(".index.html.tmp")
+    tmp = index.with_name(f".index.html.{os.getpid()}.tmp")
     tmp.write_text(index_html(merchants), encoding="utf-8")
     tmp.replace(index)
     return index
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}

@@ -31,6 +31,7 @@ v          LogNormal(0, 2) x mean repeat spend      0.04 to 27 x mean spend
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -93,6 +94,15 @@ def compress(rfm: pd.DataFrame) -> CompressedData:
         "g_s0": np.array(float(np.sum(gw * np.log(gz)))),
     }
     return CompressedData(arrays, len(x), len(T0) + len(w1), len(gw), scale)
+
+
+def cpu_budget() -> int:
+    """Cores one fit may use: ``HUBNB_THREADS`` (set by ``hubnb batch``, which shares the
+    machine between merchants), else the machine's."""
+    try:
+        return max(1, int(os.environ.get("HUBNB_THREADS") or os.cpu_count() or 1))
+    except ValueError:
+        return os.cpu_count() or 1
 
 
 def history_rows(arrays: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -446,7 +456,7 @@ class ClvModel:
 
         t0 = time.perf_counter()
         compiled, compile_seconds, cache_info = self.compiled(data, native_pareto)
-        idata = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, cores=chains,
+        idata = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, cores=min(chains, cpu_budget()),
                               seed=seed, progress_bar=progress, adaptation="low_rank")
         fit_seconds = time.perf_counter() - t0
         post = idata["posterior"].to_dataset()

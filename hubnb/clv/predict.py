@@ -62,7 +62,7 @@ MAX_DRAWS = 1000
 MAX_SIM_DRAWS = 250
 
 #: Chunks are processed by this many threads (numpy and the numba kernels release the GIL).
-PREDICT_THREADS = min(2, os.cpu_count() or 1)
+PREDICT_THREADS = min(2, int(os.environ.get("HUBNB_THREADS") or os.cpu_count() or 1))
 
 QUANTITIES = ("predicted_orders", "predicted_clv", "aov", "churn_probability",
               "days_to_next_order", "p_order_30d")

@@ -1,0 +1,374 @@
+"""``hubnb batch``: many merchants, each isolated, N at a time, locally or on a Dask cluster.
+
+Every params file of a folder is one merchant. Each merchant runs as its own ``hubnb run``
+process (its notebooks in their own kernels), so a merchant whose data, params or notebook
+fails, whose kernel dies or runs out of memory, or who hangs past the timeout, fails alone:
+its ``run.log`` and the failing notebook (with Papermill's error cell) are kept in
+``<out>/<merchant>/failed/`` beside its last good reports, which stay in place. A merchant
+whose params, data files and hubnb version are unchanged since its last good run (the
+fingerprint ``hubnb run`` stores beside the reports) is skipped unless ``force``.
+
+The local pool is a thread per running merchant, each waiting on its merchant's process;
+``scheduler`` sends the same function to a Dask distributed cluster instead (the ``dask``
+extra). Workers read the params and data and write the outputs by path, so on a cluster
+they must see the same filesystem paths as the client (a shared filesystem).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .errors import HubnbError
+from .params import load_params
+from .provenance import provenance
+from .run import REPORTS, fingerprint, read_fingerprints, write_index
+
+#: Written into each merchant's folder after every batch attempt (read by the index page).
+STATUS_FILE = "status.json"
+STATUSES = ("ok", "not eligible", "skipped", "failed")
+#: Seconds a stopped merchant's run gets to clean up (kernels, staging) before SIGKILL.
+GRACE_SECONDS = 15
+
+
+@dataclass(frozen=True)
+class MerchantOutcome:
+    """How one merchant's run went."""
+
+    params: str
+    merchant: str
+    status: str                 # one of STATUSES
+    seconds: float
+    report: str = ""            # the merchant's output folder ("" when it has none)
+    log: str = ""               # its run.log
+    error: str = ""             # one line, when failed
+    peak_rss_mb: float | None = None   # the largest process of the run (run or kernel)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def discover(params_dir) -> list[Path]:
+    """The params files (``*.yaml``, ``*.yml``) of a folder, by name."""
+    folder = Path(params_dir)
+    if not folder.is_dir():
+        raise HubnbError(f"params folder {folder} does not exist")
+    files = sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    if not files:
+        raise HubnbError(f"no params files (*.yaml) in {folder}")
+    return files
+
+
+def unchanged(params, out_root: Path, only: str | None) -> bool:
+    """Whether the merchant's last good reports were made from these very inputs."""
+    stored = read_fingerprints(out_root / params.merchant)
+    current = fingerprint(provenance(params))
+    return all(stored.get(report) == current for report in ([only] if only else REPORTS))
+
+
+# --------------------------------------------------------------------------- one merchant
+
+def run_merchant(params_path, out_root, only: str | None = None, force: bool = False,
+                 timeout: float | None = None, threads: int | None = None,
+                 stop: threading.Event | None = None, notebooks_dir=None) -> MerchantOutcome:
+    """Run one merchant in its own ``hubnb run`` process and record how it went.
+
+    Never raises for the merchant's own failures: they come back as ``status="failed"``
+    with a one-line ``error``. ``timeout`` (seconds) stops a hanging merchant; ``threads``
+    caps the cores its model fitting uses; ``stop`` (set on Ctrl-C) stops it early.
+    """
+    start = time.perf_counter()
+    params_path, out_root = Path(params_path).resolve(), Path(out_root).resolve()
+    out_root.mkdir(parents=True, exist_ok=True)
+    try:
+        params = load_params(params_path)
+    except HubnbError as exc:
+        return _failed_without_folder(params_path, str(exc), start)
+    merchant, final = params.merchant, out_root / params.merchant
+    try:
+        if not force and unchanged(params, out_root, only):
+            outcome = MerchantOutcome(str(params_path), merchant, "skipped",
+                                      time.perf_counter() - start, str(final))
+            _write_status(final, outcome, keep_previous=True)
+            return outcome
+    except HubnbError as exc:
+        return _record_failure(params_path, merchant, final, str(exc), start, None, None)
+
+    scratch = Path(tempfile.mkdtemp(prefix=f".{merchant}-batch-", dir=out_root))
+    log_file = scratch / "run.log"
+    command = [sys.executable, "-m", "hubnb.cli", "run", str(params_path), "--out",
+               str(out_root), "--no-index", "--failed-dir", str(scratch / "failed")]
+    if only:
+        command += ["--only", only]
+    if notebooks_dir:
+        command += ["--notebooks", str(Path(notebooks_dir).resolve())]
+    env = dict(os.environ)
+    if threads:
+        env.update(HUBNB_THREADS=str(threads), NUMBA_NUM_THREADS=str(threads),
+                   OMP_NUM_THREADS=str(threads))
+    try:
+        with open(log_file, "w") as log:
+            proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                    cwd=str(params_path.parent), start_new_session=True)
+            code, rusage, why = _wait(proc, timeout, stop)
+        peak = rusage.ru_maxrss / 1024 if rusage is not None else None
+        if code == 0:
+            status = "ok"
+            metrics = _read_json(final / "metrics.json")
+            clv = metrics.get("clv") or {}
+            if (only in (None, "clv")) and clv and not clv.get("eligible", True):
+                status = "not eligible"
+            shutil.copy(log_file, final / "run.log")
+            outcome = MerchantOutcome(str(params_path), merchant, status,
+                                      time.perf_counter() - start, str(final),
+                                      str(final / "run.log"), peak_rss_mb=peak)
+            _write_status(final, outcome)
+            return outcome
+        error = why or _last_error(log_file) or f"hubnb run exited with status {code}"
+        return _record_failure(params_path, merchant, final, error, start, scratch, peak)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        _remove_staging(out_root, merchant)
+
+
+def _wait(proc, timeout, stop):
+    """Wait for ``proc``: (exit code, its rusage, why it was stopped or "")."""
+    deadline = None if not timeout else time.monotonic() + timeout
+    while True:
+        pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            code = proc.returncode
+            why = ""
+            if code < 0:
+                sig = signal.Signals(-code).name
+                why = (f"hubnb run was killed by {sig}"
+                       + (" (out of memory?)" if -code == signal.SIGKILL else ""))
+            return code, rusage, why
+        if stop is not None and stop.is_set():
+            return _stop(proc, "stopped by Ctrl-C")
+        if deadline is not None and time.monotonic() > deadline:
+            return _stop(proc, f"timed out after {timeout:g} s (batch timeout)")
+        time.sleep(0.2)
+
+
+def _stop(proc, why: str):
+    """Stop a merchant's run and its kernels: SIGTERM to its process group (``hubnb run``
+    then removes its staging folder and shuts its kernel down), SIGKILL after a grace."""
+    _signal_group(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + GRACE_SECONDS
+    rusage = None
+    while time.monotonic() < deadline:
+        pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        time.sleep(0.2)
+    else:
+        _signal_group(proc.pid, signal.SIGKILL)
+        _, _, rusage = os.wait4(proc.pid, 0)
+    proc.returncode = -signal.SIGTERM
+    _kill_kernels_of(proc.pid)
+    return -signal.SIGTERM, rusage, why
+
+
+def _signal_group(pid: int, sig) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _kill_kernels_of(pid: int) -> None:
+    """Kernels are started in their own session; the ones whose parent was ``pid``
+    (``JPY_PARENT_PID``) exit by themselves when it dies, but are not waited for: stop
+    any still there."""
+    proc_dir = Path("/proc")
+    if not proc_dir.is_dir():
+        return
+    marker = f"JPY_PARENT_PID={pid}".encode()
+    for entry in proc_dir.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if marker in (entry / "environ").read_bytes().split(b"\0"):
+                os.kill(int(entry.name), signal.SIGKILL)
+        except (OSError, ValueError):
+            continue
+
+
+def _remove_staging(out_root: Path, merchant: str) -> None:
+    """A run killed before its own clean-up may leave ``.<merchant>-*`` folders."""
+    for leftover in out_root.glob(f".{merchant}-*"):
+        if leftover.is_dir() and "-batch-" not in leftover.name:
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _last_error(log_file: Path) -> str:
+    lines = [line.strip() for line in log_file.read_text(errors="replace").splitlines()
+             if line.strip()]
+    errors = [line for line in lines if line.startswith("hubnb: error:")]
+    if errors:
+        return errors[-1].removeprefix("hubnb: error:").strip()
+    return lines[-1] if lines else ""
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _record_failure(params_path, merchant, final: Path, error: str, start, scratch, peak):
+    """Keep the run's log and failing notebook in ``final/failed/``; the reports stay."""
+    failed = final / "failed"
+    shutil.rmtree(failed, ignore_errors=True)
+    failed.mkdir(parents=True, exist_ok=True)
+    if scratch is not None:
+        if (scratch / "run.log").is_file():
+            shutil.copy(scratch / "run.log", failed / "run.log")
+        for nb in sorted((scratch / "failed").glob("*.ipynb")):
+            shutil.copy(nb, failed / nb.name)
+    if not (failed / "run.log").exists():
+        (failed / "run.log").write_text(f"hubnb: error: {error}\n")
+    outcome = MerchantOutcome(str(params_path), merchant, "failed",
+                              time.perf_counter() - start,
+                              str(final) if (final / "metrics.json").exists() else "",
+                              str(failed / "run.log"), error, peak)
+    _write_status(final, outcome)
+    return outcome
+
+
+def _failed_without_folder(params_path: Path, error: str, start) -> MerchantOutcome:
+    # Bad params: no merchant slug to name a folder after; the summary carries the error.
+    return MerchantOutcome(str(params_path), params_path.stem, "failed",
+                           time.perf_counter() - start, error=error)
+
+
+def _write_status(final: Path, outcome: MerchantOutcome, keep_previous: bool = False) -> None:
+    """``status.json``: this attempt, and for the index the last good run's time."""
+    final.mkdir(parents=True, exist_ok=True)
+    previous = _read_json(final / STATUS_FILE)
+    status = {"status": outcome.status,
+              "last_run": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+              "seconds": outcome.seconds, "error": outcome.error,
+              "log": os.path.relpath(outcome.log, final) if outcome.log else ""}
+    if keep_previous and previous.get("status") == "not eligible":
+        status["status_before_skip"] = "not eligible"
+    tmp = final / f".{STATUS_FILE}.tmp"
+    tmp.write_text(json.dumps(status, indent=2) + "\n")
+    tmp.replace(final / STATUS_FILE)
+
+
+# --------------------------------------------------------------------------- the batch
+
+def batch(params_dir, out_root="outputs", workers: int | None = None, only: str | None = None,
+          force: bool = False, timeout: float | None = None, scheduler: str | None = None,
+          progress: bool = True, notebooks_dir=None) -> list[MerchantOutcome]:
+    """Run every merchant of ``params_dir``; return their outcomes in params-file order.
+
+    ``workers`` merchants run at a time (default: the machine's cores), each with an equal
+    share of the cores for its model fitting. With ``scheduler`` (``tcp://host:port``) the
+    merchants go to that Dask cluster instead. The index page is written at the end.
+    ``notebooks_dir`` replaces the shipped notebooks (as ``hubnb run --notebooks``).
+    """
+    if only is not None and only not in REPORTS:
+        raise HubnbError(f"--only must be one of {', '.join(REPORTS)}, not {only!r}")
+    files = discover(params_dir)
+    out_root = Path(out_root).resolve()
+    out_root.mkdir(parents=True, exist_ok=True)
+    cores = os.cpu_count() or 1
+    workers = max(1, int(workers or cores))
+    threads = max(1, cores // workers)
+    if scheduler:
+        outcomes = _on_dask(files, out_root, only, force, timeout, scheduler, progress,
+                            notebooks_dir)
+    else:
+        outcomes = _locally(files, out_root, only, force, timeout, workers, threads, progress,
+                            notebooks_dir)
+    write_index(out_root)
+    return outcomes
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="merchant", disable=not enabled, file=sys.stderr,
+                dynamic_ncols=True)
+
+
+def _locally(files, out_root, only, force, timeout, workers, threads, progress, notebooks_dir):
+    stop = threading.Event()
+    results: dict[Path, MerchantOutcome] = {}
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hubnb-merchant")
+    futures = {pool.submit(run_merchant, f, out_root, only, force, timeout, threads, stop,
+                           notebooks_dir): f for f in files}
+    try:
+        with _progress(len(files), progress) as bar:
+            for future in as_completed(futures):
+                outcome = future.result()
+                results[futures[future]] = outcome
+                bar.set_postfix_str(f"{outcome.merchant}: {outcome.status}")
+                bar.update()
+    except KeyboardInterrupt:
+        # Stop every running merchant (each cleans up its staging folder and kernels),
+        # start no other, then let the interrupt through.
+        stop.set()
+        for future in futures:
+            future.cancel()
+        pool.shutdown(wait=True)
+        raise
+    pool.shutdown(wait=True)
+    return [results[f] for f in files]
+
+
+def _on_dask(files, out_root, only, force, timeout, scheduler, progress, notebooks_dir):
+    try:
+        from distributed import Client, as_completed as dask_completed
+    except ImportError:
+        raise HubnbError("--scheduler needs Dask distributed: pip install 'hubnb[dask]'") from None
+    with Client(scheduler) as client:
+        threads_per_worker = [w.get("nthreads", 1) for w in
+                              client.scheduler_info()["workers"].values()] or [1]
+        threads = max(1, min(threads_per_worker))
+        futures = [client.submit(run_merchant, str(f), str(out_root), only, force, timeout,
+                                 threads, None, notebooks_dir and str(notebooks_dir),
+                                 key=f"hubnb-{f.stem}-{time.time_ns()}", pure=False)
+                   for f in files]
+        order = {future.key: f for future, f in zip(futures, files)}
+        results = {}
+        try:
+            with _progress(len(files), progress) as bar:
+                for future in dask_completed(futures):
+                    outcome = future.result()
+                    results[order[future.key]] = outcome
+                    bar.set_postfix_str(f"{outcome.merchant}: {outcome.status}")
+                    bar.update()
+        except KeyboardInterrupt:
+            client.cancel(futures)
+            raise
+    return [results[f] for f in files]
+
+
+def summary_table(outcomes: list[MerchantOutcome]) -> str:
+    """The end-of-batch table: merchant, status, duration, report path (text)."""
+    rows = [("merchant", "status", "duration", "report")]
+    for o in outcomes:
+        where = o.report or "—"
+        if o.status == "failed":
+            where = f"{o.log or '—'}  ({o.error})"
+        rows.append((o.merchant, o.status, f"{o.seconds:.1f} s", where))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    return "\n".join(f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]}"
+                     for r in rows)
