@@ -55,7 +55,8 @@ def test_run_writes_reports_metrics_and_index(merchant):
                 log=lambda m: None)
     assert final == out / "tiny"
     names = sorted(p.name for p in final.iterdir())
-    assert names == ["lists", "metrics.json", "records_metrics.html", "records_metrics.ipynb"]
+    assert names == ["fingerprint.json", "lists", "metrics.json", "records_metrics.html",
+                     "records_metrics.ipynb"]
     metrics = json.loads((final / "metrics.json").read_text())
     assert metrics["merchant"] == "tiny"
     assert metrics["period"] == {"start": "2026-03-04", "end": "2026-03-10"}
@@ -66,7 +67,7 @@ def test_run_writes_reports_metrics_and_index(merchant):
     assert "visible output line" in html and "SECRET_CODE_MARKER" not in html  # code hidden
     assert (final / "lists" / "some.csv").read_text().splitlines() == ["order_id", "o1", "o2"]
     index = (out / "index.html").read_text()
-    assert "tiny/records_metrics.html" in index and "Mar 4\u2009–\u200910, 2026" in index
+    assert 'href="tiny/records_metrics.html"' in index and ">Tiny Shop<" in index
     # provenance: the data fingerprint is a SHA-256 over "file:sha256" lines, in name order
     files = {f.name: hashlib.sha256(f.read_bytes()).hexdigest()
              for f in sorted((merchant / "tiny").iterdir())}
@@ -78,6 +79,11 @@ def test_run_writes_reports_metrics_and_index(merchant):
         (merchant / "tiny.yaml").read_bytes()).hexdigest()
     assert prov["params"]["period"] == "last_7_days" and prov["hubnb_version"]
     assert not list(out.glob(".tiny-snapshot-*"))   # the run's snapshot is gone
+    # what the reports were made from, for hubnb batch to skip unchanged merchants
+    stored = json.loads((final / "fingerprint.json").read_text())["reports"]
+    assert stored == {"records_metrics": {
+        "hubnb_version": prov["hubnb_version"], "params_fingerprint": prov["params_fingerprint"],
+        "data_fingerprint": prov["data_fingerprint"]}}
 
 
 def test_broken_data_exits_nonzero_with_one_line_and_writes_nothing(merchant):
@@ -136,10 +142,12 @@ def test_index_headlines_use_currency_and_say_when_the_hub_has_no_data(tmp_path)
                        "revenue_generated": {"value": None, "change_pct": None}},
              {"eligible": False})
     page = write_index(tmp_path).read_text()
-    assert 'Active accounts: 1,784 <span class="hubnb-change up">+12.8%</span>' in page
-    assert 'Revenue generated: €2,400.34 <span class="hubnb-change down">-29.1%</span>' in page
-    assert "Predicted CLV, next 365 days: €851,739 (€818,410 to €884,310)" in page
-    assert "Customer Hub: no data yet" in page and "Predictive CLV: not eligible" in page
+    assert '1,784 <span class="hubnb-change up">+12.8%</span>' in page
+    assert '€2,400.34 <span class="hubnb-change down">-29.1%</span>' in page
+    assert '<td data-sort="851739.1" class="num">€851,739 (€818,410 to €884,310)</td>' in page
+    # a merchant without hub data or CLV eligibility says so; no status file reads "ok"
+    assert page.count(">no hub data<") == 2 and ">not eligible</span>" in page
+    assert '<tr data-status="ok">' in page and '<tr data-status="not eligible">' in page
     assert "shop/clv.html" in page and ">Quiet<" in page
 
 
@@ -182,3 +190,30 @@ def test_same_inputs_and_seed_give_the_same_metrics_and_csv_files(tmp_path):
     hub = first["customer_hub"]
     aov = hub["average_order_value"]["value"]
     assert aov == pytest.approx(aov) and round(aov, 2) != aov or aov * 100 % 1 == 0
+
+
+def test_only_one_report_keeps_the_other_from_the_last_good_run(merchant):
+    nbs = merchant / "two"
+    nbs.mkdir()
+    for name in ("customer_hub", "clv"):
+        notebook(nbs / f"{name}.ipynb",
+                 "from hubnb.report import open_report\n"
+                 "report = open_report(params_path, output_dir, snapshot)\n"
+                 f"report.record({name!r}, {{'orders': len(report.data.orders)}})")
+    out = merchant / "out"
+    run(merchant / "tiny.yaml", out_root=out, notebooks_dir=nbs, log=lambda m: None)
+    hub_html = (out / "tiny" / "customer_hub.html").read_bytes()
+    first = json.loads((out / "tiny" / "fingerprint.json").read_text())["reports"]
+    # one more order; only the CLV report is run again
+    orders = merchant / "tiny" / "orders.csv"
+    lines = orders.read_text().splitlines()
+    orders.write_text("\n".join(lines + [lines[-1].replace("o2", "o3", 1)]) + "\n")
+    run(merchant / "tiny.yaml", out_root=out, notebooks_dir=nbs, only="clv", log=lambda m: None)
+    metrics = json.loads((out / "tiny" / "metrics.json").read_text())
+    assert metrics["customer_hub"] == {"orders": 2} and metrics["clv"] == {"orders": 3}
+    assert (out / "tiny" / "customer_hub.html").read_bytes() == hub_html
+    second = json.loads((out / "tiny" / "fingerprint.json").read_text())["reports"]
+    assert second["customer_hub"] == first["customer_hub"]
+    assert second["clv"]["data_fingerprint"] != first["clv"]["data_fingerprint"]
+    with pytest.raises(ReportError, match="--only must be one of customer_hub, clv"):
+        run(merchant / "tiny.yaml", out_root=out, notebooks_dir=nbs, only="hub")
