@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DEMO_PROFILES ?= 20000
 DEMO_SEED ?= 7
 
-.PHONY: demo test env bench-env bench clean cdnow
+.PHONY: demo test env bench-env bench clean cdnow batch-demo
 
 env: $(BIN)/.installed
 
@@ -46,7 +46,7 @@ bench: bench-env
 	$(BENCH)/python benchmarks/clv_models_bench.py
 
 clean:
-	rm -rf $(VENV) .venv-bench data/demo outputs/*/ outputs/index.html
+	rm -rf $(VENV) .venv-bench data/demo data/batch outputs/*/ outputs/index.html
 
 data/cdnow/.complete: $(BIN)/.installed
 	$(BIN)/hubnb cdnow-data --out data/cdnow
@@ -54,3 +54,17 @@ data/cdnow/.complete: $(BIN)/.installed
 
 cdnow: data/cdnow/.complete
 	$(BIN)/hubnb run params/cdnow.yaml
+
+# batch runs: three demo merchants (params/batch/), each from its own simulated dataset
+BATCH_MERCHANTS := north lago bergen
+BATCH_PROFILES ?= 3000
+
+data/batch/.complete: $(BIN)/.installed hubnb/demo.py
+	$(BIN)/hubnb demo-data --out data/batch/north --profiles $(BATCH_PROFILES) --seed 11 --with-predictions
+	$(BIN)/hubnb demo-data --out data/batch/lago --profiles $(BATCH_PROFILES) --seed 12
+	$(BIN)/hubnb demo-data --out data/batch/bergen --profiles $(BATCH_PROFILES) --seed 13
+	@touch $@
+
+batch-demo: data/batch/.complete
+	$(BIN)/hubnb batch params/batch --out outputs
+	@echo "Index: $(CURDIR)/outputs/index.html"

@@ -339,9 +339,9 @@ def _on_dask(files, out_root, only, force, timeout, scheduler, progress, noteboo
     except ImportError:
         raise HubnbError("--scheduler needs Dask distributed: pip install 'hubnb[dask]'") from None
     with Client(scheduler) as client:
-        threads_per_worker = [w.get("nthreads", 1) for w in
-                              client.scheduler_info()["workers"].values()] or [1]
-        threads = max(1, min(threads_per_worker))
+        # A Dask worker runs one merchant per thread (start workers with --nthreads equal
+        # to their cores): each merchant's fits then get one core.
+        threads = 1
         futures = [client.submit(run_merchant, str(f), str(out_root), only, force, timeout,
                                  threads, None, notebooks_dir and str(notebooks_dir),
                                  key=f"hubnb-{f.stem}-{time.time_ns()}", pure=False)
