@@ -1,5 +1,5 @@
 """Helpers of tests/test_browser.py: find (or install) Chromium, watch a page for network
-use and console errors, and tell a blank screenshot from a drawn one.
+use and console errors, tell a blank screenshot from a drawn one, and measure its colour.
 
 Chromium is Debian's ``chromium`` package, driven by Playwright for Python with
 ``executable_path``: no ``playwright install`` and no browser download, so the test runs
@@ -120,3 +120,10 @@ def pixels(png: bytes) -> Pixels:
     count, background = max(im.getcolors(maxcolors=n))
     dark = sum(im.convert("L").histogram()[:110])
     return Pixels(im.width, im.height, background, 1 - count / n, dark / n)
+
+
+def mean_colour(png: bytes) -> tuple[float, float, float]:
+    """The mean (red, green, blue) of a screenshot, 0-255 each."""
+    from PIL import Image, ImageStat
+
+    return tuple(ImageStat.Stat(Image.open(io.BytesIO(png)).convert("RGB")).mean)

@@ -5,6 +5,11 @@ opens both reports and the index of a run on a small demo merchant, follows the 
 contents and the index's report links, and checks from screenshots that the figures are
 drawn. Every page must load with no network and log no console error.
 
+The index of a ``hubnb batch`` (issue #11) is driven the same way, over two batches of four
+quick merchants where one fails the second time: its failed row is marked and tinted, keeps
+its last good numbers (said to be stale) and links its failure log; the table sorts by a
+number column both ways and filters by status; its report links open.
+
 The page contract: each report has ``<nav id="toc">`` with one ``<a href="#...">`` per
 section (every ``<h2>``), figures are ``<img>`` with a non-empty ``alt`` and a base64 PNG
 ``src``; ``index.html`` has ``<table id="reports">`` linking ``<merchant>/<report>.html``.
@@ -23,7 +28,8 @@ from urllib.parse import unquote
 import pytest
 import yaml
 
-from browser import CHROMIUM_ARGS, Watch, chromium_path, install_chromium, pixels
+from browser import (CHROMIUM_ARGS, Watch, chromium_path, install_chromium, mean_colour,
+                     pixels)
 
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
@@ -210,3 +216,199 @@ def test_index_links_open_both_reports(tab, site, shots):
         tab.go_back(wait_until="load")
         assert tab.url == index.as_uri()
     tab.watch.assert_clean("index.html and the reports it links")
+
+
+# ----------------------------------------------------------------- the batch index (#11)
+
+# Merchants of the batch and their number of profiles (the "Total accounts" the tiny test
+# notebook of tests/test_batch.py records): all distinct, so a sort has one right order.
+BATCH_ACCOUNTS = {"alpha": 5, "bravo": 2, "charlie": 9, "delta": 3}
+# Succeeds in the first batch, then fails on bad data in the second: a failed row that
+# keeps its last good numbers and reports.
+BROKEN = "charlie"
+BROKEN_ERROR = "negative value -4"
+NEGATIVE_ORDERS = ("order_id,profile_id,placed_at,value,signed_in\n"
+                   "o1,a,2026-03-01T09:15:00Z,-4,true\n")
+STALE_NOTE = "numbers from the last good run"
+# #fff5f5, the failed rows' background, against white: red exceeds blue by about 10.
+TINT = 5
+
+
+def profiles_csv(n: int) -> str:
+    ids = ["a", "b"] + [f"p{i}" for i in range(n - 2)]      # a and b place the orders
+    return "profile_id,created_at,account_created_at,email\n" + "".join(
+        f"{i},2026-01-01T00:00:00Z,,{i}@example.com\n" for i in ids)
+
+
+@pytest.fixture(scope="module")
+def batch_site(tmp_path_factory):
+    """Two ``hubnb batch`` runs of four quick merchants (the tiny notebook of
+    tests/test_batch.py, customer_hub only): all succeed, then BROKEN's orders get a
+    negative value and the forced second batch fails it. The output folder."""
+    from hubnb.batch import batch
+    from test_batch import merchant, notebooks
+
+    start = time.perf_counter()
+    root = tmp_path_factory.mktemp("browser-batch")
+    params_dir, data = root / "params", root / "data"
+    for slug, accounts in BATCH_ACCOUNTS.items():
+        merchant(params_dir, data, slug)
+        (data / slug / "profiles.csv").write_text(profiles_csv(accounts))
+    nbs = notebooks(root / "nbs")
+    out = root / "outputs"
+    options = dict(workers=2, only="customer_hub", notebooks_dir=nbs, progress=False,
+                   timeout=120)
+    first = batch(params_dir, out, **options)
+    assert {o.merchant: o.status for o in first} == dict.fromkeys(BATCH_ACCOUNTS, "ok"), \
+        [(o.merchant, o.status, o.error) for o in first]
+    (data / BROKEN / "orders.csv").write_text(NEGATIVE_ORDERS)
+    second = batch(params_dir, out, force=True, **options)
+    expected = {slug: "failed" if slug == BROKEN else "ok" for slug in BATCH_ACCOUNTS}
+    assert {o.merchant: o.status for o in second} == expected, \
+        [(o.merchant, o.status, o.error) for o in second]
+    print(f"\nhubnb batch (twice) for the browser test: {time.perf_counter() - start:.0f} s")
+    return out
+
+
+def open_index(tab, batch_site):
+    index = batch_site / "index.html"
+    tab.goto(index.as_uri(), wait_until="load")
+    return index
+
+
+def column(tab, label: str) -> int:
+    """The index (0-based) of the index table's column headed ``label``."""
+    labels = tab.locator("table#reports thead th").evaluate_all(
+        "ths => ths.map(th => th.textContent.trim())")
+    assert label in labels, f"index.html has no column {label!r}: {labels}"
+    return labels.index(label)
+
+
+def table_rows(tab, col: int) -> list[dict]:
+    """The body rows as the DOM has them now, in order: merchant, status, whether shown,
+    and the ``data-sort`` of column ``col``."""
+    return tab.locator("table#reports tbody tr").evaluate_all(
+        """(rows, col) => rows.map(r => ({
+               merchant: r.cells[0].dataset.sort, status: r.dataset.status,
+               shown: !r.hidden && r.offsetParent !== null,
+               sort: r.cells[col].dataset.sort}))""", col)
+
+
+def test_batch_index_marks_the_failed_merchant_and_links_its_log(tab, batch_site, shots):
+    open_index(tab, batch_site)
+    rows = table_rows(tab, column(tab, "Total accounts"))
+    assert [(r["merchant"], r["status"]) for r in rows] == [
+        (slug, "failed" if slug == BROKEN else "ok") for slug in BATCH_ACCOUNTS]
+    # the last good numbers are still shown (and sort) for the failed merchant
+    assert [float(r["sort"]) for r in rows] == [float(n) for n in BATCH_ACCOUNTS.values()]
+
+    failed = tab.locator("table#reports tbody tr.failed")
+    assert failed.count() == 1, "index.html should mark exactly one row as failed"
+    assert failed.get_attribute("data-status") == "failed"
+    assert failed.locator("td").first.inner_text().strip() == BROKEN
+    assert failed.locator(".status").inner_text().strip() == "failed"
+    stale = failed.locator(".stale")
+    assert stale.is_visible(), "the failed row does not say its numbers are stale"
+    assert stale.inner_text().strip().startswith(STALE_NOTE)
+    assert BROKEN_ERROR in failed.locator(".error").inner_text()
+    assert failed.locator("a.report").get_attribute("href") == f"{BROKEN}/customer_hub.html"
+    ok = tab.locator("table#reports tbody tr[data-status='ok']")
+    assert ok.count() == len(BATCH_ACCOUNTS) - 1
+    assert ok.locator(".stale, a.failure-log").count() == 0
+    assert ok.evaluate_all("rs => rs.filter(r => r.classList.contains('failed')).length") == 0
+
+    # the failed row is tinted light red (#fff5f5); an ok row is not
+    failed_png, ok_png = failed.screenshot(), ok.first.screenshot()
+    (shots / "batch-index-failed-row.png").write_bytes(failed_png)
+    (shots / "batch-index-ok-row.png").write_bytes(ok_png)
+    red, _, blue = mean_colour(failed_png)
+    background = pixels(failed_png).background
+    assert red - blue >= TINT and background[0] - background[2] >= TINT, \
+        (f"the failed row is not tinted red: mean {red:.0f},{blue:.0f} (red, blue), "
+         f"background {background}")
+    ok_background = pixels(ok_png).background
+    assert abs(ok_background[0] - ok_background[2]) < TINT, \
+        f"an ok row is tinted: background {ok_background}"
+
+    log = failed.locator("a.failure-log")
+    assert log.count() == 1 and log.get_attribute("href") == f"{BROKEN}/failed/run.log"
+    with tab.expect_navigation(wait_until="load"):
+        log.click()
+    assert tab.url == (batch_site / BROKEN / "failed" / "run.log").as_uri()
+    text = tab.locator("body").inner_text()
+    assert "hubnb: error" in text and BROKEN_ERROR in text, f"the failure log reads {text!r}"
+    tab.watch.assert_clean("index.html and the failure log")
+
+
+def test_batch_index_sorts_by_a_number_column(tab, batch_site, shots):
+    open_index(tab, batch_site)
+    before_png = tab.screenshot(full_page=True)
+    before = assert_drawn(before_png, "index.html of the batch", shots / "batch-index.png",
+                          PAGE_DRAWN, PAGE_DARK)
+    col = column(tab, "Total accounts")
+    header = tab.locator("table#reports thead th").nth(col)
+    by_accounts = sorted(BATCH_ACCOUNTS, key=BATCH_ACCOUNTS.get)
+    for direction, merchants in (("ascending", by_accounts),
+                                 ("descending", by_accounts[::-1])):
+        header.locator("button").click()
+        assert header.get_attribute("aria-sort") == direction
+        others = tab.locator("table#reports thead th[aria-sort]").count()
+        assert others == 1, f"{others} headers claim the sort"
+        rows = table_rows(tab, col)
+        values = [float(r["sort"]) for r in rows]
+        assert values == sorted(values, reverse=direction == "descending"), \
+            f"{direction} sort by Total accounts gave {values}"
+        assert [r["merchant"] for r in rows] == merchants
+        assert all(r["shown"] for r in rows)
+        # the failed row moves with its data, tint and all
+        assert tab.locator("table#reports tbody tr").nth(merchants.index(BROKEN)) \
+            .get_attribute("class") == "failed"
+    after_png = tab.screenshot(full_page=True)
+    after = assert_drawn(after_png, "index.html of the batch, sorted",
+                         shots / "batch-index-sorted.png", PAGE_DRAWN, PAGE_DARK)
+    assert after_png != before_png, "sorting changed nothing on the screen"
+    print(f"\nbatch index: {before}; sorted: {after}")
+    tab.watch.assert_clean("index.html of the batch")
+
+
+def test_batch_index_filters_by_status(tab, batch_site):
+    open_index(tab, batch_site)
+    status = tab.locator("select#status-filter")
+    count = tab.locator("#shown-count")
+    n = len(BATCH_ACCOUNTS)
+    assert status.locator("option").evaluate_all("os => os.map(o => o.value)") == \
+        ["", "failed", "ok"]
+    col = column(tab, "Merchant")
+
+    def shown():
+        return [r["merchant"] for r in table_rows(tab, col) if r["shown"]]
+
+    assert shown() == list(BATCH_ACCOUNTS) and count.inner_text() == f"{n} merchants shown"
+    status.select_option("failed")
+    assert shown() == [BROKEN]
+    assert count.inner_text() == "1 merchant shown"
+    hidden = tab.locator("table#reports tbody tr[hidden]")
+    assert hidden.count() == n - 1
+    assert tab.locator("table#reports tbody tr.failed").is_visible()
+    status.select_option("ok")
+    assert shown() == [slug for slug in BATCH_ACCOUNTS if slug != BROKEN]
+    assert count.inner_text() == f"{n - 1} merchants shown"
+    status.select_option("")
+    assert shown() == list(BATCH_ACCOUNTS) and hidden.count() == 0
+    assert count.inner_text() == f"{n} merchants shown"
+    tab.watch.assert_clean("index.html of the batch")
+
+
+@pytest.mark.parametrize("slug", ["alpha", BROKEN])
+def test_batch_index_opens_reports_even_the_last_good_one(tab, batch_site, slug):
+    index = open_index(tab, batch_site)
+    href = f"{slug}/customer_hub.html"
+    link = tab.locator(f"table#reports a.report[href='{href}']")
+    assert link.count() == 1, f"index.html has no single report link {href}"
+    with tab.expect_navigation(wait_until="load"):
+        link.click()
+    assert tab.url == (batch_site / href).as_uri()
+    assert "Batch test report" in tab.locator("h1").first.inner_text()
+    tab.go_back(wait_until="load")
+    assert tab.url == index.as_uri()
+    tab.watch.assert_clean(f"index.html and {href}")
