@@ -1,5 +1,5 @@
-"""The ``hubnb`` command: ``hubnb run PARAMS``, ``hubnb batch PARAMS_DIR``, ``hubnb demo-data``,
-``hubnb cdnow-data``."""
+"""The ``hubnb`` command: ``hubnb run PARAMS``, ``hubnb batch PARAMS_DIR``, ``hubnb pull-klaviyo``,
+``hubnb demo-data``, ``hubnb cdnow-data``."""
 
 from __future__ import annotations
 
@@ -43,6 +43,21 @@ def main(argv=None) -> int:
                          help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (default: "
                               "a local pool)")
 
+    pull_p = sub.add_parser("pull-klaviyo",
+                            help="export a Klaviyo account into a dataset directory "
+                                 "(API key from KLAVIYO_API_KEY)")
+    pull_p.add_argument("--out", required=True, help="dataset directory, e.g. data/<merchant>")
+    pull_p.add_argument("--since", default=None,
+                        help="first pull: events from this date on (YYYY-MM-DD)")
+    pull_p.add_argument("--mapping", default=None,
+                        help="YAML file naming the account's metrics and properties")
+    pull_p.add_argument("--params-out", default=None,
+                        help="write a starting params file here (time zone and currency "
+                             "from the account)")
+    pull_p.add_argument("--base-url", default=None,
+                        help="API base URL (default: $KLAVIYO_BASE_URL or "
+                             "https://a.klaviyo.com)")
+
     demo_p = sub.add_parser("demo-data", help="write a simulated merchant's dataset")
     demo_p.add_argument("--out", required=True, help="dataset directory to write")
     demo_p.add_argument("--profiles", type=int, default=20000)
@@ -80,6 +95,16 @@ def main(argv=None) -> int:
             print(f"index: {Path(args.out).resolve() / 'index.html'}")
             if any(o.status == "failed" for o in outcomes):
                 return 1
+        elif args.command == "pull-klaviyo":
+            from .sources.klaviyo import pull
+
+            result = pull(args.out, since=args.since, mapping=args.mapping,
+                          params_out=args.params_out, base_url=args.base_url,
+                          log=lambda m: print(m, file=sys.stderr))
+            counts = ", ".join(f"{name} {n:,}" for name, n in result.counts.items())
+            print(f"dataset written to {result.out}/ ({counts})")
+            if result.params_out:
+                print(f"params written to {result.params_out}")
         elif args.command == "demo-data":
             from .demo import generate_demo_data
 
