@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from . import i18n
 from .errors import HubnbError
 from .params import load_params
 from .provenance import provenance
@@ -81,7 +82,8 @@ def unchanged(params, out_root: Path, only: str | None) -> bool:
 
 def run_merchant(params_path, out_root, only: str | None = None, force: bool = False,
                  timeout: float | None = None, threads: int | None = None,
-                 stop: threading.Event | None = None, notebooks_dir=None) -> MerchantOutcome:
+                 stop: threading.Event | None = None, notebooks_dir=None,
+                 locale: str | None = None) -> MerchantOutcome:
     """Run one merchant in its own ``hubnb run`` process and record how it went.
 
     Never raises for the merchant's own failures: they come back as ``status="failed"``
@@ -113,6 +115,8 @@ def run_merchant(params_path, out_root, only: str | None = None, force: bool = F
         command += ["--only", only]
     if notebooks_dir:
         command += ["--notebooks", str(Path(notebooks_dir).resolve())]
+    if locale:
+        command += ["--locale", locale]
     env = dict(os.environ)
     if threads:
         env.update(HUBNB_THREADS=str(threads), NUMBA_NUM_THREADS=str(threads),
@@ -275,7 +279,8 @@ def _write_status(final: Path, outcome: MerchantOutcome, keep_previous: bool = F
 
 def batch(params_dir, out_root="outputs", workers: int | None = None, only: str | None = None,
           force: bool = False, timeout: float | None = None, scheduler: str | None = None,
-          progress: bool = True, notebooks_dir=None) -> list[MerchantOutcome]:
+          progress: bool = True, notebooks_dir=None,
+          locale: str | None = None) -> list[MerchantOutcome]:
     """Run every merchant of ``params_dir``; return their outcomes in params-file order.
 
     ``workers`` merchants run at a time (default: the machine's cores), each with an equal
@@ -285,6 +290,8 @@ def batch(params_dir, out_root="outputs", workers: int | None = None, only: str 
     """
     if only is not None and only not in REPORTS:
         raise HubnbError(f"--only must be one of {', '.join(REPORTS)}, not {only!r}")
+    if locale:
+        i18n.check(locale, "--locale")
     files = discover(params_dir)
     out_root = Path(out_root).resolve()
     out_root.mkdir(parents=True, exist_ok=True)
@@ -293,11 +300,11 @@ def batch(params_dir, out_root="outputs", workers: int | None = None, only: str 
     threads = max(1, cores // workers)
     if scheduler:
         outcomes = _on_dask(files, out_root, only, force, timeout, scheduler, progress,
-                            notebooks_dir)
+                            notebooks_dir, locale)
     else:
         outcomes = _locally(files, out_root, only, force, timeout, workers, threads, progress,
-                            notebooks_dir)
-    write_index(out_root)
+                            notebooks_dir, locale)
+    write_index(out_root, locale or i18n.DEFAULT)
     return outcomes
 
 
@@ -308,12 +315,13 @@ def _progress(total: int, enabled: bool):
                 dynamic_ncols=True)
 
 
-def _locally(files, out_root, only, force, timeout, workers, threads, progress, notebooks_dir):
+def _locally(files, out_root, only, force, timeout, workers, threads, progress, notebooks_dir,
+             locale):
     stop = threading.Event()
     results: dict[Path, MerchantOutcome] = {}
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hubnb-merchant")
     futures = {pool.submit(run_merchant, f, out_root, only, force, timeout, threads, stop,
-                           notebooks_dir): f for f in files}
+                           notebooks_dir, locale): f for f in files}
     try:
         with _progress(len(files), progress) as bar:
             for future in as_completed(futures):
@@ -333,7 +341,7 @@ def _locally(files, out_root, only, force, timeout, workers, threads, progress, 
     return [results[f] for f in files]
 
 
-def _on_dask(files, out_root, only, force, timeout, scheduler, progress, notebooks_dir):
+def _on_dask(files, out_root, only, force, timeout, scheduler, progress, notebooks_dir, locale):
     try:
         from distributed import Client, as_completed as dask_completed
     except ImportError:
@@ -343,7 +351,7 @@ def _on_dask(files, out_root, only, force, timeout, scheduler, progress, noteboo
         # to their cores): each merchant's fits then get one core.
         threads = 1
         futures = [client.submit(run_merchant, str(f), str(out_root), only, force, timeout,
-                                 threads, None, notebooks_dir and str(notebooks_dir),
+                                 threads, None, notebooks_dir and str(notebooks_dir), locale,
                                  key=f"hubnb-{f.stem}-{time.time_ns()}", pure=False)
                    for f in files]
         order = {future.key: f for future, f in zip(futures, files)}

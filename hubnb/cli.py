@@ -25,6 +25,9 @@ def main(argv=None) -> int:
     run_p.add_argument("--failed-dir", default=None,
                        help="where to keep a failing notebook (default: a temporary folder)")
     run_p.add_argument("--no-index", action="store_true", help="do not refresh index.html")
+    run_p.add_argument("--locale", default=None,
+                       help="the reports' language: en, it, de or ko (default: the params' "
+                            "locale)")
 
     batch_p = sub.add_parser("batch", help="run every merchant of a folder of params files")
     batch_p.add_argument("params_dir", help="folder of params files, one per merchant")
@@ -39,6 +42,9 @@ def main(argv=None) -> int:
                          help="seconds after which a merchant is stopped and failed "
                               "(default 3600; 0: no limit)")
     batch_p.add_argument("--notebooks", default=None, help="source notebooks folder")
+    batch_p.add_argument("--locale", default=None,
+                         help="the language of every report and of the index (default: each "
+                              "merchant's params; the index in English)")
     batch_p.add_argument("--scheduler", default=None,
                          help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (default: "
                               "a local pool)")
@@ -81,7 +87,8 @@ def main(argv=None) -> int:
             signal.signal(signal.SIGTERM, _interrupt)
             final = run(args.params, out_root=args.out, notebooks_dir=args.notebooks,
                         kernel_name=args.kernel, log=lambda m: print(m, file=sys.stderr),
-                        only=args.only, failed_dir=args.failed_dir, index=not args.no_index)
+                        only=args.only, failed_dir=args.failed_dir, index=not args.no_index,
+                        locale=args.locale)
             print(f"reports written to {final}/ (index: {final.parent / 'index.html'})")
         elif args.command == "batch":
             from .batch import batch, summary_table
@@ -90,7 +97,8 @@ def main(argv=None) -> int:
                 raise HubnbError("--workers must be at least 1")
             outcomes = batch(args.params_dir, out_root=args.out, workers=args.workers,
                              only=args.only, force=args.force, timeout=args.timeout or None,
-                             scheduler=args.scheduler, notebooks_dir=args.notebooks)
+                             scheduler=args.scheduler, notebooks_dir=args.notebooks,
+                             locale=args.locale)
             print(summary_table(outcomes))
             print(f"index: {Path(args.out).resolve() / 'index.html'}")
             if any(o.status == "failed" for o in outcomes):

@@ -4,7 +4,8 @@ One module for every displayed value, built on Babel (CLDR), so that each is wri
 across the product: money in the merchant's currency with its symbol, percentages, counts,
 one date style (``Oct 5, 2026``) and period labels (``Oct 5 – 7, 2026``). Every function
 takes a ``locale`` (default ``"en"``); missing values (None, NaN, NaT) are written as an em
-dash. metrics.json and the CSV files never go through this module: they keep the unrounded
+dash. ``locale`` None means the active report language (:func:`hubnb.i18n.activate`).
+metrics.json and the CSV files never go through this module: they keep the unrounded
 numbers and ISO dates (rounding is for display only).
 """
 
@@ -20,9 +21,10 @@ from babel import Locale
 from babel.dates import format_date, format_interval
 from babel.numbers import format_currency, format_decimal, parse_pattern
 
+from .i18n import current, ngettext
+
 #: What a missing value reads as.
 DASH = "—"
-DEFAULT_LOCALE = "en"
 
 
 def missing(value) -> bool:
@@ -42,12 +44,13 @@ def _money_pattern(locale: str, decimals: int):
     return pattern
 
 
-def money(value, currency: str, decimals: int | None = None, locale: str = DEFAULT_LOCALE) -> str:
+def money(value, currency: str, decimals: int | None = None, locale: str | None = None) -> str:
     """``$1,234.50`` style text for an amount in major units of ``currency``.
 
     ``decimals`` None uses the currency's own minor units (2 for USD and EUR, 0 for KRW and
     JPY); a number forces that many (e.g. 0 for totals and axis ticks).
     """
+    locale = locale or current()
     if missing(value):
         return DASH
     if decimals is None:
@@ -56,8 +59,9 @@ def money(value, currency: str, decimals: int | None = None, locale: str = DEFAU
                                                   currency=currency, currency_digits=False)
 
 
-def number(value, decimals: int = 0, locale: str = DEFAULT_LOCALE) -> str:
+def number(value, decimals: int = 0, locale: str | None = None) -> str:
     """A number with grouping and exactly ``decimals`` decimals: ``1,234.5``."""
+    locale = locale or current()
     if missing(value):
         return DASH
     frac = "0" * decimals
@@ -65,28 +69,38 @@ def number(value, decimals: int = 0, locale: str = DEFAULT_LOCALE) -> str:
                           locale=locale)
 
 
-def count(value, locale: str = DEFAULT_LOCALE) -> str:
+def count(value, locale: str | None = None) -> str:
     """A whole number with grouping: ``12,345``."""
     return number(value, 0, locale)
 
 
-def share(value, decimals: int = 1, locale: str = DEFAULT_LOCALE) -> str:
-    """A share (0.123) as a percentage: ``12.3%``."""
+def share(value, decimals: int = 1, locale: str | None = None) -> str:
+    """A share (0.123) as a percentage the locale's way: ``12.3%`` (``12,3 %`` in German)."""
+    locale = locale or current()
     if missing(value):
         return DASH
-    return number(100 * float(value), decimals, locale) + "%"
+    return _percent_pattern(locale, decimals).apply(float(value), Locale.parse(locale))
 
 
-def change(pct, decimals: int = 1, locale: str = DEFAULT_LOCALE) -> str:
+@lru_cache(maxsize=64)
+def _percent_pattern(locale: str, decimals: int):
+    pattern = copy.copy(parse_pattern(Locale.parse(locale).percent_formats[None]))
+    pattern.frac_prec = (decimals, decimals)
+    return pattern
+
+
+def change(pct, decimals: int = 1, locale: str | None = None) -> str:
     """A percent change (already in percent) with its sign: ``+12.3%``, ``-4.0%``."""
+    locale = locale or current()
     if missing(pct):
         return DASH
     sign = "+" if pct > 0 else "-" if pct < 0 else ""
-    return sign + number(abs(float(pct)), decimals, locale) + "%"
+    return sign + share(abs(float(pct)) / 100, decimals, locale)
 
 
-def significant(value, digits: int = 4, locale: str = DEFAULT_LOCALE) -> str:
+def significant(value, digits: int = 4, locale: str | None = None) -> str:
     """A model parameter to ``digits`` significant digits (``0.2431``, ``6.183``)."""
+    locale = locale or current()
     if missing(value):
         return DASH
     value = float(value)
@@ -104,22 +118,26 @@ def _as_date(value) -> dt.date:
     return pd.Timestamp(value).date()
 
 
-def day(value, locale: str = DEFAULT_LOCALE) -> str:
+def day(value, locale: str | None = None) -> str:
     """The product's one date style: ``Oct 5, 2026`` (the locale's medium date)."""
+    locale = locale or current()
     if missing(value):
         return DASH
     return format_date(_as_date(value), "medium", locale=locale)
 
 
-def date_range(start, end, locale: str = DEFAULT_LOCALE) -> str:
+def date_range(start, end, locale: str | None = None) -> str:
     """``Oct 5, 2026``, ``Oct 5 – 7, 2026``, ``Sep 28 – Oct 2, 2026``."""
+    locale = locale or current()
     start, end = _as_date(start), _as_date(end)
     if start == end:
         return day(start, locale)
     return format_interval(start, end, "yMMMd", locale=locale)
 
 
-def period(start, end, locale: str = DEFAULT_LOCALE) -> str:
+def period(start, end, locale: str | None = None) -> str:
     """A period with its length: ``Oct 24 – Nov 22, 2026 (30 days)``."""
+    locale = locale or current()
     days = (_as_date(end) - _as_date(start)).days + 1
-    return f"{date_range(start, end, locale)} ({count(days, locale)} day{'s' if days != 1 else ''})"
+    length = ngettext("{n} day", "{n} days", days).format(n=count(days, locale))
+    return f"{date_range(start, end, locale)} ({length})"

@@ -108,9 +108,10 @@ class Params:
     clv: ClvParams
     segments: tuple[Segment, ...]
     source: Path | None = None
+    locale: str = "en"
 
 
-TOP_KEYS = {"merchant", "display_name", "data", "timezone", "currency", "as_of",
+TOP_KEYS = {"merchant", "display_name", "data", "timezone", "currency", "locale", "as_of",
             "period", "comparison", "hub", "clv", "segments"}
 HUB_KEYS = {"launched_on", "paused", "attribution_window_days", "inactive_after_days"}
 CLV_KEYS = {"horizon_days", "history_days", "orders", "model", "credible_interval", "chains",
@@ -159,6 +160,10 @@ def parse_params(raw: dict, base_dir: Path = Path("."), source: Path | None = No
     if currency not in iso_currencies():
         raise ParamsError("currency", f"{currency!r} is not an ISO 4217 currency code "
                           "(e.g. USD, EUR, GBP, KRW)")
+    locale = raw.get("locale", "en")
+    from .i18n import check
+
+    check(str(locale) if locale is not None else "None")
     data = _required(raw, "data")
     data_path = (base_dir / str(data)).resolve()
     if "as_of" in raw and raw["as_of"] is not None:
@@ -182,6 +187,7 @@ def parse_params(raw: dict, base_dir: Path = Path("."), source: Path | None = No
         clv=_clv(raw.get("clv") or {}),
         segments=_segments(raw.get("segments") or []),
         source=source,
+        locale=str(locale),
     )
 
 

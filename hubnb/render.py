@@ -19,14 +19,18 @@ import jinja2
 import pandas as pd
 
 from . import format as fmt
+from . import i18n
 
 TEMPLATES = files("hubnb") / "templates"
 
-#: The one Jinja2 environment: HTML and XML templates are autoescaped.
+#: The one Jinja2 environment: HTML and XML templates are autoescaped; ``_()`` in a
+#: template translates into the active report language (:mod:`hubnb.i18n`).
 ENV = jinja2.Environment(
     loader=jinja2.FileSystemLoader(str(TEMPLATES)),
     autoescape=jinja2.select_autoescape(["html", "j2", "xml"]),
-    trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+    trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
+    extensions=["jinja2.ext.i18n"])
+ENV.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)
 
 
 def render(template: str, **context) -> str:

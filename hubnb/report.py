@@ -5,8 +5,9 @@ Each notebook starts with::
     params_path = "../../params/demo.yaml"  # tagged `parameters`: Papermill replaces them
     output_dir = None                       # hubnb run: the folder its files go to
     snapshot = None                         # hubnb run: the dataset it already validated
+    locale = None                           # hubnb run --locale: the report's language
 
-    report = hubnb.report.open_report(params_path, output_dir, snapshot)
+    report = hubnb.report.open_report(params_path, output_dir, snapshot, locale)
 
 :func:`open_report` validates the params and returns a :class:`Report`. Under ``hubnb run``
 the dataset was read and validated once, by the run, and written to a snapshot that every
@@ -22,11 +23,12 @@ from __future__ import annotations
 
 import json
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
 
+from . import i18n
 from .data import Dataset, load_dataset
 from .errors import HubnbError
 from .params import Params, load_params
@@ -93,13 +95,18 @@ def read_snapshot(path) -> tuple[Dataset, Provenance]:
     return content["dataset"], content["provenance"]
 
 
-def open_report(params_path, output_dir=None, snapshot=None) -> Report:
+def open_report(params_path, output_dir=None, snapshot=None, locale=None) -> Report:
     """Validate the params file, get the merchant's dataset and set up the output folder.
 
     ``snapshot`` is the validated dataset ``hubnb run`` wrote (:func:`write_snapshot`);
-    without one the dataset is read and validated here.
+    without one the dataset is read and validated here. ``locale`` (``hubnb run
+    --locale``) overrides the params' ``locale``; either becomes the active language of
+    every card, figure and number that follows.
     """
     params = load_params(params_path)
+    if locale:
+        params = replace(params, locale=i18n.check(locale, "--locale"))
+    i18n.activate(params.locale)
     if snapshot:
         data, prov = read_snapshot(snapshot)
     else:

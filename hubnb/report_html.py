@@ -16,6 +16,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from . import format as fmt
+from . import i18n
 from .render import TEMPLATES, render, stylesheet
 
 
@@ -72,21 +73,24 @@ def table_of_contents(nb) -> tuple[str, list[TocEntry]]:
     return title, entries
 
 
-def notebook_to_html(executed: Path, title: str) -> Path:
-    """Write ``executed`` (an executed notebook) as a report beside it (``.html``)."""
+def notebook_to_html(executed: Path, title: str, locale: str = "en") -> Path:
+    """Write ``executed`` (an executed notebook) as a report beside it (``.html``), its
+    table of contents and page language in ``locale``."""
     import nbformat
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(executed, as_version=4)
     heading, entries = table_of_contents(nb)
+    title = f"{title}: {heading}" if heading else title
     exporter = HTMLExporter(template_name="hubnb",
                             extra_template_basedirs=[str(TEMPLATES / "nbconvert")],
                             exclude_input=True, exclude_input_prompt=True,
                             exclude_output_prompt=True)
-    resources = {"metadata": {"name": title},
-                 "hubnb_head": render("report_head.html.j2", css=stylesheet()),
-                 "hubnb_toc": render("report_toc.html.j2", title=heading or title,
-                                     entries=entries)}
+    with i18n.using(locale):
+        resources = {"metadata": {"name": title}, "language_code": locale,
+                     "hubnb_head": render("report_head.html.j2", css=stylesheet()),
+                     "hubnb_toc": render("report_toc.html.j2", title=heading or title,
+                                         entries=entries)}
     body, _ = exporter.from_notebook_node(nb, resources=resources)
     target = executed.with_suffix(".html")
     target.write_text(body, encoding="utf-8")

@@ -18,7 +18,7 @@ import tempfile
 from importlib.resources import files
 from pathlib import Path
 
-from . import __version__
+from . import __version__, i18n
 from .data import load_dataset
 from .errors import HubnbError
 from .params import load_params
@@ -40,7 +40,8 @@ FINGERPRINT_FILE = "fingerprint.json"
 
 
 def run(params_path, out_root="outputs", notebooks_dir=None, kernel_name=None,
-        log=print, only: str | None = None, failed_dir=None, index: bool = True) -> Path:
+        log=print, only: str | None = None, failed_dir=None, index: bool = True,
+        locale: str | None = None) -> Path:
     """Run every notebook of ``notebooks_dir`` for the merchant of ``params_path``.
 
     Parameters
@@ -63,6 +64,8 @@ def run(params_path, out_root="outputs", notebooks_dir=None, kernel_name=None,
         temporary folder, named in the error).
     index : bool
         Refresh ``out_root/index.html`` afterwards (``hubnb batch`` writes it once).
+    locale : str, optional
+        The reports' language (en, it, de, ko); default the params' ``locale``.
 
     Returns
     -------
@@ -73,6 +76,7 @@ def run(params_path, out_root="outputs", notebooks_dir=None, kernel_name=None,
     if only is not None and only not in REPORTS:
         raise ReportError(f"--only must be one of {', '.join(REPORTS)}, not {only!r}")
     params = load_params(params_path)
+    language = i18n.check(locale, "--locale") if locale else params.locale
     log(f"reading and validating {params.data} ...")
     dataset = load_dataset(params.data)  # the whole contract is checked before anything is written
     prov = provenance(params)
@@ -93,12 +97,13 @@ def run(params_path, out_root="outputs", notebooks_dir=None, kernel_name=None,
         del dataset
         for nb in notebooks:
             log(f"running {nb.stem} for {params.merchant} ...")
-            _execute(nb, staging, params_path, snapshot, kernel_name or "python3", failed_dir)
+            source = localized_notebook(nb, language, scratch)
+            _execute(source, staging, params_path, snapshot, kernel_name or "python3",
+                     failed_dir, language)
             log(f"rendering {nb.stem}.html ...")
             from .report_html import notebook_to_html
 
-            notebook_to_html(staging / nb.name,
-                             title=f"{params.display_name}: {nb.stem.replace('_', ' ')}")
+            notebook_to_html(staging / nb.name, title=params.display_name, locale=language)
         _write_metrics(staging, params, prov, previous.get("metrics") or {})
         _write_fingerprint(staging, prov, [nb.stem for nb in notebooks],
                            previous.get("fingerprint") or {})
@@ -109,8 +114,28 @@ def run(params_path, out_root="outputs", notebooks_dir=None, kernel_name=None,
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     if index:
-        write_index(out_root)
+        write_index(out_root, language)
     return final
+
+
+def localized_notebook(nb: Path, locale: str, folder: Path) -> Path:
+    """``nb`` with its markdown cells (headings and explanations) in ``locale``.
+
+    Each markdown cell is one message of the catalog (:func:`hubnb.i18n.extract_notebook`);
+    English is the source, so for ``en`` the notebook is used as it is.
+    """
+    if locale == i18n.DEFAULT:
+        return nb
+    import nbformat
+
+    notebook = nbformat.read(nb, as_version=4)
+    with i18n.using(locale):
+        for cell in notebook.cells:
+            if cell.cell_type == "markdown":
+                cell.source = i18n.gettext(cell.source)
+    target = folder / nb.name
+    nbformat.write(notebook, target)
+    return target
 
 
 def fingerprint(prov) -> dict:
@@ -160,7 +185,7 @@ def _keep_other_reports(final: Path, staging: Path, rerun: list[str]) -> dict:
 
 
 def _execute(nb: Path, staging: Path, params_path: Path, snapshot: Path, kernel_name,
-             failed_dir=None) -> None:
+             failed_dir=None, locale: str = "en") -> None:
     import papermill as pm
     from nbclient.exceptions import DeadKernelError
 
@@ -171,7 +196,7 @@ def _execute(nb: Path, staging: Path, params_path: Path, snapshot: Path, kernel_
         pm.execute_notebook(
             str(nb), str(target), cwd=str(staging), kernel_name=kernel_name,
             parameters={"params_path": str(params_path), "output_dir": str(staging),
-                        "snapshot": str(snapshot)},
+                        "snapshot": str(snapshot), "locale": locale},
             progress_bar=False, log_output=False, kernel_manager_class=QuietKernelManager)
     except DeadKernelError:
         # The kernel process died (killed, or out of memory): no error cell to show.
@@ -219,7 +244,7 @@ def _publish(staging: Path, final: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def write_index(out_root) -> Path:
+def write_index(out_root, locale: str = "en") -> Path:
     """Refresh ``out_root/index.html``: one row per merchant folder, with its headline
     numbers, the status of its last run (``status.json``, written by ``hubnb batch``) and
     links to its reports and, after a failure, its log."""
@@ -238,7 +263,8 @@ def write_index(out_root) -> Path:
                           if (folder / "failed" / "run.log").is_file() else ""})
     index = out_root / "index.html"
     tmp = index.with_name(f".index.html.{os.getpid()}.tmp")
-    tmp.write_text(index_html(merchants), encoding="utf-8")
+    with i18n.using(locale):
+        tmp.write_text(index_html(merchants), encoding="utf-8")
     tmp.replace(index)
     return index
 
