@@ -15,8 +15,11 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
+from babel.dates import format_skeleton
+
 from . import format as fmt
 from . import i18n
+from .i18n import _
 from .render import TEMPLATES, render, stylesheet
 
 
@@ -91,13 +94,20 @@ def notebook_to_html(executed: Path, title: str, locale: str = "en") -> Path:
                      "hubnb_head": render("report_head.html.j2", css=stylesheet()),
                      "hubnb_toc": render("report_toc.html.j2", title=heading or title,
                                          entries=entries)}
-    body, _ = exporter.from_notebook_node(nb, resources=resources)
+    body, _resources = exporter.from_notebook_node(nb, resources=resources)
     target = executed.with_suffix(".html")
     target.write_text(body, encoding="utf-8")
     return target
 
 
 MODEL_NAMES = {"bg_nbd": "BG/NBD", "mbg_nbd": "MBG/NBD", "pareto_nbd": "Pareto/NBD"}
+
+
+def status_labels() -> dict[str, str]:
+    """The index's run statuses (data values: ``data-status``, CSS classes, the filter's
+    option values) as a reviewer reads them, in the active language."""
+    return {"ok": _("ok"), "failed": _("failed"), "skipped": _("skipped"),
+            "not eligible": _("not eligible")}
 
 
 def _cell(text: str, sort=None, change: dict | None = None) -> dict:
@@ -130,11 +140,12 @@ def index_row(folder: str, metrics: dict, status: dict, reports: list[str],
     row = {
         "merchant": _cell(metrics.get("display_name") or metrics.get("merchant") or folder,
                           (metrics.get("display_name") or folder).lower()),
-        "status": _cell(state, state), "stale": stale,
+        "status": {**_cell(state, state), "label": status_labels().get(state, state)},
+        "stale": stale,
         "error": status.get("error", ""),
         "last_run": _cell(_when(status.get("last_run") or metrics.get("generated_at")),
                           status.get("last_run") or metrics.get("generated_at") or ""),
-        "last_good": _when(metrics.get("generated_at")) if metrics else "never",
+        "last_good": _when(metrics.get("generated_at")) if metrics else _("never"),
         "total_accounts": _cell(fmt.count(hub.get("total_accounts")), hub.get("total_accounts")),
         "active_accounts": _cell(fmt.count(active.get("value")), active.get("value"),
                                  _change(active)),
@@ -147,15 +158,16 @@ def index_row(folder: str, metrics: dict, status: dict, reports: list[str],
     }
     if clv.get("eligible") and "totals" in clv:
         t = clv["totals"]["predicted_clv"]
-        row["clv"] = _cell(f"{fmt.money(t['mean'], currency, 0)} ({fmt.money(t['lower'], currency, 0)}"
-                           f" to {fmt.money(t['upper'], currency, 0)})", t["mean"])
+        row["clv"] = _cell(_("{mean} ({lower} to {upper})").format(
+            mean=fmt.money(t["mean"], currency, 0), lower=fmt.money(t["lower"], currency, 0),
+            upper=fmt.money(t["upper"], currency, 0)), t["mean"])
         name = (clv.get("model") or {}).get("name", "")
         row["model"] = _cell(MODEL_NAMES.get(name, name or fmt.DASH), name)
     elif clv:
-        row["clv"] = _cell("not eligible", -1)
+        row["clv"] = _cell(_("not eligible"), -1)
     if hub and active.get("value") is None and revenue.get("value") is None:
-        row["active_accounts"] = _cell("no hub data", -1)
-        row["revenue"] = _cell("no hub data", -1)
+        row["active_accounts"] = _cell(_("no hub data"), -1)
+        row["revenue"] = _cell(_("no hub data"), -1)
     return row
 
 
@@ -164,11 +176,12 @@ def _when(iso: str | None) -> str:
     if not iso:
         return fmt.DASH
     stamp = dt.datetime.fromisoformat(iso)
-    return f"{fmt.day(stamp)} {stamp:%H:%M} UTC"
+    time = format_skeleton("Hm", stamp.replace(tzinfo=None), locale=i18n.current())
+    return _("{day} {time} UTC").format(day=fmt.day(stamp), time=time)
 
 
 def _report_label(name: str) -> str:
-    return {"customer_hub.html": "Customer Hub", "clv.html": "CLV"}.get(
+    return {"customer_hub.html": _("Customer Hub"), "clv.html": _("CLV")}.get(
         name, Path(name).stem.replace("_", " "))
 
 
@@ -177,5 +190,8 @@ def index_html(merchants: list[dict]) -> str:
     failure_log), sortable by any column and filterable by status, with no network."""
     rows = [index_row(m["folder"], m["metrics"], m["status"], m["reports"],
                       m.get("failure_log", "")) for m in merchants]
-    statuses = sorted({r["status"]["text"] for r in rows})
-    return render("index.html.j2", rows=rows, statuses=statuses, css=stylesheet())
+    labels = status_labels()
+    statuses = [{"value": s, "label": labels.get(s, s)}
+                for s in sorted({r["status"]["text"] for r in rows})]
+    return render("index.html.j2", rows=rows, statuses=statuses, total=fmt.count(len(rows)),
+                  css=stylesheet(), locale=i18n.current())

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 
 from .. import format as fmt
+from ..i18n import _, ngettext
 from ..render import Card
 
 
@@ -16,20 +17,25 @@ def header_card(report, dashboard: str = "customer_hub") -> Card:
     CLV report states its history window and prediction horizon instead.
     """
     p = report.params
-    rows = [("Merchant", p.display_name)]
+    rows = [(_("Merchant"), p.display_name)]
     if dashboard == "clv":
         first = p.as_of - dt.timedelta(days=p.clv.history_days - 1)
         last = p.as_of + dt.timedelta(days=p.clv.horizon_days)
-        rows += [("Orders from", f"{fmt.day(first)} to {fmt.day(p.as_of)} "
-                                 f"({fmt.count(p.clv.history_days)} days of history)"),
-                 ("Predictions for", f"the next {fmt.count(p.clv.horizon_days)} days, "
-                                     f"to {fmt.day(last)}")]
+        history, horizon = p.clv.history_days, p.clv.horizon_days
+        rows += [(_("Orders from"),
+                  ngettext("{start} to {end} ({n} day of history)",
+                           "{start} to {end} ({n} days of history)", history).format(
+                      start=fmt.day(first), end=fmt.day(p.as_of), n=fmt.count(history))),
+                 (_("Predictions for"),
+                  ngettext("the next {n} day, to {day}", "the next {n} days, to {day}",
+                           horizon).format(n=fmt.count(horizon), day=fmt.day(last)))]
     else:
-        rows += [("Period", fmt.period(p.period.start, p.period.end)),
-                 ("Compared with", fmt.period(p.comparison.start, p.comparison.end)
-                  if p.comparison else "no comparison")]
-    rows += [("As of", f"{fmt.day(p.as_of)} ({p.timezone}, whole local days)"),
-             ("Currency", p.currency)]
+        rows += [(_("Period"), fmt.period(p.period.start, p.period.end)),
+                 (_("Compared with"), fmt.period(p.comparison.start, p.comparison.end)
+                  if p.comparison else _("no comparison"))]
+    rows += [(_("As of"), _("{day} ({timezone}, whole local days)").format(
+                 day=fmt.day(p.as_of), timezone=p.timezone)),
+             (_("Currency"), p.currency)]
     return Card().key_values(rows)
 
 
@@ -38,16 +44,16 @@ def about_card(report) -> Card:
     and git commit, the params file and the data, each with its fingerprint."""
     prov = report.provenance
     card = Card().key_values([
-        ("hubnb version", prov.hubnb_version),
-        ("Git commit", prov.git_commit or "not known (installed package)"),
-        ("Params file", prov.params_file or "none"),
-        ("Params fingerprint (SHA-256)", prov.params_fingerprint or "—"),
-        ("Data directory", prov.data_dir),
-        ("Data fingerprint (SHA-256)", prov.data_fingerprint),
-    ], "Provenance")
-    card.key_values(_flat(prov.params), "Parameters (as written in the params file)")
+        (_("hubnb version"), prov.hubnb_version),
+        (_("Git commit"), prov.git_commit or _("not known (installed package)")),
+        (_("Params file"), prov.params_file or _("none")),
+        (_("Params fingerprint (SHA-256)"), prov.params_fingerprint or fmt.DASH),
+        (_("Data directory"), prov.data_dir),
+        (_("Data fingerprint (SHA-256)"), prov.data_fingerprint),
+    ], _("Provenance"))
+    card.key_values(_flat(prov.params), _("Parameters (as written in the params file)"))
     files = [f"{name}: {digest}" for name, digest in prov.data_files.items()]
-    return card.items(files, "Data files and their SHA-256:")
+    return card.items(files, _("Data files and their SHA-256:"))
 
 
 def _flat(params: dict, prefix: str = "") -> list[tuple[str, str]]:
@@ -69,5 +75,6 @@ def quality_card(report) -> Card:
     """The data-quality summary: every rule for imperfect data and how many rows it hit."""
     q = report.data.quality
     frame = q.assign(rows=q["rows"].map(fmt.count)).rename(columns={
-        "table": "Table", "rule": "Rule", "rows": "Rows", "action": "What hubnb did"})
+        "table": _("Table"), "rule": _("Rule"), "rows": _("Rows"),
+        "action": _("What hubnb did")})
     return Card().table(frame)

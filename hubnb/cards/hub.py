@@ -2,7 +2,8 @@
 
 Every function takes a :class:`hubnb.hub.HubDashboard` and returns a
 :class:`~hubnb.render.Card`. Without hub data (``dashboard.has_data`` False) the hub's
-cards say so in one line instead of showing zeros.
+cards say so in one line instead of showing zeros. Every text is a message of
+:mod:`hubnb.i18n`, translated when the card is made (the language is chosen at run time).
 """
 
 from __future__ import annotations
@@ -10,22 +11,38 @@ from __future__ import annotations
 from .. import format as fmt
 from ..figures import hub as hub_figures
 from ..hub import SERVICE_TYPES, HubDashboard
+from ..i18n import _, ngettext
 from ..render import Card, Change, Tile
 
-#: The dashboard's names of the five service interactions.
-SERVICE_LABELS = {"order_tracked": "Order tracked", "return_started": "Return started",
-                  "coupon_applied": "Coupon applied", "help_clicked": "Help clicked",
-                  "chat_started": "Chat started"}
-NO_DATA_LINE = "No Customer Hub data for this period: see the notice at the top of the report."
+
+def service_labels() -> dict[str, str]:
+    """The dashboard's names of the five service interactions, in the active language."""
+    return {"order_tracked": _("Order tracked"), "return_started": _("Return started"),
+            "coupon_applied": _("Coupon applied"), "help_clicked": _("Help clicked"),
+            "chat_started": _("Chat started")}
+
+
+def no_data_line() -> str:
+    """The one line a hub card shows without hub data."""
+    return _("No Customer Hub data for this period: see the notice at the top of the report.")
+
+
+def __getattr__(name: str):
+    # SERVICE_LABELS and NO_DATA_LINE were constants: they now follow the active language.
+    if name == "SERVICE_LABELS":
+        return service_labels()
+    if name == "NO_DATA_LINE":
+        return no_data_line()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _no_data() -> Card:
-    return Card().notice(NO_DATA_LINE, "warning")
+    return Card().notice(no_data_line(), "warning")
 
 
 def _comparison_note(d: HubDashboard) -> str:
     if d.comparison is not None and not d.live.comparison_live:
-        return " (Customer Hub was not live in the comparison period)"
+        return " " + _("(Customer Hub was not live in the comparison period)")
     return ""
 
 
@@ -35,10 +52,11 @@ def tile_change(change, text, note: str = "") -> Change:
     ``text`` formats a value; "no comparison" where the comparison is absent or zero.
     """
     if change.previous is None:
-        return Change("none", comparison="no comparison" + note)
-    versus = f"vs {text(change.previous)}"
+        return Change("none", comparison=_("no comparison") + note)
     if change.change_pct is None:
-        return Change("none", comparison=f"{versus} · no comparison (previous value is zero)")
+        return Change("none", comparison=_("vs {value} · no comparison (previous value is "
+                                           "zero)").format(value=text(change.previous)))
+    versus = _("vs {value}").format(value=text(change.previous))
     pct = change.change_pct
     # The colour follows the change as shown: a change that reads +0.0% is flat.
     shown = round(pct, 1)
@@ -50,11 +68,35 @@ def no_data_reason(d: HubDashboard) -> str:
     """Why the dashboard has no hub data (``d.live.no_data_reason``), in a sentence."""
     reason = d.live.no_data_reason
     if reason == "launched_after_period":
-        return (f"Customer Hub launched on {fmt.day(d.launched_on)}, after this period ends "
-                f"({fmt.day(d.period.end)}).")
+        return _("Customer Hub launched on {launched}, after this period ends ({end}).").format(
+            launched=fmt.day(d.launched_on), end=fmt.day(d.period.end))
     if reason == "not_live_in_period":
-        return "Customer Hub was not live on any day of this period."
-    return "This merchant's data has no Customer Hub events and no Customer Hub accounts."
+        return _("Customer Hub was not live on any day of this period.")
+    return _("This merchant's data has no Customer Hub events and no Customer Hub accounts.")
+
+
+def _offline_reason(span) -> str:
+    """Why the hub was not live during ``span``, in words (``span.reason`` is a data key)."""
+    if span.reason == "before launch":
+        if span.launched_on is not None:
+            return _("before its launch on {day}").format(day=fmt.day(span.launched_on))
+        return _("before launch")
+    if span.reason == "paused":
+        return _("paused")
+    return span.reason
+
+
+def _offline_sentence(span) -> str:
+    """The notice of one span of days on which the hub was not live."""
+    values = {"dates": fmt.date_range(span.start, span.end), "why": _offline_reason(span)}
+    if span.in_period == "period":
+        return _("Customer Hub was not live on {dates} ({why}): numbers for those days are "
+                 "not measurements.").format(**values)
+    if span.in_period == "comparison period":
+        return _("Customer Hub was not live on {dates} ({why}, in the comparison period): "
+                 "numbers for those days are not measurements.").format(**values)
+    return _("Customer Hub was not live on {dates} ({why}, in the period and comparison "
+             "period): numbers for those days are not measurements.").format(**values)
 
 
 def live_card(d: HubDashboard) -> Card:
@@ -63,22 +105,24 @@ def live_card(d: HubDashboard) -> Card:
     card = Card()
     if not d.has_data:
         return card.notice(
-            no_data_reason(d), "warning", title="Customer Hub has no data yet",
-            after="The hub's tiles, service interactions and revenue are left out rather than "
-                  "shown as zeros. Once Customer Hub is live and its events reach the "
-                  "dataset, this report fills in.")
+            no_data_reason(d), "warning", title=_("Customer Hub has no data yet"),
+            after=_("The hub's tiles, service interactions and revenue are left out rather "
+                    "than shown as zeros. Once Customer Hub is live and its events reach the "
+                    "dataset, this report fills in."))
     if not d.live.offline:
-        return card.text("Customer Hub was live on every day of the period and of the "
-                         "comparison period.")
+        return card.text(_("Customer Hub was live on every day of the period and of the "
+                           "comparison period."))
     for span in d.live.offline:
-        why = span.reason
-        if span.reason == "before launch" and span.launched_on is not None:
-            why = f"before its launch on {fmt.day(span.launched_on)}"
-        where = "" if span.in_period == "period" else f", in the {span.in_period}"
-        card.notice(f"Customer Hub was not live on {fmt.date_range(span.start, span.end)} "
-                    f"({why}{where}): numbers for those days are not measurements.",
-                    "warning")
+        card.notice(_offline_sentence(span), "warning")
     return card
+
+
+def _attribution(d: HubDashboard) -> str:
+    """How revenue was attributed (``d.attribution``), in words; added_from_hub is a column."""
+    return {"attribution window": _("attribution window"),
+            "added_from_hub, with the attribution window where it is null":
+                _("added_from_hub, with the attribution window where it is null"),
+            }.get(d.attribution, d.attribution)
 
 
 def overview_card(d: HubDashboard) -> Card:
@@ -90,19 +134,30 @@ def overview_card(d: HubDashboard) -> Card:
     cur = d.currency
     money = lambda v: fmt.money(v, cur)  # noqa: E731
     return Card().tiles([
-        Tile("Total accounts", fmt.count(d.total_accounts),
-             Change("none", comparison="since launch · no comparison"),
-             f"accounts created by {fmt.day(d.period.end)}"),
-        Tile("Service interactions", fmt.count(d.service_interactions.value),
+        Tile(_("Total accounts"), fmt.count(d.total_accounts),
+             Change("none", comparison=_("since launch · no comparison")),
+             _("accounts created by {day}").format(day=fmt.day(d.period.end))),
+        Tile(_("Service interactions"), fmt.count(d.service_interactions.value),
              tile_change(d.service_interactions, fmt.count, note),
-             "order tracked, return started, coupon applied, help clicked, chat started"),
-        Tile("Active accounts", fmt.count(d.active_accounts.value),
+             _("order tracked, return started, coupon applied, help clicked, chat started")),
+        Tile(_("Active accounts"), fmt.count(d.active_accounts.value),
              tile_change(d.active_accounts, fmt.count, note),
-             "distinct accounts that opened Customer Hub"),
-        Tile("Revenue generated", money(d.revenue_generated.value),
+             _("distinct accounts that opened Customer Hub")),
+        Tile(_("Revenue generated"), money(d.revenue_generated.value),
              tile_change(d.revenue_generated, money, note),
-             f"items added to cart from Customer Hub (by {d.attribution})"),
+             _("items added to cart from Customer Hub (by {attribution})").format(
+                 attribution=_attribution(d))),
     ])
+
+
+def _fell(d: HubDashboard, name: str) -> str:
+    """``Active accounts fell 50.0% (2 → 1)``: how a stagnant measure fell."""
+    c = getattr(d, name)
+    values = {"change": fmt.change(abs(c.change_pct or 0)).lstrip("+"),
+              "previous": fmt.count(c.previous), "value": fmt.count(c.value)}
+    if name == "active_accounts":
+        return _("Active accounts fell {change} ({previous} → {value})").format(**values)
+    return _("Service interactions fell {change} ({previous} → {value})").format(**values)
 
 
 def reengage_card(d: HubDashboard, path=None) -> Card:
@@ -112,26 +167,26 @@ def reengage_card(d: HubDashboard, path=None) -> Card:
     """
     n = len(d.reengage)
     where = (f"{getattr(path, 'name', path)}" if path is not None
-             else "reengage.csv (written by hubnb run)")
-    who = (f"{fmt.count(n)} account{'s' if n != 1 else ''} that have not opened Customer Hub "
-           f"for more than {d.inactive_after_days} days before {fmt.day(d.as_of)}, or never")
+             else _("reengage.csv (written by hubnb run)"))
+    who = ngettext("{n} account that has not opened Customer Hub for more than {days} days "
+                   "before {day}, or never",
+                   "{n} accounts that have not opened Customer Hub for more than {days} days "
+                   "before {day}, or never", n).format(
+        n=fmt.count(n), days=fmt.count(d.inactive_after_days), day=fmt.day(d.as_of))
     card = Card()
     if not d.stagnant:
-        why = (" Active accounts and service interactions did not fall."
-               if d.has_data and d.comparison is not None else "")
-        return card.text(f"Re-engagement list: {who}: {where}.{why}")
-    fell = []
-    for name, label in (("active_accounts", "Active accounts"),
-                        ("service_interactions", "Service interactions")):
-        if name in d.stagnant:
-            c = getattr(d, name)
-            fell.append(f"{label} fell {fmt.change(abs(c.change_pct or 0)).lstrip('+')} "
-                        f"({fmt.count(c.previous)} → {fmt.count(c.value)})")
+        text = _("Re-engagement list: {who}: {where}.").format(who=who, where=where)
+        if d.has_data and d.comparison is not None:
+            text += " " + _("Active accounts and service interactions did not fall.")
+        return card.text(text)
+    fell = [_fell(d, name) for name in ("active_accounts", "service_interactions")
+            if name in d.stagnant]
     return card.notice(
-        "; ".join(fell) + " against the comparison period.", "warning",
-        title="Engagement is falling",
-        after=f"Re-engage {who}. The list is {where} (profile_id, email, account_created_at, "
-              "last_hub_opened_at, days_since_last_open): use it as an email or SMS segment.")
+        _("{changes} against the comparison period.").format(changes="; ".join(fell)),
+        "warning", title=_("Engagement is falling"),
+        after=_("Re-engage {who}. The list is {where} (profile_id, email, account_created_at, "
+                "last_hub_opened_at, days_since_last_open): use it as an email or SMS "
+                "segment.").format(who=who, where=where))
 
 
 def products_card(d: HubDashboard, top: int = 20) -> Card:
@@ -140,16 +195,20 @@ def products_card(d: HubDashboard, top: int = 20) -> Card:
         return _no_data()
     products = d.products
     if not len(products):
-        return Card().text("No item was attributed to Customer Hub in this period.")
+        return Card().text(_("No item was attributed to Customer Hub in this period."))
     shown = products.head(top)
-    revenue = f"Revenue ({d.currency})"
+    revenue = _("Revenue ({currency})").format(currency=d.currency)
     frame = shown.assign(
         units=shown["units"].map(fmt.count), orders=shown["orders"].map(fmt.count),
         revenue=shown["revenue"].map(lambda v: fmt.money(v, d.currency)),
     )[["product", "units", "revenue", "orders"]].rename(columns={
-        "product": "Product", "units": "Units", "revenue": revenue, "orders": "Orders"})
-    caption = (f"Top {len(shown)} of {fmt.count(len(products))} products · revenue generated "
-               f"{fmt.money(d.revenue_generated.value, d.currency)}")
+        "product": _("Product"), "units": _("Units"), "revenue": revenue,
+        "orders": _("Orders")})
+    caption = ngettext("Top {shown} of {n} product · revenue generated {revenue}",
+                       "Top {shown} of {n} products · revenue generated {revenue}",
+                       len(products)).format(
+        shown=fmt.count(len(shown)), n=fmt.count(len(products)),
+        revenue=fmt.money(d.revenue_generated.value, d.currency))
     return Card().table(frame, caption, bars=revenue, bar_values=shown["revenue"].to_numpy())
 
 
@@ -159,22 +218,29 @@ def _per(d: HubDashboard) -> str:
 
 def _x_label(d: HubDashboard) -> str:
     if d.buckets.unit == "day":
-        return "Day (local time)"
+        return _("Day (local time)")
     partial = d.buckets.partial_first_days
-    note = f" (the first week has {partial} day{'s' if partial != 1 else ''})" if partial else ""
-    return "Week starting" + note
+    if partial:
+        return ngettext("Week starting (the first week has {n} day)",
+                        "Week starting (the first week has {n} days)",
+                        partial).format(n=fmt.count(partial))
+    return _("Week starting")
 
 
 def service_interactions_card(d: HubDashboard) -> Card:
     """Breakdown by the five types and their counts per day (week) over the period."""
     if not d.has_data:
         return _no_data()
-    weekly = " (weeks end on the period's last day)" if d.buckets.unit == "week" else ""
-    title = (f"Service interactions: {fmt.count(d.service_interactions.value)} in "
-             f"{fmt.date_range(d.period.start, d.period.end)}{weekly}")
+    values = {"n": fmt.count(d.service_interactions.value),
+              "dates": fmt.date_range(d.period.start, d.period.end)}
+    if d.buckets.unit == "week":
+        title = _("Service interactions: {n} in {dates} (weeks end on the period's last "
+                  "day)").format(**values)
+    else:
+        title = _("Service interactions: {n} in {dates}").format(**values)
     fig = hub_figures.service_interactions_chart(
-        {t: d.service_breakdown[t] for t in SERVICE_TYPES}, SERVICE_LABELS, d.service_series,
-        _per(d), _x_label(d), title)
+        {t: d.service_breakdown[t] for t in SERVICE_TYPES}, service_labels(),
+        d.service_series, _per(d), _x_label(d), title)
     return Card().figure(fig, title)
 
 
@@ -185,20 +251,29 @@ def average_order_value_card(d: HubDashboard) -> Card:
     cur = d.currency
     money = lambda v: fmt.money(v, cur)  # noqa: E731
     if c.value is None:
-        change = Change("none", comparison="no signed-in orders in this period" + (
-            f" · {money(c.previous)} in the comparison period" if c.previous is not None else ""))
+        change = Change("none", comparison=(
+            _("no signed-in orders in this period · {money} in the comparison period").format(
+                money=money(c.previous)) if c.previous is not None
+            else _("no signed-in orders in this period")))
     elif c.previous is None and d.comparison is not None:
-        change = Change("none", comparison="no comparison (no signed-in orders in the "
-                                           "comparison period)")
+        change = Change("none", comparison=_("no comparison (no signed-in orders in the "
+                                             "comparison period)"))
     else:
         change = tile_change(c, money)
-    previous = (f" · {fmt.count(d.previous_orders)} in the comparison period"
-                if d.previous_orders is not None else "")
-    card = Card().tiles([Tile("Average order value (signed-in checkouts)",
-                              money(c.value) if c.value is not None else "no orders", change,
-                              f"{fmt.count(d.orders)} signed-in, not cancelled orders"
-                              f"{previous}")], columns=2)
-    title = f"Average order value of signed-in checkouts, per {_per(d)}"
+    if d.previous_orders is not None:
+        footnote = ngettext(
+            "{n} signed-in, not cancelled order · {previous} in the comparison period",
+            "{n} signed-in, not cancelled orders · {previous} in the comparison period",
+            d.orders).format(n=fmt.count(d.orders), previous=fmt.count(d.previous_orders))
+    else:
+        footnote = ngettext("{n} signed-in, not cancelled order",
+                            "{n} signed-in, not cancelled orders",
+                            d.orders).format(n=fmt.count(d.orders))
+    card = Card().tiles([Tile(_("Average order value (signed-in checkouts)"),
+                              money(c.value) if c.value is not None else _("no orders"),
+                              change, footnote)], columns=2)
+    title = (_("Average order value of signed-in checkouts, per week") if _per(d) == "week"
+             else _("Average order value of signed-in checkouts, per day"))
     fig = hub_figures.average_order_value_chart(d.aov_series, c.value, cur, _per(d),
                                                 _x_label(d), title)
     return card.figure(fig, title)

@@ -13,9 +13,11 @@ import matplotlib
 import matplotlib.dates as mdates
 import matplotlib.ticker as mticker
 import seaborn as sns
+from babel.dates import format_skeleton
 from matplotlib.figure import Figure
 
 from .. import format as fmt
+from ..i18n import current
 
 #: One palette for every figure (seaborn's colorblind palette).
 PALETTE = sns.color_palette("colorblind")
@@ -49,19 +51,73 @@ def new_grid(width: float, height: float, ncols: int = 1, nrows: int = 1, **kw):
 
 def money_axis(ax, currency: str, axis: str = "y") -> None:
     """Format an axis's tick labels as money in ``currency`` (no decimals)."""
-    formatter = mticker.FuncFormatter(lambda v, _: fmt.money(v, currency, 0))
+    formatter = mticker.FuncFormatter(lambda v, pos: fmt.money(v, currency, 0))
     (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(formatter)
 
 
 def count_axis(ax, axis: str = "y") -> None:
     """Format an axis's tick labels as whole numbers with grouping."""
-    formatter = mticker.FuncFormatter(lambda v, _: fmt.count(v))
+    formatter = mticker.FuncFormatter(lambda v, pos: fmt.count(v))
     (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(formatter)
 
 
+class LocaleDateFormatter(mticker.Formatter):
+    """Date ticks in the active report language (:func:`hubnb.i18n.current`), through Babel.
+
+    The tick spacing chooses the pattern (CLDR skeletons, so each language orders day,
+    month and year its own way): a year or more apart ``2026``; months apart ``Oct 2026``;
+    days apart ``Oct 5`` (``5 ott``, ``5. Okt.``, ``10월 5일``) with the year in the axis
+    offset; hours apart ``10:41`` with the day in the offset.
+    """
+
+    def __init__(self, locale: str | None = None):
+        self.locale = locale
+        self._offset = ""
+
+    def _spacing(self, values) -> float:
+        """Days between neighbouring ticks (from the axis's ticks when given one)."""
+        ticks = sorted(values)
+        if len(ticks) < 2 and self.axis is not None:
+            ticks = sorted(self.axis.get_majorticklocs())
+        steps = [b - a for a, b in zip(ticks, ticks[1:]) if b > a]
+        return min(steps) if steps else 1.0
+
+    def format_ticks(self, values):
+        values = list(values)
+        if not values:
+            self._offset = ""
+            return []
+        locale = self.locale or current()
+        step = self._spacing(values)
+        days = [mdates.num2date(v).replace(tzinfo=None) for v in values]
+        if step >= 365:
+            skeleton, offset = "y", ""
+        elif step >= 28:
+            skeleton, offset = "yMMM", ""
+        elif step >= 1:
+            skeleton, offset = "MMMd", "y"
+        else:
+            skeleton, offset = "Hm", "yMMMd"
+        labels = [format_skeleton(skeleton, d, locale=locale) for d in days]
+        if offset:
+            shown = sorted({format_skeleton(offset, d, locale=locale): d for d in days}.items(),
+                           key=lambda item: item[1])
+            self._offset = " – ".join(text for text, _d in shown) if len(shown) <= 2 else ""
+        else:
+            self._offset = ""
+        return labels
+
+    def __call__(self, x, pos=None):
+        return self.format_ticks([x])[0]
+
+    def get_offset(self) -> str:
+        return self._offset
+
+
 def date_axis(ax, axis: str = "x", minticks: int = 3, maxticks: int = 8) -> None:
-    """Concise date ticks (``Oct``, ``8``, ``15``, ...) on a time axis."""
+    """Date ticks (``Oct 5``, ``Oct 12``, ... or ``Oct 2026``, ``Nov 2026``) on a time
+    axis, in the active report language."""
     locator = mdates.AutoDateLocator(minticks=minticks, maxticks=maxticks)
     target = ax.xaxis if axis == "x" else ax.yaxis
     target.set_major_locator(locator)
-    target.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    target.set_major_formatter(LocaleDateFormatter())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .. import format as fmt
+from ..i18n import _
 from . import PALETTE, count_axis, date_axis, money_axis, new_axes, new_grid
 
 
@@ -33,16 +34,17 @@ def service_interactions_chart(breakdown: dict[str, int], labels: dict[str, str]
     counts = [breakdown[t] or 0 for t in types]
     bars = left.barh([labels[t] for t in types][::-1], counts[::-1], color=colours[::-1])
     left.bar_label(bars, labels=[fmt.count(c) for c in counts[::-1]], padding=3, fontsize=9)
-    left.set_xlabel("Interactions in the period")
-    left.set_title("By type")
+    left.set_xlabel(_("Interactions in the period"))
+    left.set_title(_("By type"))
     left.margins(x=0.2)
     count_axis(left, "x")
     for t, colour in zip(types, colours):
         right.plot(series.index, series[t], color=colour, label=labels[t],
                    marker="o" if len(series) <= 31 else None, markersize=3, linewidth=1.6)
-    right.set_ylabel(f"Interactions per {per}")
+    right.set_ylabel(_("Interactions per week") if per == "week"
+                    else _("Interactions per day"))
     right.set_xlabel(x_label)
-    right.set_title(f"Over time, per {per}")
+    right.set_title(_("Over time, per week") if per == "week" else _("Over time, per day"))
     right.set_ylim(bottom=0)
     count_axis(right)
     date_axis(right, minticks=4, maxticks=9)
@@ -62,20 +64,22 @@ def average_order_value_chart(series: pd.DataFrame, period_average: float | None
     counts = ax.twinx()
     width = 0.8 if per == "day" else 5.6
     counts.bar(series.index, series["orders"], width=width, color=PALETTE[7], alpha=0.35,
-               label="Signed-in orders")
-    counts.set_ylabel(f"Signed-in orders per {per}")
+               label=_("Signed-in orders"))
+    counts.set_ylabel(_("Signed-in orders per week") if per == "week"
+                     else _("Signed-in orders per day"))
     counts.grid(False)
     count_axis(counts)
     # The line must be drawn above the bars of the twin axis.
     ax.set_zorder(counts.get_zorder() + 1)
     ax.patch.set_visible(False)
     ax.plot(series.index, series["average_order_value"], color=PALETTE[0], marker="o",
-            markersize=3.5, linewidth=2, label="Average order value")
+            markersize=3.5, linewidth=2, label=_("Average order value"))
     if period_average is not None:
         ax.axhline(period_average, color=PALETTE[0], linestyle="--", linewidth=1, alpha=0.7,
-                   label=f"Period average {fmt.money(period_average, currency)}")
+                   label=_("Period average {money}").format(
+                       money=fmt.money(period_average, currency)))
     money_axis(ax, currency)
-    ax.set_ylabel(f"Average order value ({currency})")
+    ax.set_ylabel(_("Average order value ({currency})").format(currency=currency))
     ax.set_xlabel(x_label)
     ax.set_ylim(bottom=0)
     counts.set_ylim(bottom=0)
