@@ -5,9 +5,19 @@ BIN := $(VENV)/bin
 DEMO_PROFILES ?= 20000
 DEMO_SEED ?= 7
 
-.PHONY: demo test env bench-env bench clean cdnow batch-demo
+.PHONY: demo test env bench-env bench clean cdnow batch-demo catalogs catalog
 
-env: $(BIN)/.installed
+env: $(BIN)/.installed catalogs
+
+# the report translations: hubnb/locale/<locale>/LC_MESSAGES/hubnb.po compiled to .mo
+catalogs: $(BIN)/.installed
+	@$(BIN)/pybabel compile -d hubnb/locale -D hubnb --use-fuzzy >/dev/null
+
+# after changing a message: extract it, then merge it into every language's .po
+catalog: $(BIN)/.installed
+	$(BIN)/pybabel extract -F babel.cfg --no-wrap --sort-by-file -o hubnb/locale/hubnb.pot \
+	  --project hubnb --copyright-holder "hubnb authors" .
+	$(BIN)/pybabel update -i hubnb/locale/hubnb.pot -d hubnb/locale -D hubnb --no-wrap
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12))' || \
@@ -18,22 +28,22 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m ipykernel install --user --name hubnb --display-name "Python (hubnb)" >/dev/null
 	@touch $@
 
-data/demo/.complete: $(BIN)/.installed hubnb/demo.py
+data/demo/.complete: $(BIN)/.installed hubnb/demo.py | catalogs
 	$(BIN)/hubnb demo-data --out data/demo --profiles $(DEMO_PROFILES) --seed $(DEMO_SEED) --with-predictions
 	@touch $@
 
-demo: data/demo/.complete
+demo: data/demo/.complete catalogs
 	$(BIN)/hubnb run params/demo.yaml
 	@echo "Reports: $(CURDIR)/outputs/demo/ (open $(CURDIR)/outputs/index.html)"
 
-test: data/demo/.complete
+test: data/demo/.complete catalogs
 	$(BIN)/python -m pytest tests hubnb/notebooks --nbval-lax
 
 # benchmarks run from their own venv: pymc-marketing (the `bench` extra) pins other pymc and
 # numpy versions than hubnb's, so it must stay out of .venv, where the tests run
 BENCH := .venv-bench/bin
 
-bench-env: $(BIN)/.installed
+bench-env: $(BIN)/.installed catalogs
 	test -x $(BENCH)/python || $(PYTHON) -m venv .venv-bench
 	$(BENCH)/python -m pip install --quiet --upgrade pip
 	$(BENCH)/python -m pip install --quiet -e '.[test,bench]'
@@ -65,6 +75,6 @@ data/batch/.complete: $(BIN)/.installed hubnb/demo.py
 	$(BIN)/hubnb demo-data --out data/batch/bergen --profiles $(BATCH_PROFILES) --seed 13
 	@touch $@
 
-batch-demo: data/batch/.complete
+batch-demo: data/batch/.complete catalogs
 	$(BIN)/hubnb batch params/batch --out outputs
 	@echo "Index: $(CURDIR)/outputs/index.html"

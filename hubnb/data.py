@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from .i18n import Message, N_
 import pyarrow.parquet as pq
 
 from .errors import DataError
@@ -177,7 +179,8 @@ def load_dataset(path, tables: tuple[str, ...] | None = None) -> Dataset:
             if table.required and wanted:
                 raise DataError(f"no {name}.parquet or {name}.csv in {path}", table=name)
             if wanted:
-                quality.add(name, "table absent", 0, "read as an empty table")
+                quality.add(name, Message(N_("table absent")), 0,
+                            Message(N_("read as an empty table")))
             frames[name] = _empty(table)
             columns_present[name] = set()
             continue
@@ -403,7 +406,7 @@ def _check_event_types(events: pd.DataFrame) -> None:
 
 
 #: The quality rule of orders whose refunds sum to more than the order's value.
-REFUNDS_EXCEED_RULE = "refunds exceed their order's value (orders counted)"
+REFUNDS_EXCEED_RULE = Message(N_("refunds exceed their order's value (orders counted)"))
 
 
 def _refunds_exceeding(refunds: pd.DataFrame, orders: pd.DataFrame) -> int:
@@ -439,8 +442,8 @@ def _apply_rules(frames: dict[str, pd.DataFrame], quality: _Quality) -> None:
         df = frames[name]
         if table.key and len(df):
             dup = _repeated(df, list(table.key))
-            quality.add(name, f"repeated {' + '.join(table.key)}", dup.sum(),
-                        "first row kept, later repeats dropped")
+            quality.add(name, Message(N_("repeated {key}"), key=" + ".join(table.key)),
+                        dup.sum(), Message(N_("first row kept, later repeats dropped")))
             if dup.any():
                 frames[name] = df.loc[~dup].reset_index(drop=True)
     orders = frames["orders"]
@@ -448,16 +451,19 @@ def _apply_rules(frames: dict[str, pd.DataFrame], quality: _Quality) -> None:
     for name in ("order_lines", "refunds"):
         df = frames[name]
         orphan = ~df["order_id"].isin(known) if len(df) else pd.Series([], dtype=bool)
-        quality.add(name, "order_id not in orders", orphan.sum(), "ignored")
+        quality.add(name, Message(N_("order_id not in orders")), orphan.sum(),
+                    Message(N_("ignored")))
         if orphan.any():
             frames[name] = df.loc[~orphan].reset_index(drop=True)
     quality.add("refunds", REFUNDS_EXCEED_RULE, _refunds_exceeding(frames["refunds"], orders),
-                "order's net value counted as 0 (fully refunded: left out of CLV)")
+                Message(N_("order's net value counted as 0 (fully refunded: left out of CLV)")))
     profiles = pd.Index(frames["profiles"]["profile_id"].unique())
     for name in ("orders", "hub_events"):
         df = frames[name]
         stranger = (~df["profile_id"].isin(profiles)).sum() if len(df) else 0
-        quality.add(name, "profile_id not in profiles", stranger, "kept")
+        quality.add(name, Message(N_("profile_id not in profiles")), stranger,
+                    Message(N_("kept")))
     if len(orders):
         late = orders["cancelled_at"].notna().sum()
-        quality.add("orders", "cancelled orders", late, "left out of revenue, AOV and CLV")
+        quality.add("orders", Message(N_("cancelled orders")), late,
+                    Message(N_("left out of revenue, AOV and CLV")))

@@ -95,3 +95,53 @@ def extract_notebook(fileobj, keywords, comment_tags, options):
             text = "".join(source) if isinstance(source, list) else source
             if text.strip():
                 yield number, "gettext", text, [f"markdown cell {number}"]
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` for the catalog without translating it now (translated on display)."""
+    return message
+
+
+class Message(str):
+    """An English sentence (what metrics.json keeps) that remembers its message and values,
+    so a report can show it in its own language (:meth:`translated`).
+
+    ``Message(N_("{n} customers have a counted order"), n=120)`` reads "120 customers have a
+    counted order"; ``.translated()`` is the catalog's sentence with the values written by
+    :mod:`hubnb.format` (counts grouped, dates in the locale's style).
+    """
+
+    def __new__(cls, template: str, **values):
+        self = super().__new__(cls, template.format(**values))
+        self.template, self.values = template, values
+        return self
+
+    def __reduce__(self):
+        return _message, (self.template, self.values)
+
+    def translated(self) -> str:
+        from . import format as fmt
+
+        def shown(value):
+            if isinstance(value, bool) or isinstance(value, str):
+                return value
+            if isinstance(value, int):
+                return fmt.count(value)
+            if isinstance(value, float):
+                text = repr(value)
+                decimals = len(text.split(".")[1]) if "." in text and "e" not in text else 0
+                return fmt.number(value, min(decimals, 3))
+            if hasattr(value, "isoformat"):
+                return fmt.day(value)
+            return str(value)
+
+        return gettext(self.template).format(**{k: shown(v) for k, v in self.values.items()})
+
+
+def _message(template, values):
+    return Message(template, **values)
+
+
+def translated(text: str) -> str:
+    """A :class:`Message` in the active language; any other text as it is."""
+    return text.translated() if isinstance(text, Message) else text

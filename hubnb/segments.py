@@ -27,13 +27,14 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from .i18n import Message, N_
+
 from .params import CLV_ATTRIBUTES, INTERVAL_ATTRIBUTES, Segment, segment_attributes
 
 #: The kinds of marketing asset, in the order the report shows them.
 ASSET_TYPES = ("campaign", "flow", "form")
 #: The attributes known without the model (docs/clv.md).
 HISTORICAL_ATTRIBUTES = ("historical_orders", "historical_clv", "avg_days_between_orders")
-_PLURAL = {"campaign": "campaigns", "flow": "flows", "form": "forms"}
 
 
 def attribute_column(name: str) -> str:
@@ -138,7 +139,8 @@ def evaluate_segments(profiles: pd.DataFrame, segments: tuple[Segment, ...],
         keep = ["profile_id", "email"] + [c for c in dict.fromkeys(columns) if c in profiles]
         keep = [c for c in keep if c in profiles.columns]
         members[segment.name] = profiles.loc[mask, keep].reset_index(drop=True)
-        note = ("the CLV model was not fitted, so its predicted attributes are missing"
+        note = (Message(N_("the CLV model was not fitted, so its predicted attributes are "
+                           "missing"))
                 if predicted_missing and uses_predictions else "")
         rows.append({
             "segment": segment.name, "condition": segment.where, "profiles": int(mask.sum()),
@@ -200,23 +202,28 @@ def assets_using_segments(marketing_assets: pd.DataFrame, segment_names,
     tables, reasons = {}, {}
     for kind in ASSET_TYPES:
         tables[kind] = pd.DataFrame(columns=ASSET_COLUMNS[kind])
-        plural = _PLURAL[kind]
         if not table_present:
-            reasons[kind] = "no marketing_assets table in the dataset"
+            reasons[kind] = Message(N_("no marketing_assets table in the dataset"))
             continue
         if not names:
-            reasons[kind] = "the params file defines no CLV segment"
+            reasons[kind] = Message(N_("the params file defines no CLV segment"))
             continue
         assets = marketing_assets.loc[marketing_assets["asset_type"].astype("string")
                                       .str.strip().str.lower() == kind]
         if assets.empty:
-            reasons[kind] = f"the marketing_assets table has no {plural}"
+            reasons[kind] = Message({
+                "campaign": N_("the marketing_assets table has no campaigns"),
+                "flow": N_("the marketing_assets table has no flows"),
+                "form": N_("the marketing_assets table has no forms")}[kind])
             continue
         used = assets["audiences"].map(lambda a: _segments_in(a, names))
         hits = assets.loc[used.map(len) > 0].copy()
         if hits.empty:
-            reasons[kind] = (f"no {kind}'s audience includes a CLV segment ("
-                             + ", ".join(sorted(names.values())) + ")")
+            reasons[kind] = Message({
+                "campaign": N_("no campaign's audience includes a CLV segment ({segments})"),
+                "flow": N_("no flow's audience includes a CLV segment ({segments})"),
+                "form": N_("no form's audience includes a CLV segment ({segments})")}[kind],
+                segments=", ".join(sorted(names.values())))
             continue
         hits["clv_segments"] = used[hits.index].map("; ".join)
         when = hits["scheduled_at"].where(hits["scheduled_at"].notna(), hits["updated_at"])

@@ -258,10 +258,10 @@ def fake_result(eligible=True, flagged=False, backtest=True, n=300, seed=0):
 def test_flagged_fit_shows_its_warning_in_the_model_card():
     report = FakeReport()
     html = cards.model_card(fake_result(flagged=True), report).html()
-    assert cards.DIAGNOSTICS_WARNING in html
+    assert cards.diagnostics_warning() in html
     assert "r_hat 1.12 &gt; 1.01" in html and "FLAGGED" in html
     ok = cards.model_card(fake_result(flagged=False), report).html()
-    assert cards.DIAGNOSTICS_WARNING not in ok
+    assert cards.diagnostics_warning() not in ok
     assert "Nov 23, 2026 to Nov 22, 2027 (365 days)" in ok
     assert "300 profiles with a counted order" in ok
 
@@ -388,7 +388,7 @@ def test_notebook_with_a_flagged_fit_shows_the_warning(tmp_path):
     # 10 draws after 10 tuning steps cannot converge: the engine flags the fit.
     html, out = run_notebook(tmp_path, profiles=700, draws=10, tune=10, force=True,
                              backtest_days=60)
-    assert cards.DIAGNOSTICS_WARNING in html
+    assert cards.diagnostics_warning() in html
     assert "<details><summary>Trace and rank plots" in html
     assert (out / "segments" / "likely_to_buy_soon.csv").is_file()
 
@@ -434,8 +434,8 @@ def test_next_order_dates_beyond_the_window_read_not_expected():
                          "expected_next_order_date_upper": pd.Timestamp("2035-01-01")})
     table = cards.profile_attributes(example, "USD", 365, as_of).set_index("Attribute")
     row = table.loc["Predicted orders (next 365 days)"]
-    assert row[cards.CREDIBLE_LABEL] == "0.20 to 0.40"
-    assert row[cards.PREDICTIVE_LABEL] == "0 to 2"
+    assert row[cards.credible_label()] == "0.20 to 0.40"
+    assert row[cards.predictive_label()] == "0 to 2"
     nxt = table.loc["Expected next order date"]
     assert nxt["Value (mean)"] == "not expected within 365 days"
-    assert nxt[cards.CREDIBLE_LABEL] == "Jun 1, 2027 to after Nov 22, 2027"
+    assert nxt[cards.credible_label()] == "Jun 1, 2027 to after Nov 22, 2027"

@@ -6,7 +6,7 @@ import datetime as dt
 import json
 
 from .. import format as fmt
-from ..i18n import _, ngettext
+from ..i18n import _, ngettext, translated
 from ..render import Card
 
 
@@ -74,7 +74,8 @@ def _flat(params: dict, prefix: str = "") -> list[tuple[str, str]]:
 def quality_card(report) -> Card:
     """The data-quality summary: every rule for imperfect data and how many rows it hit."""
     q = report.data.quality
-    frame = q.assign(rows=q["rows"].map(fmt.count)).rename(columns={
+    frame = q.assign(rows=q["rows"].map(fmt.count), rule=q["rule"].map(translated),
+                     action=q["action"].map(translated)).rename(columns={
         "table": _("Table"), "rule": _("Rule"), "rows": _("Rows"),
         "action": _("What hubnb did")})
     return Card().table(frame)

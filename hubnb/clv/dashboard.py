@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..i18n import Message, N_
+
 GLOBAL_PARAMS = {"bg_nbd": ("r", "alpha", "a", "b"), "mbg_nbd": ("r", "alpha", "a", "b"),
                  "pareto_nbd": ("r", "alpha", "s", "beta")}
 SPEND_PARAMS = ("p", "q", "v")
@@ -308,9 +310,9 @@ def compare_with_platform(profiles: pd.DataFrame, predictions: pd.DataFrame,
     """
     empty = pd.DataFrame()
     if not table_present:
-        return PlatformComparison(empty, empty, empty, "no predictions table in the dataset")
+        return PlatformComparison(empty, empty, empty, Message(N_("no predictions table in the dataset")))
     if predictions.empty:
-        return PlatformComparison(empty, empty, empty, "the predictions table has no rows")
+        return PlatformComparison(empty, empty, empty, Message(N_("the predictions table has no rows")))
     platform = predictions.copy()
     if "expected_date_of_next_order" in platform:
         nxt = local_dates(platform["expected_date_of_next_order"], "UTC")
@@ -318,7 +320,8 @@ def compare_with_platform(profiles: pd.DataFrame, predictions: pd.DataFrame,
     merged = profiles.merge(platform, on="profile_id", how="inner", suffixes=("", "__p"))
     if merged.empty:
         return PlatformComparison(empty, empty, empty,
-                                  "no profile of the predictions table has a counted order")
+                                  Message(N_("no profile of the predictions table has a "
+                                             "counted order")))
     joined = pd.DataFrame({"profile_id": merged["profile_id"]})
     if "email" in merged:
         joined["email"] = merged["email"]
@@ -341,7 +344,7 @@ def compare_with_platform(profiles: pd.DataFrame, predictions: pd.DataFrame,
                                           "platform_mean", "mean_abs_difference"])
     if summary.empty:
         return PlatformComparison(summary, empty, joined,
-                                  "no attribute has values on both sides")
+                                  Message(N_("no attribute has values on both sides")))
     disagreements = empty
     if {"predicted_clv_hubnb", "predicted_clv_platform"} <= set(joined.columns):
         d = joined.assign(difference=joined["predicted_clv_hubnb"]

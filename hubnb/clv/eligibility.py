@@ -11,6 +11,8 @@ import datetime as dt
 
 import pandas as pd
 
+from ..i18n import Message, N_
+
 MIN_CUSTOMERS = 500
 MIN_HISTORY_DAYS = 180
 RECENT_DAYS = 30
@@ -32,33 +34,37 @@ def eligibility_reasons(counted: pd.DataFrame, as_of: dt.date) -> list[str]:
     reasons = []
     customers = counted["profile_id"].nunique()
     if customers < MIN_CUSTOMERS:
-        reasons.append(
-            f"{customers} customers have a counted order; predictive CLV needs at least "
-            f"{MIN_CUSTOMERS} (more order history, or a wider clv.orders filter)")
+        reasons.append(Message(N_(
+            "{customers} customers have a counted order; predictive CLV needs at least "
+            "{minimum} (more order history, or a wider clv.orders filter)"),
+            customers=int(customers), minimum=MIN_CUSTOMERS))
     if len(counted) == 0:
-        reasons.append(f"no order history; predictive CLV needs at least {MIN_HISTORY_DAYS} "
-                       "days of orders")
-        reasons.append(f"no orders in the last {RECENT_DAYS} days; predictive CLV needs "
-                       "recent orders")
-        reasons.append(f"no customer has {MIN_REPEAT_ORDERS} or more orders; predictive CLV "
-                       f"needs at least {MIN_CUSTOMERS_WITH_REPEAT}")
+        reasons.append(Message(N_("no order history; predictive CLV needs at least {days} days "
+                                  "of orders"), days=MIN_HISTORY_DAYS))
+        reasons.append(Message(N_("no orders in the last {days} days; predictive CLV needs "
+                                  "recent orders"), days=RECENT_DAYS))
+        reasons.append(Message(N_("no customer has {orders} or more orders; predictive CLV "
+                                  "needs at least {minimum}"),
+                               orders=MIN_REPEAT_ORDERS, minimum=MIN_CUSTOMERS_WITH_REPEAT))
         return reasons
     end = pd.Timestamp(as_of)
     first = counted["local_date"].min()
     history = (end - first).days + 1
     if history < MIN_HISTORY_DAYS:
-        reasons.append(
-            f"order history covers {history} days (since {first.date()}); predictive CLV needs "
-            f"at least {MIN_HISTORY_DAYS} days (add older orders, or raise clv.history_days)")
+        reasons.append(Message(N_(
+            "order history covers {days} days (since {first}); predictive CLV needs at least "
+            "{minimum} days (add older orders, or raise clv.history_days)"),
+            days=int(history), first=first.date(), minimum=MIN_HISTORY_DAYS))
     last = counted["local_date"].max()
     if (end - last).days >= RECENT_DAYS:
-        reasons.append(
-            f"the last counted order was on {last.date()}, more than {RECENT_DAYS} days before "
-            f"as_of {as_of}; predictive CLV needs orders in the last {RECENT_DAYS} days "
-            "(export recent orders, or set as_of to the end of the data)")
+        reasons.append(Message(N_(
+            "the last counted order was on {last}, more than {days} days before as_of {as_of}; "
+            "predictive CLV needs orders in the last {days} days (export recent orders, or set "
+            "as_of to the end of the data)"), last=last.date(), days=RECENT_DAYS, as_of=as_of))
     repeaters = int((counted.groupby("profile_id").size() >= MIN_REPEAT_ORDERS).sum())
     if repeaters < MIN_CUSTOMERS_WITH_REPEAT:
-        reasons.append(
-            f"{repeaters} customers have {MIN_REPEAT_ORDERS} or more orders; predictive CLV "
-            f"needs at least {MIN_CUSTOMERS_WITH_REPEAT} repeat buyers to learn repeat behaviour")
+        reasons.append(Message(N_(
+            "{customers} customers have {orders} or more orders; predictive CLV needs at least "
+            "{minimum} repeat buyers to learn repeat behaviour"),
+            customers=repeaters, orders=MIN_REPEAT_ORDERS, minimum=MIN_CUSTOMERS_WITH_REPEAT))
     return reasons

@@ -40,6 +40,7 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 
+from ..i18n import Message, N_
 from . import formulas as F
 from . import pareto
 
@@ -494,13 +495,16 @@ def diagnose(posterior, divergences: int) -> tuple[dict, pd.DataFrame]:
     reasons = []
     if not np.isfinite(r_hat_max) or r_hat_max > RHAT_MAX:
         worst = summary["r_hat"].idxmax() if np.isfinite(r_hat_max) else "?"
-        reasons.append(f"R-hat {r_hat_max:.3f} > {RHAT_MAX} (parameter {worst}): the chains "
-                       "disagree; run more tune/draws")
+        reasons.append(Message(N_("R-hat {r_hat} > {limit} (parameter {name}): the chains "
+                                  "disagree; run more tune/draws"),
+                               r_hat=round(r_hat_max, 3), limit=RHAT_MAX, name=str(worst)))
     if divergences > 0:
-        reasons.append(f"{divergences} divergent transitions: the posterior may be biased")
+        reasons.append(Message(N_("{n} divergent transitions: the posterior may be biased"),
+                               n=int(divergences)))
     if not np.isfinite(ess_min) or ess_min < ESS_MIN:
-        reasons.append(f"bulk ESS {ess_min:.0f} < {ESS_MIN}: too few effective draws; "
-                       "run more draws")
+        reasons.append(Message(N_("bulk ESS {ess} < {limit}: too few effective draws; run "
+                                  "more draws"), ess=int(round(ess_min)) if np.isfinite(ess_min) else "nan",
+                               limit=ESS_MIN))
     diagnostics = {"r_hat_max": r_hat_max, "ess_bulk_min": ess_min, "divergences": divergences,
                    "flagged": bool(reasons), "flag_reasons": reasons}
     return diagnostics, summary
