@@ -88,3 +88,163 @@ def test_an_unknown_locale_names_the_key_and_the_languages(tmp_path):
         parse_params({"merchant": "x", "data": ".", "timezone": "UTC", "locale": "fr"})
     with pytest.raises(ParamsError, match=r"--locale: 'pt'"):
         i18n.check("pt", "--locale")
+
+
+# --------------------------------------------------------------------------- whole reports
+
+RUNS = {"en": "USD", "it": "EUR", "de": "EUR", "ko": "KRW"}
+#: What a reviewer reads on the Customer Hub report's first tile, per language (the help
+#: pages' terms).
+TOTAL_ACCOUNTS = {"en": "Total accounts", "it": "Totale account",
+                  "de": "Kundenkonten insgesamt", "ko": "총 계정"}
+VARYING = {"generated_at", "fit_seconds", "compile_seconds"}
+
+
+def _stable(value):
+    if isinstance(value, dict):
+        return {k: _stable(v) for k, v in value.items() if k not in VARYING}
+    if isinstance(value, list):
+        return [_stable(v) for v in value]
+    return value
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    """Both notebooks of a small demo merchant, once per language (--locale), currency
+    per language (KRW for Korean: no minor unit)."""
+    import yaml
+
+    from hubnb.demo import generate_demo_data
+    from hubnb.run import run
+
+    root = tmp_path_factory.mktemp("locales")
+    generate_demo_data(root / "data", 600, 5)
+    outputs = {}
+    for locale, currency in RUNS.items():
+        params = root / f"shop_{locale}.yaml"
+        params.write_text(yaml.safe_dump({
+            "merchant": "shop", "data": "./data", "timezone": "America/New_York",
+            "currency": currency, "as_of": "2026-11-22", "hub": {"launched_on": "2025-03-01"},
+            "clv": {"chains": 2, "draws": 150, "tune": 150, "seed": 4, "force": True,
+                    "model": "mbg_nbd", "backtest_days": 60}}))
+        outputs[locale] = run(params, out_root=root / locale, locale=locale, log=lambda m: None)
+    return outputs
+
+
+@pytest.mark.parametrize("locale", list(RUNS))
+def test_each_language_runs_both_notebooks_and_reads_in_that_language(reports, locale):
+    folder = reports[locale]
+    hub = (folder / "customer_hub.html").read_text()
+    clv = (folder / "clv.html").read_text()
+    assert f'<html lang="{locale}">' in hub and f'<html lang="{locale}">' in clv
+    assert TOTAL_ACCOUNTS[locale] in hub
+    index = (folder.parent / "index.html").read_text()
+    assert f'<html lang="{locale}">' in index
+    # money in the merchant's currency, written the locale's way, in the report's header
+    metrics = json_of(folder / "metrics.json")
+    revenue = metrics["customer_hub"]["revenue_generated"]["value"]
+    with i18n.using(locale):
+        assert fmt.money(revenue, RUNS[locale]) in hub
+        assert fmt.day(metrics["period"]["end"]) in hub
+    if locale != "en":
+        assert "Total accounts" not in hub and "Expected next order dates" not in clv
+
+
+def test_metrics_and_csv_files_do_not_depend_on_the_language(reports):
+    en = reports["en"]
+    for locale in ("it", "de", "ko"):
+        other = reports[locale]
+        a, b = _stable(json_of(en / "metrics.json")), _stable(json_of(other / "metrics.json"))
+        a.pop("currency"), b.pop("currency")
+        a["provenance"].pop("params_file"), b["provenance"].pop("params_file")
+        a["provenance"].pop("params_fingerprint"), b["provenance"].pop("params_fingerprint")
+        a["provenance"].pop("params"), b["provenance"].pop("params")
+        assert a == b, locale
+        for name in ("clv_profiles.csv", "reengage.csv"):
+            assert (en / name).read_bytes() == (other / name).read_bytes(), (locale, name)
+
+
+def json_of(path):
+    import json
+
+    return json.loads(path.read_text())
+
+
+# --------------------------------------------------------------------------- Hangul pixels
+
+def repeated_shape_share(png: bytes) -> float:
+    """The share of the glyph-sized dark blobs of an image that have its most common shape.
+
+    Missing glyphs are drawn as one and the same box, so a title of boxes is nearly all one
+    shape (near 1); real Hangul syllables differ from each other (well under 0.5).
+    """
+    import io
+    from collections import Counter
+
+    import numpy as np
+    from PIL import Image
+    from scipy import ndimage
+
+    grey = np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=float)
+    labels, _n = ndimage.label(grey < 128)
+    shapes = [(labels[box] == i).shape
+              for i, box in enumerate(ndimage.find_objects(labels), start=1)
+              if (labels[box] == i).sum() >= 12]
+    if not shapes:
+        return 0.0
+    return Counter(shapes).most_common(1)[0][1] / len(shapes)
+
+
+def title_png(text: str, families: list[str]) -> bytes:
+    """``text`` drawn as a bold 13 pt figure title with ``families`` (matplotlib)."""
+    import io
+    import warnings
+
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 0.6), dpi=100)
+    fig.text(0.01, 0.3, text, fontsize=13, fontweight="bold", family=families)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")     # the tofu rendering warns, on purpose
+        fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def test_the_korean_report_shows_hangul_in_figure_titles_not_empty_boxes(reports, tmp_path):
+    from browser import CHROMIUM_ARGS, chromium_path, install_chromium
+    from hubnb.figures import cjk_fonts
+
+    sync_api = pytest.importorskip("playwright.sync_api",
+                                   reason="playwright is not installed (the test extra)")
+    path = chromium_path()
+    if path is None:
+        path, why = install_chromium()
+        if path is None:
+            pytest.skip(why)
+    with i18n.using("ko"):
+        title = i18n.gettext("Expected next order dates, by week")
+    assert re.search("[\uac00-\ud7a3]", title), "the Korean catalog translates the title"
+    report = reports["ko"] / "clv.html"
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 900})
+        page.goto(report.as_uri())
+        image = page.locator(f'img[alt="{title}"]')
+        assert image.count() == 1
+        image.scroll_into_view_if_needed()
+        shot = image.screenshot()
+        browser.close()
+    (tmp_path / "ko_figure.png").write_bytes(shot)
+    from PIL import Image
+    import io
+
+    figure = Image.open(io.BytesIO(shot))
+    band = figure.crop((0, 0, figure.width, int(figure.height * 0.12)))
+    buffer = io.BytesIO()
+    band.save(buffer, format="PNG")
+    seen = repeated_shape_share(buffer.getvalue())
+    hangul = repeated_shape_share(title_png(title, ["DejaVu Sans", *cjk_fonts()]))
+    tofu = repeated_shape_share(title_png(title, ["DejaVu Sans"]))
+    assert tofu > 0.8 and hangul < 0.5, (tofu, hangul)   # the measure tells them apart
+    assert seen < 0.5, (seen, hangul, tofu)

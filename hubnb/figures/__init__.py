@@ -27,12 +27,44 @@ NEUTRAL = "#57606a"
 
 
 def use_theme() -> None:
-    """Seaborn's whitegrid theme, hubnb's palette and figure size, for a notebook."""
+    """Seaborn's whitegrid theme, hubnb's palette and figure size, for a notebook.
+
+    Text falls back, glyph by glyph, from DejaVu Sans to NanumGothic (shipped by the
+    ``koreanize-matplotlib`` package), so Korean figure titles, axes and legends render
+    in every locale instead of empty boxes.
+    """
     sns.set_theme(style="whitegrid", palette=PALETTE, rc={
         "figure.figsize": (9, 4), "figure.dpi": 100, "axes.titleweight": "bold",
         "axes.titlesize": 13, "axes.labelsize": 11,
+        # a list of families: matplotlib falls back along it glyph by glyph
+        "font.family": ["DejaVu Sans", *cjk_fonts()],
     })
     matplotlib.rcParams["svg.fonttype"] = "none"
+
+
+def cjk_fonts() -> list[str]:
+    """Register the Hangul fonts of ``koreanize-matplotlib`` with matplotlib (once) and
+    return their family names; the package is not imported (it would change rcParams)."""
+    global _CJK
+    if _CJK is None:
+        import importlib.util
+        from pathlib import Path
+
+        from matplotlib import font_manager
+
+        spec = importlib.util.find_spec("koreanize_matplotlib")
+        families = []
+        if spec is not None and spec.origin:
+            for ttf in sorted(Path(spec.origin).parent.rglob("NanumGothic*.ttf")):
+                font_manager.fontManager.addfont(str(ttf))
+                name = font_manager.FontProperties(fname=str(ttf)).get_name()
+                if name not in families:
+                    families.append(name)
+        _CJK = families
+    return _CJK
+
+
+_CJK: list[str] | None = None
 
 
 def new_axes(ax=None, width: float = 9, height: float = 4):
