@@ -85,7 +85,7 @@ def notebook_to_html(executed: Path, title: str, locale: str = "en") -> Path:
     nb = nbformat.read(executed, as_version=4)
     heading, entries = table_of_contents(nb)
     title = f"{title}: {heading}" if heading else title
-    exporter = HTMLExporter(template_name="hubnb",
+    exporter = HTMLExporter(template_name="hubnb", language_code=locale,
                             extra_template_basedirs=[str(TEMPLATES / "nbconvert")],
                             exclude_input=True, exclude_input_prompt=True,
                             exclude_output_prompt=True)

@@ -247,9 +247,9 @@ def model_choice_reason(sel) -> str:
     bad = [MODEL_NAMES.get(n, n) for n, k in sel.candidates.items()
            if (k["pareto_k_over_0_7"] or 0) > 0.01]
     if bad:
-        text += " " + _("Pareto k is above 0.7 for more than 1% of the customers under "
+        text += " " + _("Pareto k is above 0.7 for more than {share} of the customers under "
                         "{models}: those scores are less reliable.").format(
-            models=" & ".join(bad))
+            share=fmt.share(0.01, 0), models=" & ".join(bad))
     if sel.method != "psis-loo":
         text += " " + _("Too few posterior draws for PSIS-LOO: the scores are in-sample log "
                         "predictive densities, which favour the more flexible model; use more "
