@@ -149,7 +149,10 @@ class LocaleDateFormatter(mticker.Formatter):
 def date_axis(ax, axis: str = "x", minticks: int = 3, maxticks: int = 8) -> None:
     """Date ticks (``Oct 5``, ``Oct 12``, ... or ``Oct 2026``, ``Nov 2026``) on a time
     axis, in the active report language."""
-    locator = mdates.AutoDateLocator(minticks=minticks, maxticks=maxticks)
+    # about one label per inch of axis: dates in some languages ("10월 25일") are wide
+    inches = ax.get_position().width * ax.figure.get_figwidth()
+    maxticks = max(minticks, min(maxticks, int(inches / 1.05)))
+    locator = mdates.AutoDateLocator(minticks=min(minticks, maxticks), maxticks=maxticks)
     target = ax.xaxis if axis == "x" else ax.yaxis
     target.set_major_locator(locator)
     target.set_major_formatter(LocaleDateFormatter())
