@@ -28,8 +28,7 @@ from urllib.parse import unquote
 import pytest
 import yaml
 
-from browser import (CHROMIUM_ARGS, Watch, chromium_path, install_chromium, mean_colour,
-                     pixels)
+from browser import Watch, mean_colour, pixels
 
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
@@ -45,31 +44,6 @@ MIN_SECTIONS = 5
 OPEN_DETAILS = """el => {
     for (let d = el.closest('details'); d; d = d.parentElement?.closest('details')) d.open = true;
 }"""
-
-
-@pytest.fixture(scope="session")
-def chromium():
-    """Path of the Chromium to drive: ``$HUBNB_CHROMIUM``, else the system's ``chromium``,
-    installed with apt-get when missing; skips only when it cannot be installed."""
-    chosen = os.environ.get("HUBNB_CHROMIUM")
-    if chosen:
-        if not Path(chosen).is_file():
-            pytest.fail(f"HUBNB_CHROMIUM={chosen} is not a file")
-        return chosen
-    path = chromium_path()
-    if path is None:
-        path, why = install_chromium()
-        if path is None:
-            pytest.skip(why)
-    return path
-
-
-@pytest.fixture(scope="session")
-def browser(chromium):
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

@@ -211,30 +211,23 @@ def title_png(text: str, families: list[str]) -> bytes:
     return buffer.getvalue()
 
 
-def test_the_korean_report_shows_hangul_in_figure_titles_not_empty_boxes(reports, tmp_path):
-    from browser import CHROMIUM_ARGS, chromium_path, install_chromium
+def test_the_korean_report_shows_hangul_in_figure_titles_not_empty_boxes(reports, tmp_path,
+                                                                         browser):
     from hubnb.figures import cjk_fonts
 
-    sync_api = pytest.importorskip("playwright.sync_api",
-                                   reason="playwright is not installed (the test extra)")
-    path = chromium_path()
-    if path is None:
-        path, why = install_chromium()
-        if path is None:
-            pytest.skip(why)
     with i18n.using("ko"):
         title = i18n.gettext("Expected next order dates, by week")
     assert re.search("[\uac00-\ud7a3]", title), "the Korean catalog translates the title"
     report = reports["ko"] / "clv.html"
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1300, "height": 900})
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    try:
         page.goto(report.as_uri())
         image = page.locator(f'img[alt="{title}"]')
         assert image.count() == 1
         image.scroll_into_view_if_needed()
         shot = image.screenshot()
-        browser.close()
+    finally:
+        page.close()
     (tmp_path / "ko_figure.png").write_bytes(shot)
     from PIL import Image
     import io
