@@ -34,7 +34,7 @@ from . import i18n
 from .errors import HubnbError
 from .params import load_params
 from .provenance import provenance
-from .run import REPORTS, fingerprint, read_fingerprints, write_index
+from .run import REPORTS, fingerprint, read_fingerprints, read_json, write_index
 
 #: Written into each merchant's folder after every batch attempt (read by the index page).
 STATUS_FILE = "status.json"
@@ -129,7 +129,7 @@ def run_merchant(params_path, out_root, only: str | None = None, force: bool = F
         peak = rusage.ru_maxrss / 1024 if rusage is not None else None
         if code == 0:
             status = "ok"
-            metrics = _read_json(final / "metrics.json")
+            metrics = read_json(final / "metrics.json")
             clv = metrics.get("clv") or {}
             if (only in (None, "clv")) and clv and not clv.get("eligible", True):
                 status = "not eligible"
@@ -227,12 +227,6 @@ def _last_error(log_file: Path) -> str:
     return lines[-1] if lines else ""
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-
 
 def _record_failure(params_path, merchant, final: Path, error: str, start, scratch, peak):
     """Keep the run's log and failing notebook in ``final/failed/``; the reports stay."""
@@ -263,7 +257,7 @@ def _failed_without_folder(params_path: Path, error: str, start) -> MerchantOutc
 def _write_status(final: Path, outcome: MerchantOutcome, keep_previous: bool = False) -> None:
     """``status.json``: this attempt, and for the index the last good run's time."""
     final.mkdir(parents=True, exist_ok=True)
-    previous = _read_json(final / STATUS_FILE)
+    previous = read_json(final / STATUS_FILE)
     status = {"status": outcome.status,
               "last_run": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
               "seconds": outcome.seconds, "error": outcome.error,

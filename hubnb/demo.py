@@ -127,6 +127,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from .folders import publish
+
 __all__ = [
     "generate_demo_data",
     "TRUE_BG_NBD",
@@ -364,15 +366,7 @@ def generate_demo_data(out_dir, profiles: int, seed: int,
     try:
         _write_tables(tables, tmp, fmt)
         (tmp / "truth.json").write_text(json.dumps(truth, indent=2) + "\n")
-        old = None
-        if out_dir.exists():
-            old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-            if old.exists():
-                shutil.rmtree(old)
-            out_dir.rename(old)
-        tmp.rename(out_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        publish(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

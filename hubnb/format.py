@@ -94,8 +94,15 @@ def change(pct, decimals: int = 1, locale: str | None = None) -> str:
     locale = locale or current()
     if missing(pct):
         return DASH
-    sign = "+" if pct > 0 else "-" if pct < 0 else ""
+    sign = {"up": "+", "down": "-", "flat": ""}[direction(pct, decimals)]
     return sign + share(abs(float(pct)) / 100, decimals, locale)
+
+
+def direction(pct, decimals: int = 1) -> str:
+    """``up``, ``down`` or ``flat``: the change as shown, so one that reads 0.0% is flat
+    (its colour and sign follow the rounded number, not the unrounded one)."""
+    shown = round(float(pct), decimals)
+    return "up" if shown > 0 else "down" if shown < 0 else "flat"
 
 
 def significant(value, digits: int = 4, locale: str | None = None) -> str:

@@ -58,11 +58,6 @@ class Period:
         """The local days of the period, in order."""
         return [self.start + dt.timedelta(days=i) for i in range(self.days)]
 
-    def label(self) -> str:
-        """Human-readable range, e.g. ``Oct 24, 2026 – Nov 22, 2026 (30 days)``."""
-        fmt = "%b %d, %Y"
-        return f"{self.start.strftime(fmt)} – {self.end.strftime(fmt)} ({self.days} days)"
-
     def as_dict(self) -> dict:
         return {"start": self.start.isoformat(), "end": self.end.isoformat()}
 
@@ -73,9 +68,19 @@ def local_midnight_utc(day: dt.date, tz: str) -> pd.Timestamp:
     return pd.Timestamp(local).tz_convert("UTC")
 
 
-def local_dates(timestamps: pd.Series, tz: str) -> pd.Series:
-    """The local calendar day of each tz-aware timestamp, as ``datetime64`` at midnight."""
-    return timestamps.dt.tz_convert(tz).dt.tz_localize(None).dt.normalize()
+def local_dates(values, tz: str) -> pd.Series:
+    """The local calendar day of each value, as a naive ``datetime64`` at midnight.
+
+    A tz-aware timestamp is converted to ``tz`` first, so its date is the local day; dates
+    and naive timestamps are taken as local already; what does not parse is NaT.
+    """
+    s = pd.Series(values)
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        return s.dt.tz_convert(tz).dt.tz_localize(None).dt.normalize()
+    converted = pd.to_datetime(s, errors="coerce")
+    if isinstance(converted.dtype, pd.DatetimeTZDtype):
+        converted = converted.dt.tz_convert(tz).dt.tz_localize(None)
+    return converted.dt.normalize()
 
 
 def resolve_period(spec, as_of: dt.date, tz: str) -> Period:

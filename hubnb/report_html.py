@@ -119,9 +119,7 @@ def _change(metric: dict) -> dict | None:
     pct = metric.get("change_pct")
     if pct is None:
         return None
-    shown = round(pct, 1)
-    return {"text": fmt.change(pct), "direction": "up" if shown > 0 else "down" if shown < 0
-            else "flat"}
+    return {"text": fmt.change(pct), "direction": fmt.direction(pct)}
 
 
 def index_row(folder: str, metrics: dict, status: dict, reports: list[str],

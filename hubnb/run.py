@@ -21,6 +21,7 @@ from pathlib import Path
 from . import __version__, i18n
 from .data import load_dataset
 from .errors import HubnbError
+from .folders import publish
 from .params import load_params
 from .provenance import provenance
 from .report import METRICS_PARTS, jsonable, write_snapshot
@@ -107,7 +108,7 @@ def run(params_path, out_root="outputs", notebooks_dir=None, kernel_name=None,
         _write_metrics(staging, params, prov, previous.get("metrics") or {})
         _write_fingerprint(staging, prov, [nb.stem for nb in notebooks],
                            previous.get("fingerprint") or {})
-        _publish(staging, final)
+        publish(staging, final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -148,10 +149,7 @@ def fingerprint(prov) -> dict:
 
 def read_fingerprints(folder: Path) -> dict:
     """``{report: fingerprint}`` of a merchant's last good reports (empty when none)."""
-    try:
-        return json.loads((Path(folder) / FINGERPRINT_FILE).read_text()).get("reports", {})
-    except (OSError, ValueError, AttributeError):
-        return {}
+    return read_json(Path(folder) / FINGERPRINT_FILE).get("reports", {})
 
 
 def _write_fingerprint(staging: Path, prov, reports: list[str], previous: dict) -> None:
@@ -232,18 +230,6 @@ def _write_metrics(staging: Path, params, prov, kept: dict) -> None:
     (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, default=jsonable) + "\n")
 
 
-def _publish(staging: Path, final: Path) -> None:
-    # Two renames: the old output is moved aside only once the new one is complete.
-    old = None
-    if final.exists():
-        old = final.with_name(f".{final.name}-old-{os.getpid()}")
-        final.rename(old)
-    staging.rename(final)
-    os.chmod(final, 0o755)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def write_index(out_root, locale: str = "en") -> Path:
     """Refresh ``out_root/index.html``: one row per merchant folder, with its headline
     numbers, the status of its last run (``status.json``, written by ``hubnb batch``) and
@@ -253,8 +239,8 @@ def write_index(out_root, locale: str = "en") -> Path:
     out_root = Path(out_root)
     merchants = []
     for folder in sorted(p for p in out_root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        metrics = _read_json(folder / "metrics.json")
-        status = _read_json(folder / "status.json")
+        metrics = read_json(folder / "metrics.json")
+        status = read_json(folder / "status.json")
         if not metrics and not status:
             continue
         merchants.append({"folder": folder.name, "metrics": metrics, "status": status,
@@ -269,7 +255,8 @@ def write_index(out_root, locale: str = "en") -> Path:
     return index
 
 
-def _read_json(path: Path) -> dict:
+def read_json(path: Path) -> dict:
+    """A JSON file's object; empty when the file is missing or not JSON."""
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):

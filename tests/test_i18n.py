@@ -11,6 +11,7 @@ from babel.messages.pofile import read_po
 
 from hubnb import format as fmt
 from hubnb import i18n
+from test_run import _without_varying
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCALE_DIR = ROOT / "hubnb" / "locale"
@@ -97,15 +98,6 @@ RUNS = {"en": "USD", "it": "EUR", "de": "EUR", "ko": "KRW"}
 #: pages' terms).
 TOTAL_ACCOUNTS = {"en": "Total accounts", "it": "Totale account",
                   "de": "Kundenkonten insgesamt", "ko": "총 계정"}
-VARYING = {"generated_at", "fit_seconds", "compile_seconds"}
-
-
-def _stable(value):
-    if isinstance(value, dict):
-        return {k: _stable(v) for k, v in value.items() if k not in VARYING}
-    if isinstance(value, list):
-        return [_stable(v) for v in value]
-    return value
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +146,7 @@ def test_metrics_and_csv_files_do_not_depend_on_the_language(reports):
     en = reports["en"]
     for locale in ("it", "de", "ko"):
         other = reports[locale]
-        a, b = _stable(json_of(en / "metrics.json")), _stable(json_of(other / "metrics.json"))
+        a, b = _without_varying(json_of(en / "metrics.json")), _without_varying(json_of(other / "metrics.json"))
         a.pop("currency"), b.pop("currency")
         a["provenance"].pop("params_file"), b["provenance"].pop("params_file")
         a["provenance"].pop("params_fingerprint"), b["provenance"].pop("params_fingerprint")

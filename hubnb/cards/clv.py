@@ -18,10 +18,11 @@ from .. import format as fmt
 from ..i18n import _, ngettext, translated
 from ..clv.dashboard import (EXAMPLE_RULES, PLATFORM_PAIRS, churn_bands, compare_with_platform,
                              distribution_summary, example_profiles, global_draws,
-                             has_predictions, local_dates, model_choice_table,
+                             has_predictions, model_choice_table,
                              next_orders_by_week, top_profiles)
 from ..figures import clv as clv_figures
 from ..params import ClvParams, OrderFilter
+from ..periods import local_dates
 from ..render import Card
 from ..segments import ASSET_TYPES, SegmentsResult, assets_using_segments, evaluate_segments
 

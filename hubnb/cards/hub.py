@@ -58,10 +58,7 @@ def tile_change(change, text, note: str = "") -> Change:
                                            "zero)").format(value=text(change.previous)))
     versus = _("vs {value}").format(value=text(change.previous))
     pct = change.change_pct
-    # The colour follows the change as shown: a change that reads +0.0% is flat.
-    shown = round(pct, 1)
-    direction = "up" if shown > 0 else "down" if shown < 0 else "flat"
-    return Change(direction, fmt.change(pct), versus)
+    return Change(fmt.direction(pct), fmt.change(pct), versus)
 
 
 def no_data_reason(d: HubDashboard) -> str:

@@ -17,24 +17,11 @@ import numpy as np
 import pandas as pd
 
 from ..i18n import Message, N_
+from ..periods import local_dates
 
 GLOBAL_PARAMS = {"bg_nbd": ("r", "alpha", "a", "b"), "mbg_nbd": ("r", "alpha", "a", "b"),
                  "pareto_nbd": ("r", "alpha", "s", "beta")}
 SPEND_PARAMS = ("p", "q", "v")
-
-
-def local_dates(values, timezone: str) -> pd.Series:
-    """Dates (naive midnight timestamps) from dates, naive or tz-aware timestamps.
-
-    A tz-aware timestamp is first converted to ``timezone`` so its date is the local day.
-    """
-    s = pd.Series(values)
-    if isinstance(s.dtype, pd.DatetimeTZDtype):
-        return s.dt.tz_convert(timezone).dt.tz_localize(None).dt.normalize()
-    converted = pd.to_datetime(s, errors="coerce")
-    if isinstance(converted.dtype, pd.DatetimeTZDtype):
-        converted = converted.dt.tz_convert(timezone).dt.tz_localize(None)
-    return converted.dt.normalize()
 
 
 def _column(frame: pd.DataFrame, name: str) -> pd.Series:

@@ -40,6 +40,7 @@ import pandas as pd
 import yaml
 
 from ..errors import HubnbError
+from ..folders import publish
 
 DEFAULT_BASE_URL = "https://a.klaviyo.com"
 #: The API revision every request pins (``revision`` header).
@@ -554,13 +555,7 @@ def write_tables(tables: dict, out: Path) -> dict:
         from ..data import load_dataset
 
         load_dataset(staging)
-        old = None
-        if out.exists():
-            old = out.with_name(f".{out.name}-old-{os.getpid()}")
-            out.rename(old)
-        staging.rename(out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        publish(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
