@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import tempfile
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from importlib.resources import files
 from pathlib import Path
 
@@ -96,15 +97,22 @@ def run(params_path, out_root="outputs", notebooks_dir=None, kernel_name=None,
             if only else {}
         snapshot = write_snapshot(dataset, prov, scratch / "dataset.pickle")
         del dataset
-        for nb in notebooks:
+        from .kernels import KernelGroup
+
+        kernels = KernelGroup()
+
+        def report(nb: Path) -> None:
             log(f"running {nb.stem} for {params.merchant} ...")
             source = localized_notebook(nb, language, scratch)
             _execute(source, staging, params_path, snapshot, kernel_name or "python3",
-                     failed_dir, language)
+                     failed_dir, language, kernels.manager())
             log(f"rendering {nb.stem}.html ...")
             from .report_html import notebook_to_html
 
             notebook_to_html(staging / nb.name, title=params.display_name, locale=language)
+            log(f"{nb.stem}.html done")
+
+        _side_by_side(report, notebooks, kernels)
         _write_metrics(staging, params, prov, previous.get("metrics") or {})
         _write_fingerprint(staging, prov, [nb.stem for nb in notebooks],
                            previous.get("fingerprint") or {})
@@ -182,8 +190,29 @@ def _keep_other_reports(final: Path, staging: Path, rerun: list[str]) -> dict:
                             if k not in rerun}}
 
 
+def _side_by_side(report, notebooks: list[Path], kernels: KernelGroup) -> None:
+    """``report(nb)`` for every notebook at once, each in its own thread and kernel.
+
+    The notebooks share nothing but the read-only snapshot, so they run side by side: the
+    short Customer Hub notebook costs no wall time beside the CLV fit, and one notebook's
+    start-up (kernel, imports) overlaps the other's work. The first failure, or an
+    interrupt, stops every other kernel of the run and is raised once they have ended.
+    """
+    with ThreadPoolExecutor(len(notebooks), thread_name_prefix="hubnb-notebook") as pool:
+        futures = [pool.submit(report, nb) for nb in notebooks]
+        try:
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        except BaseException:  # Ctrl-C or SIGTERM: the threads' kernels are stopped too
+            kernels.stop()
+            raise
+        failed = [f for f in futures if f in done and f.exception() is not None]
+        if failed:
+            kernels.stop()
+            raise failed[0].exception()
+
+
 def _execute(nb: Path, staging: Path, params_path: Path, snapshot: Path, kernel_name,
-             failed_dir=None, locale: str = "en") -> None:
+             failed_dir=None, locale: str = "en", manager=None) -> None:
     import papermill as pm
     from nbclient.exceptions import DeadKernelError
 
@@ -195,7 +224,12 @@ def _execute(nb: Path, staging: Path, params_path: Path, snapshot: Path, kernel_
             str(nb), str(target), cwd=str(staging), kernel_name=kernel_name,
             parameters={"params_path": str(params_path), "output_dir": str(staging),
                         "snapshot": str(snapshot), "locale": locale},
-            progress_bar=False, log_output=False, kernel_manager_class=QuietKernelManager)
+            progress_bar=False, log_output=False,
+            kernel_manager_class=manager or QuietKernelManager,
+            # Papermill rewrites the whole notebook (figures included) before and after
+            # every cell unless told not to; it still writes it once at the end, and with
+            # the error cell when a cell fails.
+            request_save_on_cell_execute=False)
     except DeadKernelError:
         # The kernel process died (killed, or out of memory): no error cell to show.
         raise ReportError(f"{nb.name}: the notebook's kernel died while running (killed, or "

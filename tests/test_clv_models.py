@@ -353,3 +353,16 @@ def test_pareto_nbd_never_uses_the_bg_nbd_native_model(monkeypatch):
     assert {"s_log__", "beta_log__"} <= {v.name for v in built[0].value_vars}
     bg, _, _ = ClvModel("bg_nbd").compiled(data)
     assert bg != "pareto-compiled" and len(built) == 1
+
+
+def test_backtest_convolution_equals_direct_convolution():
+    # the backtest's expected cumulative repeat orders convolve each draw's curve with the
+    # daily cohort sizes by FFT; np.convolve does it directly
+    from hubnb.clv.backtest import _convolve
+
+    rng = np.random.default_rng(3)
+    rows, cohort = rng.random((5, 97)), rng.integers(0, 40, 64).astype(float)
+    direct = np.array([np.convolve(r, cohort) for r in rows])
+    got = _convolve(rows, cohort)
+    assert got.shape == direct.shape == (5, 97 + 64 - 1)
+    np.testing.assert_allclose(got, direct, rtol=0, atol=1e-9)

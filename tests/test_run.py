@@ -121,6 +121,43 @@ def test_failed_notebook_keeps_last_good_output(merchant):
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []   # no staging left
 
 
+def test_notebooks_run_side_by_side_and_a_failure_stops_the_others(merchant):
+    # "slow" writes its kernel's pid and then would run a minute; "fails" waits until slow
+    # is running (so the two run at the same time) and then raises. The run reports fails'
+    # own error, stops slow's kernel at once, and leaves nothing behind.
+    import os
+    import time
+
+    nbs = merchant / "pair"
+    nbs.mkdir()
+    marker = merchant / "slow.pid"
+    notebook(nbs / "slow.ipynb",
+             f"import os, time\nopen({str(marker)!r}, 'w').write(str(os.getpid()))\n"
+             "time.sleep(60)")
+    notebook(nbs / "fails.ipynb",
+             "import os, time\nstart = time.time()\n"
+             f"while not os.path.exists({str(marker)!r}):\n"
+             "    assert time.time() - start < 30, 'slow never started: not side by side'\n"
+             "    time.sleep(0.05)\n"
+             "raise RuntimeError('boom beside slow')")
+    out = merchant / "out"
+    start = time.perf_counter()
+    with pytest.raises(ReportError, match="fails.ipynb failed .*RuntimeError: boom beside slow"):
+        run(merchant / "tiny.yaml", out_root=out, notebooks_dir=nbs, log=lambda m: None)
+    assert time.perf_counter() - start < 45
+    pid = int(marker.read_text())
+    for _ in range(50):  # the stopped kernel is reaped by its manager
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"slow's kernel (pid {pid}) is still running")
+    assert not (out / "tiny").exists()
+    assert [p.name for p in out.iterdir()] == []
+
+
 def test_index_headlines_use_currency_and_say_when_the_hub_has_no_data(tmp_path):
     from hubnb.run import write_index
 
