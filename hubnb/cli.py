@@ -11,6 +11,19 @@ from pathlib import Path
 from .errors import HubnbError
 
 
+def _skip_iri_checker() -> None:
+    """Keep jsonschema from importing ``rfc3987_syntax`` in this process.
+
+    Papermill validates notebooks with nbformat, which imports jsonschema, which imports
+    every format checker it finds installed; ``rfc3987_syntax`` (there for JupyterLab's
+    jupyter-events) builds about 35 Lark parsers at import: 1 to 2.5 s of every ``hubnb
+    run``, before any notebook starts. No notebook schema uses the ``iri`` formats it
+    checks, and jsonschema skips a checker whose library is missing
+    (python-jsonschema/jsonschema#1428). The ``hubnb`` command's own process only.
+    """
+    sys.modules.setdefault("rfc3987_syntax", None)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="hubnb", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -85,6 +98,7 @@ def main(argv=None) -> int:
             # Stopped by hubnb batch (a timeout, Ctrl-C): unwind like Ctrl-C, so the run
             # removes its staging folder and shuts its kernel down.
             signal.signal(signal.SIGTERM, _interrupt)
+            _skip_iri_checker()
             final = run(args.params, out_root=args.out, notebooks_dir=args.notebooks,
                         kernel_name=args.kernel, log=lambda m: print(m, file=sys.stderr),
                         only=args.only, failed_dir=args.failed_dir, index=not args.no_index,

@@ -83,6 +83,10 @@ def test_hubnb_run_works_from_any_directory(installed, tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["provenance"]["git_commit"] is None          # not a git checkout
     assert metrics["clv"]["eligible"] is False                  # 120 profiles: too few
-    # quiet runs: progress lines only, no kernel warnings
-    assert "without encryption" not in proc.stderr and "Warning" not in proc.stderr
-    assert "running clv for shop" in proc.stderr
+    # quiet runs: progress lines only, no kernel warnings (ipykernel's TCP warning, its
+    # "KeyboardInterrupt caught in kernel" at shutdown)
+    progress = ("reading and validating ", "running ", "rendering ")
+    lines = proc.stderr.splitlines()
+    assert [ln for ln in lines if not ln.startswith(progress) and not ln.endswith(".html done")] \
+        == []
+    assert "running clv for shop ..." in lines and "clv.html done" in lines
