@@ -4,36 +4,44 @@ Figure functions only draw: each takes its data (frames, series, numbers already
 by :mod:`hubnb.hub` or :mod:`hubnb.clv`) and an optional matplotlib ``ax`` to draw on, and
 returns the :class:`~matplotlib.figure.Figure`. None computes a metric. Figures are built
 without pyplot, so nothing stays open between cells; a card embeds each one as a PNG
-(:class:`hubnb.render.Figure`). :func:`use_theme` sets seaborn's theme and hubnb's palette.
+(:class:`hubnb.render.Figure`). :func:`use_theme` sets the look: seaborn's whitegrid theme
+and colorblind palette, kept as a matplotlib style sheet (``whitegrid.mplstyle``), so that
+no report pays seaborn's import (over a second per notebook kernel).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib
 import matplotlib.dates as mdates
+import matplotlib.style
 import matplotlib.ticker as mticker
-import seaborn as sns
 from babel.dates import format_skeleton
 from matplotlib.figure import Figure
 
 from .. import format as fmt
 from ..i18n import current
 
-#: One palette for every figure (seaborn's colorblind palette).
-PALETTE = sns.color_palette("colorblind")
+#: The theme: seaborn's whitegrid and colorblind palette as a style sheet.
+STYLE = Path(__file__).with_name("whitegrid.mplstyle")
+#: One palette for every figure (seaborn's colorblind palette, the style's color cycle).
+PALETTE = [c["color"] for c in matplotlib.rc_params_from_file(
+    STYLE, use_default_template=False)["axes.prop_cycle"]]
 POSITIVE = "#1a7f37"   # green: a change for the better
 NEGATIVE = "#cf222e"   # red: a change for the worse
 NEUTRAL = "#57606a"
 
 
 def use_theme() -> None:
-    """Seaborn's whitegrid theme, hubnb's palette and figure size, for a notebook.
+    """Seaborn's whitegrid theme and colorblind palette, hubnb's figure size, for a notebook.
 
     Text falls back, glyph by glyph, from DejaVu Sans to NanumGothic (shipped by the
     ``koreanize-matplotlib`` package), so Korean figure titles, axes and legends render
     in every locale instead of empty boxes.
     """
-    sns.set_theme(style="whitegrid", palette=PALETTE, rc={
+    matplotlib.style.use(STYLE)
+    matplotlib.rcParams.update({
         "figure.figsize": (9, 4), "figure.dpi": 100, "axes.titleweight": "bold",
         "axes.titlesize": 13, "axes.labelsize": 11,
         # a list of families: matplotlib falls back along it glyph by glyph
