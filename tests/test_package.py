@@ -61,6 +61,7 @@ def test_the_package_ships_its_notebooks_and_templates(installed):
     for name in ("card.html.j2", "index.html.j2", "hubnb.css", "blocks/table.html.j2",
                  "nbconvert/hubnb/conf.json", "nbconvert/hubnb/index.html.j2"):
         assert (pkg / "templates" / name).is_file(), name
+    assert (pkg / "figures" / "whitegrid.mplstyle").is_file()
 
 
 def test_hubnb_run_works_from_any_directory(installed, tmp_path):
