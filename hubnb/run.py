@@ -221,7 +221,11 @@ def _execute(nb: Path, staging: Path, params_path: Path, snapshot: Path, kernel_
     target = staging / nb.name
     try:
         pm.execute_notebook(
-            str(nb), str(target), cwd=str(staging), kernel_name=kernel_name,
+            # The kernel starts in the staging folder (nbclient's resources path), not
+            # through Papermill's cwd=, which changes the working folder of the whole
+            # process: two notebooks running side by side would leave it wrong.
+            str(nb), str(target), resources={"metadata": {"path": str(staging)}},
+            kernel_name=kernel_name,
             parameters={"params_path": str(params_path), "output_dir": str(staging),
                         "snapshot": str(snapshot), "locale": locale},
             progress_bar=False, log_output=False,

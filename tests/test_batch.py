@@ -160,7 +160,10 @@ def test_ctrl_c_leaves_no_half_written_folder_and_no_kernels(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "hubnb.cli", "batch", str(params_dir),
                              "--out", str(out), "--notebooks", str(nbs), "--workers", "2",
                              "--only", "customer_hub"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # a shell's background job ignores SIGINT, and a child inherits
+                            # that: give hubnb batch the terminal's Ctrl-C behaviour
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while len(kernels_under(out)) < 2 and time.monotonic() < deadline:
         time.sleep(0.5)

@@ -141,10 +141,13 @@ def test_notebooks_run_side_by_side_and_a_failure_stops_the_others(merchant):
              "    time.sleep(0.05)\n"
              "raise RuntimeError('boom beside slow')")
     out = merchant / "out"
-    start = time.perf_counter()
+    start, cwd = time.perf_counter(), os.getcwd()
     with pytest.raises(ReportError, match="fails.ipynb failed .*RuntimeError: boom beside slow"):
         run(merchant / "tiny.yaml", out_root=out, notebooks_dir=nbs, log=lambda m: None)
     assert time.perf_counter() - start < 45
+    # the kernels started in the staging folder without moving the process there (two
+    # notebooks changing one process's working folder would leave it wrong)
+    assert os.getcwd() == cwd
     pid = int(marker.read_text())
     for _ in range(50):  # the stopped kernel is reaped by its manager
         try:
@@ -156,6 +159,24 @@ def test_notebooks_run_side_by_side_and_a_failure_stops_the_others(merchant):
         pytest.fail(f"slow's kernel (pid {pid}) is still running")
     assert not (out / "tiny").exists()
     assert [p.name for p in out.iterdir()] == []
+
+
+def test_notebooks_side_by_side_leave_the_working_folder_alone(merchant):
+    # a and b meet (each waits for the other's marker), then a ends first: a kernel
+    # started through a change of the process's working folder would leave it changed
+    import os
+
+    nbs = merchant / "meet"
+    nbs.mkdir()
+    for me, other, linger in (("a", "b", 0), ("b", "a", 2)):
+        notebook(nbs / f"{me}.ipynb",
+                 f"import os, time\nopen({str(merchant / me)!r}, 'w').close()\n"
+                 f"while not os.path.exists({str(merchant / other)!r}):\n"
+                 "    time.sleep(0.05)\n"
+                 f"time.sleep({linger})")
+    cwd = os.getcwd()
+    run(merchant / "tiny.yaml", out_root=merchant / "out", notebooks_dir=nbs, log=lambda m: None)
+    assert os.getcwd() == cwd
 
 
 def test_index_headlines_use_currency_and_say_when_the_hub_has_no_data(tmp_path):
