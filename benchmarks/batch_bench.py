@@ -5,10 +5,10 @@ changed (every merchant skipped) under 5 s; peak memory per worker reported. In 
 script generates the merchants (2,000 profiles each, seeds 100, 101, ...), runs the batch
 with 1 worker and then with 2 (``--force``, into separate output folders), then the batch
 again with nothing changed. It prints, per configuration: the total time, the time per
-merchant, the overhead per notebook beyond its own computation (a merchant's wall time
-minus the cells' execution times Papermill records, over its two notebooks: process and
-kernel start-up, imports, the data read, rendering), the speed-up, and the peak memory of
-the largest process of any merchant's run.
+merchant, the overhead per notebook beyond its own computation (see
+:func:`overhead_per_notebook`: kernel start-up, imports, Papermill, and a share of the
+process start, the data read and the rendering), the speed-up, and the peak memory of the
+largest process of any merchant's run.
 
 Usage::
 
@@ -18,6 +18,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import shutil
 import statistics
 import sys
@@ -48,14 +49,27 @@ def make_merchants(root: Path, merchants: int, profiles: int, draws: int) -> Pat
     return params_dir
 
 
-def computation_seconds(folder: Path) -> float:
-    """The cells' execution time of a merchant's executed notebooks (Papermill's record)."""
-    total = 0.0
-    for path in folder.glob("*.ipynb"):
+def overhead_per_notebook(folder: Path, wall: float) -> float:
+    """Mean overhead of a merchant's notebooks beyond their cells' computation (s).
+
+    A run's notebooks execute side by side, so a notebook's overhead is its own Papermill
+    time (kernel start, imports cell included, kernel stop) minus its computation cells,
+    plus an equal share of the run's time outside every notebook (process start, reading
+    and validating the data, the HTML after the last notebook).
+    """
+    spans, own = [], []
+    for path in sorted(folder.glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
-        total += sum(float(c.metadata.get("papermill", {}).get("duration") or 0)
-                     for c in nb.cells)
-    return total
+        meta = nb.metadata["papermill"]
+        start, end = (dt.datetime.fromisoformat(meta[k]) for k in ("start_time", "end_time"))
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        durations = [float(c.metadata.get("papermill", {}).get("duration") or 0) for c in code]
+        setup = next(i for i, c in enumerate(code) if "import" in c.source)
+        own.append((end - start).total_seconds() - (sum(durations) - durations[setup]))
+        spans.append((start, end))
+    inside = (max(e for _, e in spans) - min(s for s, _ in spans)).total_seconds()
+    outside = max(wall - inside, 0.0)
+    return statistics.mean(o + outside / len(own) for o in own)
 
 
 def timed_batch(params_dir: Path, out: Path, workers: int, force: bool):
@@ -86,7 +100,7 @@ def main(argv=None) -> int:
             if bad:
                 print(f"{len(bad)} merchants failed with {workers} worker(s): {bad[0].error}")
                 return 1
-            overhead = [(o.seconds - computation_seconds(Path(o.report))) / 2 for o in outcomes]
+            overhead = [overhead_per_notebook(Path(o.report), o.seconds) for o in outcomes]
             results[workers] = seconds
             print(f"{workers} worker(s): {seconds:7.1f} s total, "
                   f"{seconds / len(outcomes):5.1f} s per merchant (wall / merchants), "

@@ -51,11 +51,12 @@ class QuietKernelManager(AsyncKernelManager):
             await super()._async_interrupt_kernel()
 
     async def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
+        pid = getattr(self.provisioner, "pid", None)
         try:
             await super().shutdown_kernel(now=now, restart=restart)
         finally:
-            if self.group is not None and self.provisioner is not None:
-                self.group.discard(self.provisioner.pid)
+            if self.group is not None:
+                self.group.discard(pid)
 
 
 class KernelGroup:

@@ -3,9 +3,10 @@
 The run validates the params file and reads and validates the whole dataset once, so bad
 input fails in a second with one line naming the key or the table, column and row. The
 validated tables go to a snapshot that every notebook loads as it is (no second read).
-Notebooks then run with Papermill into a staging folder; only when every notebook has run
-and been rendered does the staging folder replace ``outputs/<merchant>/``. A failed run
-therefore leaves the merchant's last good output in place and writes nothing half-done.
+The notebooks then run side by side, each in its own kernel, with Papermill into a staging
+folder; only when every notebook has run and been rendered does the staging folder replace
+``outputs/<merchant>/``. A failed run therefore leaves the merchant's last good output in
+place and writes nothing half-done.
 """
 
 from __future__ import annotations
