@@ -54,6 +54,7 @@ bench: bench-env
 	$(BENCH)/python benchmarks/clv_bench.py
 	$(BENCH)/python benchmarks/pareto_native_bench.py
 	$(BENCH)/python benchmarks/clv_models_bench.py
+	$(BENCH)/python benchmarks/overhead_bench.py
 
 clean:
 	rm -rf $(VENV) .venv-bench data/demo data/batch outputs/*/ outputs/index.html
