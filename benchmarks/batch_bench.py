@@ -18,7 +18,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import shutil
 import statistics
 import sys
@@ -26,13 +25,15 @@ import tempfile
 import time
 from pathlib import Path
 
-import nbformat
 import yaml
 
 from hubnb.batch import batch
 from hubnb.demo import generate_demo_data
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from overhead_bench import notebook_times  # noqa: E402
 
 
 def make_merchants(root: Path, merchants: int, profiles: int, draws: int) -> Path:
@@ -57,16 +58,9 @@ def overhead_per_notebook(folder: Path, wall: float) -> float:
     plus an equal share of the run's time outside every notebook (process start, reading
     and validating the data, the HTML after the last notebook).
     """
-    spans, own = [], []
-    for path in sorted(folder.glob("*.ipynb")):
-        nb = nbformat.read(path, as_version=4)
-        meta = nb.metadata["papermill"]
-        start, end = (dt.datetime.fromisoformat(meta[k]) for k in ("start_time", "end_time"))
-        code = [c for c in nb.cells if c.cell_type == "code"]
-        durations = [float(c.metadata.get("papermill", {}).get("duration") or 0) for c in code]
-        setup = next(i for i, c in enumerate(code) if "import" in c.source)
-        own.append((end - start).total_seconds() - (sum(durations) - durations[setup]))
-        spans.append((start, end))
+    times = [notebook_times(path) for path in sorted(folder.glob("*.ipynb"))]
+    own = [(t["end"] - t["start"]).total_seconds() - (t["cells"] - t["setup"]) for t in times]
+    spans = [(t["start"], t["end"]) for t in times]
     inside = (max(e for _, e in spans) - min(s for s, _ in spans)).total_seconds()
     outside = max(wall - inside, 0.0)
     return statistics.mean(o + outside / len(own) for o in own)

@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -52,24 +51,21 @@ OVERHEAD_TARGET_S = 3.0
 SPEEDUP_TARGET = 6.0
 
 
-def write_params(tmp: Path, source: str, name: str, data: Path, model: str | None) -> Path:
-    raw = yaml.safe_load((ROOT / "params" / f"{source}.yaml").read_text())
-    raw.update(merchant=name, data=str(data))
-    if model:
-        raw["clv"]["model"] = model
-    path = tmp / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    return path
-
-
-def ensure_cdnow(hubnb: str, cache: Path) -> Path:
-    out = cache / "cdnow_master"
-    if not (out / ".complete").is_file():
-        cache.mkdir(parents=True, exist_ok=True)
-        subprocess.run([hubnb, "cdnow-data", "--out", str(out), "--kind", "master"], check=True,
-                       stdout=subprocess.DEVNULL)
-        (out / ".complete").touch()
-    return out
+def notebook_times(path: Path) -> dict:
+    """Papermill's record of an executed notebook: its start and end, the first cell's
+    start, the set-up cell's seconds (the first code cell that imports) and every code
+    cell's seconds."""
+    nb = nbformat.read(path, as_version=4)
+    meta = nb.metadata["papermill"]
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    starts = [c.metadata.get("papermill", {}).get("start_time") for c in code]
+    durations = [float(c.metadata.get("papermill", {}).get("duration") or 0) for c in code]
+    # the parameters cell and the injected one are assignments; the set-up cell follows
+    setup = next(i for i, c in enumerate(code) if "import" in c.source)
+    return {"start": dt.datetime.fromisoformat(meta["start_time"]),
+            "end": dt.datetime.fromisoformat(meta["end_time"]),
+            "first_cell": min(dt.datetime.fromisoformat(t) for t in starts if t),
+            "setup": durations[setup], "cells": sum(durations)}
 
 
 def timed_run(hubnb: str, params: Path, out: Path) -> tuple[float, list[tuple[float, str]]]:
@@ -95,18 +91,11 @@ def breakdown(folder: Path, wall: float, lines) -> dict:
     for t_run, name in running:  # the notebooks run side by side
         t_html = stamp(lines, f"rendering {name}.html")
         t_done = stamp(lines, f"{name}.html done")
-        nb = nbformat.read(folder / f"{name}.ipynb", as_version=4)
-        meta = nb.metadata["papermill"]
-        code = [c for c in nb.cells if c.cell_type == "code"]
-        starts = [c.metadata.papermill.get("start_time") for c in code]
-        first = min(dt.datetime.fromisoformat(s) for s in starts if s)
-        kernel = (first - dt.datetime.fromisoformat(meta["start_time"])).total_seconds()
-        durations = [float(c.metadata.papermill.get("duration") or 0) for c in code]
-        # the parameters cell and the injected one are assignments; the set-up cell follows
-        setup = next(i for i, c in enumerate(code) if "import" in c.source)
-        imports = durations[setup]
-        computation = sum(durations) - imports
-        papermill = (t_html - t_run) - kernel - sum(durations)
+        nb = notebook_times(folder / f"{name}.ipynb")
+        kernel = (nb["first_cell"] - nb["start"]).total_seconds()
+        imports = nb["setup"]
+        computation = nb["cells"] - imports
+        papermill = (t_html - t_run) - kernel - nb["cells"]
         html = t_done - t_html
         out["notebooks"][name] = {
             "kernel_start": kernel, "imports": imports, "computation": computation,
@@ -150,13 +139,16 @@ def main(argv=None) -> int:
     if not (demo / ".complete").is_file():
         sys.exit(f"{demo} is missing: build it with `make data/demo/.complete`")
     results = {"started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    sys.path.insert(0, str(HERE))
+    from clv_models_bench import cdnow_dir, write_params
+
     with tempfile.TemporaryDirectory(prefix="hubnb-overhead-") as tmp:
         tmp = Path(tmp)
         cases = [("demo merchant (20,000 profiles, auto)",
-                  write_params(tmp, "demo", "demo", demo, None)),
+                  write_params(tmp, "demo", "demo", demo)),
                  ("CDNOW full (bg_nbd)",
-                  write_params(tmp, "cdnow", "cdnow", ensure_cdnow(args.hubnb, args.cache),
-                               "bg_nbd"))]
+                  write_params(tmp, "cdnow", "cdnow", cdnow_dir(args, "master"),
+                               model="bg_nbd"))]
         for label, params in cases:
             runs = []
             for i in range(args.repeat):
@@ -166,7 +158,6 @@ def main(argv=None) -> int:
             results[label] = print_breakdown(label, runs)
     hub = results["CDNOW full (bg_nbd)"]["wall"]
     if not args.skip_pmm:
-        sys.path.insert(0, str(HERE))
         import clv_bench
 
         cdnow = yaml.safe_load((ROOT / "params" / "cdnow.yaml").read_text())["clv"]

@@ -2,8 +2,10 @@
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
+import time
 
 import nbformat
 import pytest
@@ -125,9 +127,6 @@ def test_notebooks_run_side_by_side_and_a_failure_stops_the_others(merchant):
     # "slow" writes its kernel's pid and then would run a minute; "fails" waits until slow
     # is running (so the two run at the same time) and then raises. The run reports fails'
     # own error, stops slow's kernel at once, and leaves nothing behind.
-    import os
-    import time
-
     nbs = merchant / "pair"
     nbs.mkdir()
     marker = merchant / "slow.pid"
@@ -164,8 +163,6 @@ def test_notebooks_run_side_by_side_and_a_failure_stops_the_others(merchant):
 def test_notebooks_side_by_side_leave_the_working_folder_alone(merchant):
     # a and b meet (each waits for the other's marker), then a ends first: a kernel
     # started through a change of the process's working folder would leave it changed
-    import os
-
     nbs = merchant / "meet"
     nbs.mkdir()
     for me, other, linger in (("a", "b", 0), ("b", "a", 2)):
