@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from importlib.resources import files
 from pathlib import Path
@@ -101,6 +102,7 @@ def run(params_path, out_root="outputs", notebooks_dir=None, kernel_name=None,
         from .kernels import KernelGroup
 
         kernels = KernelGroup()
+        log = _one_line_at_a_time(log)  # the notebooks' threads report their progress too
 
         def report(nb: Path) -> None:
             log(f"running {nb.stem} for {params.merchant} ...")
@@ -189,6 +191,18 @@ def _keep_other_reports(final: Path, staging: Path, rerun: list[str]) -> dict:
     return {"metrics": {k: v for k, v in metrics.items() if k not in rerun and k in REPORTS},
             "fingerprint": {k: v for k, v in read_fingerprints(final).items()
                             if k not in rerun}}
+
+
+def _one_line_at_a_time(log):
+    """``log`` for several threads: one message at a time (``print`` writes the text and
+    its newline apart, so two threads' lines could run together)."""
+    lock = threading.Lock()
+
+    def locked(message: str) -> None:
+        with lock:
+            log(message)
+
+    return locked
 
 
 def _side_by_side(report, notebooks: list[Path], kernels: KernelGroup) -> None:
