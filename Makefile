@@ -37,7 +37,7 @@ demo: data/demo/.complete catalogs
 	@echo "Reports: $(CURDIR)/outputs/demo/ (open $(CURDIR)/outputs/index.html)"
 
 test: data/demo/.complete catalogs
-	$(BIN)/python -m pytest tests hubnb/notebooks --nbval-lax
+	$(BIN)/python -m pytest tests notebooks --nbval-lax
 
 # benchmarks run from their own venv: pymc-marketing (the `bench` extra) pins other pymc and
 # numpy versions than hubnb's, so it must stay out of .venv, where the tests run

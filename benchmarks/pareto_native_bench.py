@@ -32,7 +32,8 @@ import numpy as np
 import pandas as pd
 
 from hubnb.clv import native_pareto as NP
-from hubnb.clv.models import ParetoNBDModel, build_model, compress
+from hubnb.clv.histories import compress
+from hubnb.clv.models import ParetoNBDModel, build_model
 from hubnb.clv.orders import counted_orders, rfm_summary
 from hubnb.datasets import load_cdnow
 from hubnb.params import OrderFilter

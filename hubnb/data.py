@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from .i18n import Message, N_
 import pyarrow.parquet as pq
 
 from .errors import DataError
+from .i18n import N_
+from .messages import Message
 
 EVENT_TYPES = ("hub_opened", "order_tracked", "return_started", "coupon_applied",
                "help_clicked", "chat_started", "hub_add_to_cart", "other")

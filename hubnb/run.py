@@ -29,8 +29,19 @@ from .params import load_params
 from .provenance import provenance
 from .report import METRICS_PARTS, jsonable, write_snapshot
 
-#: The report notebooks, shipped inside the package.
-NOTEBOOKS_DIR = Path(str(files("hubnb") / "notebooks"))
+
+def shipped_notebooks() -> Path:
+    """The report notebooks: ``hubnb/notebooks/`` inside an installed package (setup.py maps
+    the repository's top-level ``notebooks/`` there when it builds), else, in a source
+    checkout or an editable install, the top-level ``notebooks/`` itself."""
+    packaged = Path(str(files("hubnb") / "notebooks"))
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "notebooks"
+
+
+#: The report notebooks (:func:`shipped_notebooks`).
+NOTEBOOKS_DIR = shipped_notebooks()
 
 
 class ReportError(HubnbError):
@@ -55,7 +66,7 @@ def run(params_path, out_root="outputs", notebooks_dir=None, kernel_name=None,
     out_root : str or Path
         The folder holding one subfolder per merchant and ``index.html``.
     notebooks_dir : str or Path, optional
-        Source notebooks; default the ones shipped in ``hubnb/notebooks``.
+        Source notebooks; default :data:`NOTEBOOKS_DIR` (the repository's ``notebooks/``).
     kernel_name : str, optional
         Jupyter kernel; default ``python3``, the Python running hubnb.
     log : callable

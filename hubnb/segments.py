@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from .i18n import Message, N_
-
+from .i18n import N_
+from .messages import Message
 from .params import CLV_ATTRIBUTES, INTERVAL_ATTRIBUTES, Segment, segment_attributes
 
 #: The kinds of marketing asset, in the order the report shows them.

@@ -11,7 +11,8 @@ from scipy.optimize import minimize
 from scipy.special import betaln, gammaln
 
 from hubnb.clv import PROFILE_COLUMNS, ClvModel, compute_clv
-from hubnb.clv.models import compress, diagnose
+from hubnb.clv.histories import compress
+from hubnb.clv.models import diagnose
 from hubnb.clv.orders import counted_orders, rfm_summary
 from hubnb.datasets import load_cdnow
 from hubnb.params import ClvParams, OrderFilter
@@ -292,7 +293,7 @@ def test_native_logp_and_gradient_equal_the_pymc_model(whole_days, model):
 _CACHE_PROBE = """
 import json, sys
 from hubnb.clv import ClvModel
-from hubnb.clv.models import compress
+from hubnb.clv.histories import compress
 sys.path.insert(0, {tests!r})
 from test_clv_models import _cdnow_sample_rfm
 fit = ClvModel("bg_nbd").fit(compress(_cdnow_sample_rfm()), chains=2, draws=50, tune=50, seed=1)

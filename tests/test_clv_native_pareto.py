@@ -21,7 +21,8 @@ from scipy.special import gammaln
 
 from hubnb.clv import formulas as F
 from hubnb.clv import native_pareto as NP
-from hubnb.clv.models import ParetoNBDModel, build_model, compress
+from hubnb.clv.histories import compress
+from hubnb.clv.models import ParetoNBDModel, build_model
 
 from test_clv_models import _cdnow_sample_rfm
 from test_clv_pareto import _pareto_mle, quadrature_loglik_fn, ref_loglik

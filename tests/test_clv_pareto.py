@@ -14,7 +14,7 @@ from scipy.optimize import minimize
 from scipy.special import gammaln, hyp2f1
 
 from hubnb.clv import ClvModel, pareto
-from hubnb.clv.models import compress, uncompressed
+from hubnb.clv.histories import compress, uncompressed
 from test_clv_models import _cdnow_sample_rfm  # the CDNOW sample's calibration RFM
 
 NAMES = ("r", "alpha", "s", "beta")

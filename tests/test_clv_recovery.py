@@ -8,7 +8,7 @@ import datetime as dt
 import numpy as np
 
 from hubnb.clv import ClvModel
-from hubnb.clv.models import compress
+from hubnb.clv.histories import compress
 from hubnb.clv.orders import counted_orders, rfm_summary
 from hubnb.data import load_dataset
 from hubnb.demo import generate_demo_data

@@ -10,7 +10,8 @@ import xarray as xr
 
 from hubnb.clv.backtest import auc, score
 from hubnb.clv.compute import next_order_dates
-from hubnb.clv.models import FitResult, compress, history_rows
+from hubnb.clv.histories import compress, history_rows
+from hubnb.clv.models import FitResult
 from hubnb.clv.selection import choose_model, explain, loo, weighted_se
 
 

@@ -1,7 +1,8 @@
-"""The installed package: `pip install .` then `hubnb run` from any directory.
+"""The installed package: the wheel, then `hubnb run` from any directory.
 
-The package is installed (not in editable mode) into a scratch folder, so the notebooks and
-templates must come from the package data, and the run starts in an unrelated directory.
+The package is built as a wheel and installed (not in editable mode) into a scratch folder,
+so the notebooks and templates must come from the package data, and the run starts in an
+unrelated directory.
 """
 
 import ast
@@ -46,22 +47,58 @@ def test_every_imported_distribution_is_declared():
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory):
+def wheel(tmp_path_factory):
+    """hubnb built as a wheel, as ``pip install .`` builds it."""
+    folder = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                    "--no-build-isolation", "--wheel-dir", str(folder), str(ROOT)],
+                   check=True, capture_output=True, text=True)
+    (built,) = folder.glob("hubnb-*.whl")
+    return built
+
+
+@pytest.fixture(scope="module")
+def installed(wheel, tmp_path_factory):
+    """The wheel installed (not in editable mode) into a scratch folder."""
     target = tmp_path_factory.mktemp("site")
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-                    "--no-build-isolation", "--target", str(target), str(ROOT)],
+                    "--target", str(target), str(wheel)],
                    check=True, capture_output=True, text=True)
     return target
 
 
+NOTEBOOKS = ["clv.ipynb", "customer_hub.ipynb"]
+
+
+def test_the_wheel_carries_the_one_copy_of_each_notebook(wheel):
+    """The repository keeps each notebook once, in the top-level ``notebooks/`` analysts
+    open; the build maps that folder into the package as ``hubnb/notebooks/``."""
+    import zipfile
+
+    tracked = subprocess.run(["git", "ls-files", "*.ipynb"], cwd=ROOT, check=True,
+                             capture_output=True, text=True).stdout.split()
+    on_disk = sorted(str(p.relative_to(ROOT)) for p in ROOT.rglob("*.ipynb")
+                     if not set(p.relative_to(ROOT).parts) & {".venv", ".venv-bench", "outputs",
+                                                              "build", ".ipynb_checkpoints"})
+    expected = [f"notebooks/{name}" for name in NOTEBOOKS]
+    assert sorted(tracked) == expected
+    assert on_disk == expected
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = sorted(n for n in archive.namelist() if n.endswith(".ipynb"))
+        assert shipped == [f"hubnb/notebooks/{name}" for name in NOTEBOOKS]
+        for name in NOTEBOOKS:
+            assert archive.read(f"hubnb/notebooks/{name}") == (ROOT / "notebooks" / name).read_bytes()
+
+
 def test_the_package_ships_its_notebooks_and_templates(installed):
     pkg = installed / "hubnb"
-    assert sorted(p.name for p in (pkg / "notebooks").glob("*.ipynb")) == \
-        ["clv.ipynb", "customer_hub.ipynb"]
+    assert sorted(p.name for p in (pkg / "notebooks").glob("*.ipynb")) == NOTEBOOKS
     for name in ("card.html.j2", "index.html.j2", "hubnb.css", "blocks/table.html.j2",
                  "nbconvert/hubnb/conf.json", "nbconvert/hubnb/index.html.j2"):
         assert (pkg / "templates" / name).is_file(), name
     assert (pkg / "figures" / "whitegrid.mplstyle").is_file()
+    assert sorted(p.parts[-3] for p in (pkg / "locale").glob("*/LC_MESSAGES/hubnb.mo")) == \
+        ["de", "it", "ko"]
 
 
 def test_hubnb_run_works_from_any_directory(installed, tmp_path):

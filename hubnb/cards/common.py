@@ -6,7 +6,8 @@ import datetime as dt
 import json
 
 from .. import format as fmt
-from ..i18n import _, ngettext, translated
+from ..i18n import _, ngettext
+from ..messages import translated
 from ..render import Card
 
 

@@ -11,8 +11,14 @@ See docs/clv.md.
 from .backtest import BacktestResult, run_backtest
 from .compute import PROFILE_COLUMNS, ClvResult, compute_clv
 from .eligibility import eligibility_reasons
-from .models import (BetaGeoModel, ClvModel, FitResult, GammaGammaModel, ModifiedBetaGeoModel,
-                     ParetoNBDModel)
+from .models import (
+                     BetaGeoModel,
+                     ClvModel,
+                     FitResult,
+                     GammaGammaModel,
+                     ModifiedBetaGeoModel,
+                     ParetoNBDModel,
+)
 from .orders import counted_orders, historical_attributes, rfm_summary
 from .predict import Predictions, predict
 from .selection import ModelChoice, choose_model

@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from ..params import ClvParams
-from .models import PURCHASE_MODELS, ClvModel, FitResult, compress
+from .histories import compress
+from .models import PURCHASE_MODELS, ClvModel, FitResult
 from .orders import counted_orders, rfm_summary, transactions
 from .predict import interval_bounds, posterior_draws, predict
 

@@ -12,10 +12,11 @@ import pandas as pd
 from ..params import ClvParams
 from .backtest import BacktestResult, run_backtest
 from .eligibility import eligibility_reasons
-from .models import AUTO_CANDIDATES, ClvModel, FitResult, compress
-from .selection import ModelChoice, choose_model
+from .histories import compress
+from .models import AUTO_CANDIDATES, ClvModel, FitResult
 from .orders import counted_orders, historical_attributes, rfm_summary
 from .predict import PREDICTIVE, QUANTITIES, Predictions, predict
+from .selection import ModelChoice, choose_model
 
 INTERVAL_COLUMNS = ([f"{q}_{s}" for q in ("predicted_orders", "predicted_clv", "total_clv",
                                           "aov", "churn_probability", "days_to_next_order",

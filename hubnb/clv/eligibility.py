@@ -11,7 +11,8 @@ import datetime as dt
 
 import pandas as pd
 
-from ..i18n import Message, N_
+from ..i18n import N_
+from ..messages import Message
 
 MIN_CUSTOMERS = 500
 MIN_HISTORY_DAYS = 180

@@ -75,9 +75,8 @@ import os
 import numpy as np
 from numba import njit
 
-from .native import (digamma, gamma_gamma_logp_grad, log_prior_grad, nutpie_model,
-                     warm_up_functions)
-from .models import history_rows
+from .histories import history_rows
+from .native import digamma, gamma_gamma_logp_grad, log_prior_grad, nutpie_model, warm_up_functions
 from .native import expand as native_expand
 
 #: Names and order of the unconstrained parameters (nutpie's flat vector).
@@ -494,7 +493,7 @@ def _data_args(arrays: dict) -> tuple:
 
 def make_logp(arrays: dict):
     """``logp(theta) -> (log density, gradient)`` on a compressed data set's arrays
-    (:func:`hubnb.clv.models.compress`)."""
+    (:func:`hubnb.clv.histories.compress`)."""
     args = _data_args(arrays)
 
     def logp(theta, **_shared):
@@ -632,6 +631,6 @@ def expand(theta) -> dict:
 
 def compile_model(arrays: dict):
     """``(nutpie model, info)``: the joint Pareto/NBD + Gamma-Gamma posterior on ``arrays``
-    (:func:`hubnb.clv.models.compress`), ``info`` as :func:`warm_up`'s."""
+    (:func:`hubnb.clv.histories.compress`), ``info`` as :func:`warm_up`'s."""
     info = warm_up()
     return nutpie_model(make_logp(arrays), STORED, PRIOR_MU, PRIOR_SIGMA), info

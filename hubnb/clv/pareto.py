@@ -88,7 +88,7 @@ def row_loglike(r, alpha, s, beta, x, t_x, T):
 
 
 def loglike(v, d):
-    """The Pareto/NBD log-likelihood of the compressed data of :func:`hubnb.clv.models.compress`:
+    """The Pareto/NBD log-likelihood of the compressed data of :func:`hubnb.clv.histories.compress`:
     Gamma terms once per distinct x (weighted by its count), the rest once per distinct
     (x, t_x, T) row weighted by its count (x = 0 rows: distinct T, t_x = 0)."""
     r, alpha, s, beta = v["r"], v["alpha"], v["s"], v["beta"]

@@ -34,7 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import logsumexp
 
-from .models import PURCHASE_MODELS, FitResult, history_rows
+from .histories import history_rows
+from .models import PURCHASE_MODELS, FitResult
 
 #: A Pareto k above this makes the history's PSIS estimate unreliable (Vehtari et al. 2024).
 K_THRESHOLD = 0.7

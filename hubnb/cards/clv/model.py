@@ -1,0 +1,250 @@
+"""Section 1, the current model, and section 8, eligibility: the model and model-choice
+cards, the fit diagnostics and the posterior of the global parameters."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+
+from ... import format as fmt
+from ...clv.dashboard import global_draws, model_choice_table
+from ...figures import clv as clv_figures
+from ...i18n import _, ngettext
+from ...messages import translated
+from ...params import ClvParams, OrderFilter
+from ...periods import local_dates
+from ...render import Card
+from .labels import MODEL_NAMES, display_frame
+
+
+def bg_nbd_notice() -> str:
+    return _("BG/NBD was chosen by hand (clv.model: bg_nbd). Under BG/NBD a customer can "
+             "only drop out right after a repeat order, so every customer with a single "
+             "order is held active: churn probability 0 however long they have been "
+             "silent. Their churn risk and next order dates mislead win-back flows; "
+             "clv.model: auto (Pareto/NBD or MBG/NBD) lets churn rise with silence.")
+
+
+def diagnostics_warning() -> str:
+    return _("Warning: the model fit diagnostics are flagged")
+
+
+def order_definition(orders: OrderFilter, history_days: int) -> str:
+    """The order definition in force (``clv.orders``, docs/clv.md), in words."""
+    parts = [_("placed in the last {days} days").format(days=fmt.count(history_days)),
+             _("not cancelled"), _("net of refunds (a fully refunded order does not count)")]
+    parts.append(_("from sources {sources}").format(sources=", ".join(orders.sources))
+                 if orders.sources else _("from every source"))
+    if orders.exclude_pos:
+        parts.append(_("point-of-sale orders excluded"))
+    if orders.exclude_subscriptions:
+        parts.append(_("subscription orders excluded"))
+    parts.append(_("zero-value orders excluded") if orders.exclude_zero_value
+                 else _("zero-value orders included"))
+    return _("Orders {conditions}.").format(conditions="; ".join(parts))
+
+
+def diagnostics_status(fit) -> tuple[bool, str]:
+    """(flagged, text) for the fit's diagnostics; not flagged when there is no fit."""
+    if fit is None:
+        return False, _("no model fitted")
+    d = fit.diagnostics or {}
+    text = _("R-hat max {r_hat}, bulk ESS min {ess}, {divergences} divergences, fitted in "
+             "{seconds} s").format(r_hat=fmt.number(d.get("r_hat_max"), 3),
+                                   ess=fmt.number(d.get("ess_bulk_min"), 0),
+                                   divergences=fmt.count(int(d.get("divergences") or 0)),
+                                   seconds=fmt.number(d.get("fit_seconds"), 1))
+    return bool(d.get("flagged")), text
+
+
+def model_card(result, report) -> Card:
+    """Card 1, the current model: data used, prediction window, order definition, model and
+    diagnostics (with a visible warning when ``fit.diagnostics['flagged']``)."""
+    p = report.params
+    clv: ClvParams = p.clv
+    card = Card()
+    first = (local_dates(result.orders["local_date"], p.timezone).min()
+             if len(result.orders) else None)
+    history = (_("{first} to {last}").format(first=fmt.day(first), last=fmt.day(p.as_of))
+               if first is not None and not pd.isna(first) else _("no counted orders"))
+    start = p.as_of + dt.timedelta(days=1)
+    end = p.as_of + dt.timedelta(days=clv.horizon_days)
+    flagged, status = diagnostics_status(result.fit)
+    name = result.fit.model_name if result.fit is not None else clv.model
+    chosen = (_("chosen by PSIS-LOO from Pareto/NBD and MBG/NBD (clv.model: auto)")
+              if clv.model == "auto"
+              else _("set by hand (clv.model: {model})").format(model=clv.model))
+    model = _("{model} (purchases), {chosen}, + Gamma-Gamma (spend), Bayesian in PyMC; "
+              "{chains} chains x {draws} draws; {interval} intervals").format(
+        model=MODEL_NAMES.get(name, name), chosen=chosen, chains=clv.chains,
+        draws=fmt.count(clv.draws), interval=fmt.share(clv.credible_interval, 0))
+    rows = [
+        (_("Historical data"), history),
+        (_("Predictions for"), _("{start} to {end} ({days} days)").format(
+            start=fmt.day(start), end=fmt.day(end), days=fmt.count(clv.horizon_days))
+         if result.eligible else _("no predictions (not eligible)")),
+        (_("Last updated"), _("data as of {day} ({timezone})").format(day=fmt.day(p.as_of),
+                                                                       timezone=p.timezone)),
+        (_("Profiles used"), ngettext("{n} profile with a counted order",
+                                      "{n} profiles with a counted order",
+                                      len(result.profiles)).format(
+            n=fmt.count(len(result.profiles)))),
+        (_("Orders used"), fmt.count(len(result.orders))),
+        (_("Order definition"), order_definition(clv.orders, clv.history_days)),
+        (_("Model"), model if result.fit is not None else _("not fitted")),
+        (_("Diagnostics"), status if not flagged
+         else _("FLAGGED: {status}").format(status=status)),
+    ]
+    if not result.eligible:
+        _not_eligible(card, result.reasons, brief=True)
+    if result.fit is not None and result.fit.model_name == "bg_nbd":
+        card.notice(bg_nbd_notice(), "warning")
+    if flagged:
+        reasons = (result.fit.diagnostics or {}).get("flag_reasons") or []
+        card.notice("; ".join(map(translated, reasons)) or status, "warning",
+                    title=diagnostics_warning(),
+                    after=_("The predictions below may be unreliable: check the trace and rank "
+                            "plots under “How good is the model”, and consider more draws "
+                            "(clv.draws) or more data."))
+    card.key_values(rows, _("Current model"))
+    return card
+
+
+def model_choice_card(result, report) -> Card:
+    """Card 1b: which purchase model the data chose (``clv.model: auto``), and why."""
+    p = report.params
+    card = Card()
+    if result.fit is None:
+        return card.text(_("No model was fitted (the merchant is not eligible for predictive "
+                           "CLV), so there is no model to choose."))
+    sel = result.selection
+    if sel is None:
+        card.text(_("The purchase model was set by hand: clv.model is {setting} ({model}). "
+                    "With clv.model: auto, hubnb fits Pareto/NBD and MBG/NBD and keeps the one "
+                    "that predicts the customers' purchase histories better (PSIS-LOO).").format(
+            setting=p.clv.model, model=MODEL_NAMES[result.fit.model_name]))
+        return card  # BG/NBD's one-order warning is the model card's, shown once
+    table = model_choice_table(sel)
+    shown = pd.DataFrame({
+        _("Model"): [MODEL_NAMES.get(m, m) + (_(" (chosen)") if c else "")
+                     for m, c in zip(table["model"], table["chosen"])],
+        _("elpd (PSIS-LOO)"): table["elpd_loo"].map(lambda v: fmt.number(v, 1)),
+        _("SE"): table["se"].map(lambda v: fmt.number(v, 1)),
+        _("Difference to the chosen model"): [(fmt.DASH if c else fmt.number(-v, 1))
+                                              for v, c in zip(table["d_elpd"], table["chosen"])],
+        _("SE of the difference"): [(fmt.DASH if c else fmt.number(v, 1))
+                                    for v, c in zip(table["d_se"], table["chosen"])],
+        _("Customers with Pareto k > 0.7"): table["pareto_k_over_0_7"].map(
+            lambda v: fmt.share(v, 2)),
+        _("R-hat max"): table["r_hat_max"].map(lambda v: fmt.number(v, 3)),
+        _("Fit (s)"): table["fit_seconds"].map(lambda v: fmt.number(v, 1)),
+    })
+    card.notice(model_choice_reason(sel), "info")
+    card.table(shown)
+    return card.text(_("elpd is the expected log predictive density: how well the model, "
+                       "fitted without a customer, predicts that customer's purchase history, "
+                       "summed over all customers (higher is better). A difference smaller "
+                       "than about twice its standard error means the data cannot tell the two "
+                       "models apart. Pareto k above 0.7 marks customers whose score is "
+                       "unreliable."))
+
+
+def model_choice_reason(sel) -> str:
+    """Why the winner won (or that the two cannot be told apart), in the report's language."""
+    others = [n for n in sel.candidates if n != sel.winner]
+    winner = MODEL_NAMES.get(sel.winner, sel.winner)
+    if not others:
+        return _("{model} was the only candidate.").format(model=winner)
+    other = others[0]
+    c = sel.candidates[other]
+    values = {"winner": winner, "other": MODEL_NAMES.get(other, other),
+              "d": fmt.number(c["d_elpd"], 1), "se": fmt.number(c["d_se"], 1)}
+    if sel.clear:
+        text = _("{winner} predicts each customer's purchase history from the others better "
+                 "than {other}: its expected log predictive density is higher by {d} "
+                 "(standard error {se}), more than twice the uncertainty of the difference, so "
+                 "the data clearly prefer it.").format(**values)
+    else:
+        text = _("{winner} and {other} predict these customers about equally well: {winner}'s "
+                 "expected log predictive density is higher by {d}, within about two standard "
+                 "errors ({se}) of no difference. hubnb keeps {winner}, the higher score; the "
+                 "predictions of either would be much the same.").format(**values)
+    bad = [MODEL_NAMES.get(n, n) for n, k in sel.candidates.items()
+           if (k["pareto_k_over_0_7"] or 0) > 0.01]
+    if bad:
+        text += " " + _("Pareto k is above 0.7 for more than {share} of the customers under "
+                        "{models}: those scores are less reliable.").format(
+            share=fmt.share(0.01, 0), models=" & ".join(bad))
+    if sel.method != "psis-loo":
+        text += " " + _("Too few posterior draws for PSIS-LOO: the scores are in-sample log "
+                        "predictive densities, which favour the more flexible model; use more "
+                        "draws (clv.draws).")
+    return text
+
+
+def _not_eligible(card: Card, reasons, brief: bool = False) -> Card:
+    after = "" if brief else _(
+        "Historical attributes (historical orders, historical CLV, average days between "
+        "orders) are still computed for every profile and written to clv_profiles.csv; "
+        "predicted attributes, churn risk and the backtest need the model. To fit the model "
+        "anyway, set clv.force: true in the params file (the predictions of a small history "
+        "are uncertain).")
+    return card.notice(_("The data is below Klaviyo's eligibility rules:"), "error",
+                       title=_("Predictive CLV is not available for this merchant yet."),
+                       items=[translated(r) for r in reasons] or [_("no reason given")],
+                       after=after)
+
+
+def eligibility_card(result, report) -> Card:
+    """Card 8: why the merchant is not eligible and what data would make it eligible."""
+    card = Card()
+    if result.eligible:
+        return card.text(_("The merchant meets the eligibility rules (at least 500 customers "
+                           "with orders, 180 days of history, orders in the last 30 days, some "
+                           "customers with 3+ orders), or clv.force is set: predictions were "
+                           "made."))
+    _not_eligible(card, result.reasons)
+    hist = result.profiles[[c for c in ("profile_id", "email", "historical_orders",
+                                        "historical_clv", "avg_days_between_orders")
+                            if c in result.profiles.columns]]
+    if len(hist):
+        card.text(_("Historical attributes of the {n} profiles with a counted order (largest "
+                    "historical CLV first):").format(n=fmt.count(len(hist))))
+        card.table(display_frame(hist.sort_values(["historical_clv", "profile_id"],
+                                                  ascending=[False, True]).head(10),
+                                 report.params.currency))
+    return card
+
+
+def posterior_card(result, report) -> Card:
+    """Card 6b: posterior of the global parameters; trace and rank plots collapsed."""
+    p = report.params
+    card = Card()
+    if result.fit is None:
+        return card.text(_("No posterior: the model was not fitted (the merchant is not "
+                           "eligible for predictive CLV)."))
+    flagged, status = diagnostics_status(result.fit)
+    if flagged:
+        card.notice("; ".join(map(translated, result.fit.diagnostics.get("flag_reasons")
+                                  or [status])), "warning", title=diagnostics_warning())
+    else:
+        card.text(_("Diagnostics: {status}.").format(status=status))
+    summary = getattr(result.fit, "params_summary", None)
+    if summary is not None and len(summary):
+        shown = (summary.reset_index() if summary.index.name else summary).copy()
+        for c in shown.columns:
+            if pd.api.types.is_float_dtype(shown[c]):
+                shown[c] = shown[c].map(fmt.significant)
+        card.table(shown.rename(columns={"parameter": _("Parameter"), "mean": _("Mean"),
+                                         "sd": _("SD"), "r_hat": "R-hat",
+                                         "ess_bulk": _("Bulk ESS")}))
+    draws = global_draws(result.fit, result.fit.model_name)
+    if not draws:
+        return card.text(_("The fit holds no posterior draws of the global parameters to "
+                           "plot."))
+    card.figure(clv_figures.posterior_chart(draws, p.clv.credible_interval),
+                _("Posterior of the global parameters"))
+    card.figure(clv_figures.trace_rank_chart(draws), _("Trace and rank plots"),
+                collapsed=_("Trace and rank plots (click to open)"))
+    return card
