@@ -133,7 +133,8 @@ def run_merchant(params_path, out_root, only: str | None = None, force: bool = F
             clv = metrics.get("clv") or {}
             if (only in (None, "clv")) and clv and not clv.get("eligible", True):
                 status = "not eligible"
-            shutil.copy(log_file, final / "run.log")
+            # hubnb run published its own run.log with the reports (progress and the
+            # notebooks' stderr): nothing to copy into the published folder afterwards
             outcome = MerchantOutcome(str(params_path), merchant, status,
                                       time.perf_counter() - start, str(final),
                                       str(final / "run.log"), peak_rss_mb=peak)

@@ -9,6 +9,7 @@ in name order), so any change to a file changes the data fingerprint.
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -89,12 +90,23 @@ def provenance(params) -> Provenance:
     source = Path(params.source) if params.source else None
     raw = yaml.safe_load(source.read_text()) if source and source.is_file() else {}
     files = data_files(params.data)
+    # Paths as a reviewer can use them on any machine: the params file by its name, the
+    # data directory relative to the params file's folder (as ``data:`` is written), never
+    # the absolute paths of the machine that ran the report.
     return Provenance(
         hubnb_version=__version__, git_commit=git_commit(),
-        params_file=str(source) if source else "",
+        params_file=source.name if source else "",
         params_fingerprint=file_digest(source) if source and source.is_file() else "",
-        params=_plain(raw or {}), data_dir=str(params.data),
+        params=_plain(raw or {}), data_dir=_relative(params.data, source),
         data_fingerprint=fingerprint(files), data_files=files)
+
+
+def _relative(path, params_file: Path | None) -> str:
+    """``path`` relative to the params file's folder (POSIX separators), or as it is when
+    there is no params file."""
+    if params_file is None:
+        return Path(path).as_posix()
+    return Path(os.path.relpath(Path(path).resolve(), params_file.resolve().parent)).as_posix()
 
 
 def _plain(value):

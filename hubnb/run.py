@@ -52,6 +52,33 @@ class ReportError(HubnbError):
 REPORTS = ("customer_hub", "clv")
 #: Written beside a merchant's reports: what they were made from (see :func:`fingerprint`).
 FINGERPRINT_FILE = "fingerprint.json"
+#: Written beside a merchant's reports: the run's progress lines and whatever its notebooks
+#: wrote to stderr (Python warnings among them), which the reports never show.
+RUN_LOG = "run.log"
+
+
+class RunLog:
+    """A run's log: every progress line (also passed on to ``log``) and, per notebook, the
+    text its cells wrote to stderr, kept out of the report (:func:`_execute`)."""
+
+    def __init__(self, log):
+        self._log, self._lines = log, []
+        self._lock = threading.Lock()
+
+    def __call__(self, message: str) -> None:
+        with self._lock:
+            self._lines.append(message)
+        self._log(message)
+
+    def notebook_stderr(self, notebook: str, outputs: list[tuple[int, str]]) -> None:
+        with self._lock:
+            for cell, text in outputs:
+                self._lines += [f"{notebook} cell {cell} (stderr, not in the report): {line}"
+                                for line in text.rstrip("\n").splitlines()]
+
+    def write(self, path: Path) -> None:
+        with self._lock:
+            path.write_text("".join(f"{line}\n" for line in self._lines), encoding="utf-8")
 
 
 def run(params_path, out_root="outputs", notebooks_dir=None, kernel_name=None,
@@ -113,13 +140,15 @@ def run(params_path, out_root="outputs", notebooks_dir=None, kernel_name=None,
         from .kernels import KernelGroup
 
         kernels = KernelGroup()
-        log = _one_line_at_a_time(log)  # the notebooks' threads report their progress too
+        run_log = RunLog(log)
+        log = _one_line_at_a_time(run_log)  # the notebooks' threads report their progress too
 
         def report(nb: Path) -> None:
             log(f"running {nb.stem} for {params.merchant} ...")
             source = localized_notebook(nb, language, scratch)
-            _execute(source, staging, params_path, snapshot, kernel_name or "python3",
-                     failed_dir, language, kernels.manager())
+            stderr = _execute(source, staging, params_path, snapshot, kernel_name or "python3",
+                              failed_dir, language, kernels.manager())
+            run_log.notebook_stderr(nb.name, stderr)
             log(f"rendering {nb.stem}.html ...")
             from .report_html import notebook_to_html
 
@@ -130,6 +159,7 @@ def run(params_path, out_root="outputs", notebooks_dir=None, kernel_name=None,
         _write_metrics(staging, params, prov, previous.get("metrics") or {})
         _write_fingerprint(staging, prov, [nb.stem for nb in notebooks],
                            previous.get("fingerprint") or {})
+        run_log.write(staging / RUN_LOG)
         publish(staging, final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -238,22 +268,28 @@ def _side_by_side(report, notebooks: list[Path], kernels: KernelGroup) -> None:
 
 
 def _execute(nb: Path, staging: Path, params_path: Path, snapshot: Path, kernel_name,
-             failed_dir=None, locale: str = "en", manager=None) -> None:
+             failed_dir=None, locale: str = "en", manager=None) -> list[tuple[int, str]]:
+    """Execute ``nb`` into ``staging``; return what its cells wrote to stderr, as
+    ``(execution count, text)``, taken out of the executed notebook (the report)."""
     import papermill as pm
     from nbclient.exceptions import DeadKernelError
 
     from .kernels import QuietKernelManager
 
     target = staging / nb.name
+    # The parameters as the executed notebook keeps them: relative to the folder it runs
+    # and is published in (staging and the merchant's folder share a parent), so a report
+    # holds no path of the machine that made it.
+    where = {name: os.path.relpath(path, staging) for name, path in
+             (("params_path", params_path), ("snapshot", snapshot))}
     try:
-        pm.execute_notebook(
+        executed = pm.execute_notebook(
             # The kernel starts in the staging folder (nbclient's resources path), not
             # through Papermill's cwd=, which changes the working folder of the whole
             # process: two notebooks running side by side would leave it wrong.
             str(nb), str(target), resources={"metadata": {"path": str(staging)}},
             kernel_name=kernel_name,
-            parameters={"params_path": str(params_path), "output_dir": str(staging),
-                        "snapshot": str(snapshot), "locale": locale},
+            parameters={**where, "output_dir": ".", "locale": locale},
             progress_bar=False, log_output=False,
             kernel_manager_class=manager or QuietKernelManager,
             # Papermill rewrites the whole notebook (figures included) before and after
@@ -276,6 +312,32 @@ def _execute(nb: Path, staging: Path, params_path: Path, snapshot: Path, kernel_
         # A HubnbError raised inside the notebook is already a one-line user message.
         raise ReportError(f"{nb.name} failed at cell {exc.exec_count}: {exc.ename}: "
                           f"{exc.evalue} (executed notebook kept at {kept})") from None
+    stderr = _take_stderr(executed)
+    if stderr:
+        import nbformat
+
+        nbformat.write(executed, target)
+    return stderr
+
+
+def _take_stderr(notebook) -> list[tuple[int, str]]:
+    """Remove every stderr stream from ``notebook``'s outputs (warnings, library chatter)
+    and return their text as ``(execution count, text)``: a report holds only the report,
+    and ``run.log`` keeps the rest."""
+    taken = []
+    for cell in notebook.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        kept = []
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                text = output.get("text", "")
+                taken.append((cell.get("execution_count"),
+                              "".join(text) if isinstance(text, list) else text))
+            else:
+                kept.append(output)
+        cell["outputs"] = kept
+    return taken
 
 
 def _write_metrics(staging: Path, params, prov, kept: dict) -> None:

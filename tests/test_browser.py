@@ -101,6 +101,13 @@ def assert_drawn(png: bytes, what: str, saved: Path, drawn: float, dark: float):
     return px
 
 
+def test_demo_reports_hold_only_the_report(site):
+    """The demo merchant's reports: no warning, error, stderr or path (report_checks)."""
+    from report_checks import report_problems
+
+    assert report_problems(site / "demo", [site.parent]) == []
+
+
 @pytest.mark.parametrize("report", REPORTS)
 def test_report_loads_offline_without_errors_and_is_not_blank(tab, site, shots, report):
     open_report(tab, site, report)

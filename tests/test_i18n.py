@@ -124,6 +124,15 @@ def reports(tmp_path_factory):
 
 
 @pytest.mark.parametrize("locale", list(RUNS))
+def test_each_language_report_holds_only_the_report(reports, locale):
+    """No warning, error, stderr or path of the machine in either report, in any language
+    (tests/report_checks.py)."""
+    from report_checks import report_problems
+
+    assert report_problems(reports[locale], [reports[locale].parent.parent]) == []
+
+
+@pytest.mark.parametrize("locale", list(RUNS))
 def test_each_language_runs_both_notebooks_and_reads_in_that_language(reports, locale):
     folder = reports[locale]
     hub = (folder / "customer_hub.html").read_text()

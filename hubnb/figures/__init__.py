@@ -154,6 +154,10 @@ class LocaleDateFormatter(mticker.Formatter):
         return self._offset
 
 
+#: The shortest time axis drawn, in days (matplotlib dates count days).
+MIN_DATE_SPAN_DAYS = 6
+
+
 def date_axis(ax, axis: str = "x", minticks: int = 3, maxticks: int = 8) -> None:
     """Date ticks (``Oct 5``, ``Oct 12``, ... or ``Oct 2026``, ``Nov 2026``) on a time
     axis, in the active report language."""
@@ -162,5 +166,13 @@ def date_axis(ax, axis: str = "x", minticks: int = 3, maxticks: int = 8) -> None
     maxticks = max(minticks, min(maxticks, int(inches / 1.05)))
     locator = mdates.AutoDateLocator(minticks=min(minticks, maxticks), maxticks=maxticks)
     target = ax.xaxis if axis == "x" else ax.yaxis
+    # A range of a day or so (one order, or all of a profile's orders on the as-of day)
+    # leaves the locator no interval to pick (matplotlib warns and draws no useful tick):
+    # such an axis shows at least MIN_DATE_SPAN_DAYS around its middle.
+    low, high = ax.get_xlim() if axis == "x" else ax.get_ylim()
+    if high - low < MIN_DATE_SPAN_DAYS:
+        middle = (low + high) / 2
+        low, high = middle - MIN_DATE_SPAN_DAYS / 2, middle + MIN_DATE_SPAN_DAYS / 2
+        (ax.set_xlim if axis == "x" else ax.set_ylim)(low, high)
     target.set_major_locator(locator)
     target.set_major_formatter(LocaleDateFormatter())

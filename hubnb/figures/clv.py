@@ -145,6 +145,7 @@ def example_timeline(orders: pd.DataFrame, example: pd.Series, as_of: dt.date,
     """
     fig, ax = new_axes(ax, 9, 2.1)
     dates = pd.to_datetime(pd.Series(orders["local_date"]))
+    drawn = list(dates) + [pd.Timestamp(as_of)]   # the days the axis must show
     values = orders["net_value"].astype(float)
     size = 30 + 170 * (values / values.max()) if len(values) and values.max() > 0 else 40
     ax.scatter(dates, np.zeros(len(dates)), s=size, color=PALETTE[0], zorder=3,
@@ -167,9 +168,17 @@ def example_timeline(orders: pd.DataFrame, example: pd.Series, as_of: dt.date,
                 else _interval(credible_interval))
             ax.hlines(0, pd.Timestamp(low), min(pd.Timestamp(high), end), color=PALETTE[1],
                       lw=6, alpha=0.35, label=label)
+            drawn += [pd.Timestamp(low), min(pd.Timestamp(high), end)]
         if nxt <= end:
             ax.scatter([nxt], [0], marker="D", s=60, color=PALETTE[1], zorder=4,
                        label=_("expected next order"))
+            drawn.append(nxt)
+    # The axis spans what is drawn, with a margin of 5% (at least 3 days) each side: one
+    # order on the as-of day reads as a week around it, not the years matplotlib's default
+    # gives a single date; date_axis widens any shorter range.
+    first, last = min(drawn), max(drawn)
+    margin = max(pd.Timedelta(days=3), (last - first) * 0.05)
+    ax.set_xlim(first - margin, last + margin)
     ax.set_yticks([])
     ax.set_ylim(-1, 1)
     ax.set_xlabel(_("Date (account time zone)"))
