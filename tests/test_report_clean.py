@@ -12,11 +12,11 @@ import json
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
-
-from hubnb.run import RUN_LOG, run
 from report_checks import report_problems
 from test_data import write
 from test_run import PARAMS, notebook
+
+from hubnb.run import RUN_LOG, run
 
 
 def test_the_check_finds_what_a_report_must_not_hold(tmp_path):
