@@ -119,6 +119,8 @@ def run(params_path, out_root="outputs", notebooks_dir=None, kernel_name=None,
         raise ReportError(f"--only must be one of {', '.join(REPORTS)}, not {only!r}")
     params = load_params(params_path)
     language = i18n.check(locale, "--locale") if locale else params.locale
+    run_log = RunLog(log)   # what the run prints, kept as the published run.log too
+    log = _one_line_at_a_time(run_log)  # the notebooks' threads report their progress too
     log(f"reading and validating {params.data} ...")
     dataset = load_dataset(params.data)  # the whole contract is checked before anything is written
     prov = provenance(params)
@@ -140,8 +142,6 @@ def run(params_path, out_root="outputs", notebooks_dir=None, kernel_name=None,
         from .kernels import KernelGroup
 
         kernels = KernelGroup()
-        run_log = RunLog(log)
-        log = _one_line_at_a_time(run_log)  # the notebooks' threads report their progress too
 
         def report(nb: Path) -> None:
             log(f"running {nb.stem} for {params.merchant} ...")

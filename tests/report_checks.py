@@ -74,3 +74,16 @@ def report_problems(folder, extra_paths=()) -> list[str]:
     for html in sorted(folder.glob("*.html")):
         check(html.name, html.read_text(encoding="utf-8"))
     return problems
+
+
+#: A warning raised in hubnb's own code, as run.log keeps it ("hubnb/render.py:174: UserWarning").
+OWN_WARNING = re.compile(r"hubnb/[\w/]+\.py:\d+: \w*Warning")
+
+
+def own_warnings(folder) -> list[str]:
+    """The lines of ``folder``'s run.log that are warnings raised in hubnb's own code:
+    run.log may keep a library's chatter, but a warning of ours is a defect to fix."""
+    log = Path(folder) / "run.log"
+    assert log.is_file(), f"no run.log in {folder}"
+    return [line for line in log.read_text(encoding="utf-8").splitlines()
+            if OWN_WARNING.search(line)]

@@ -103,9 +103,10 @@ def assert_drawn(png: bytes, what: str, saved: Path, drawn: float, dark: float):
 
 def test_demo_reports_hold_only_the_report(site):
     """The demo merchant's reports: no warning, error, stderr or path (report_checks)."""
-    from report_checks import report_problems
+    from report_checks import own_warnings, report_problems
 
     assert report_problems(site / "demo", [site.parent]) == []
+    assert own_warnings(site / "demo") == []
 
 
 @pytest.mark.parametrize("report", REPORTS)

@@ -50,9 +50,11 @@ def _days(*offsets):
 
 
 @pytest.mark.parametrize("orders", [_days(0), _days(1), _days(3, 1), _days(9, 5, 2),
-                                    _days(2000, 400, 10)],
+                                    _days(75, 20), _days(400, 3), _days(700, 60),
+                                    _days(950, 10), _days(1050, 1), _days(2000, 400, 10)],
                          ids=["one order on the as-of day", "one order the day before",
-                              "a few days", "about a week", "years"])
+                              "a few days", "about a week", "months", "a year",
+                              "two years", "two and a half years", "three years", "years"])
 @pytest.mark.parametrize("next_order", [None, 0, 2, 30, 5000],
                          ids=["no next order", "next today", "next in 2 days",
                               "next in 30 days", "next beyond the window"])

@@ -127,9 +127,10 @@ def reports(tmp_path_factory):
 def test_each_language_report_holds_only_the_report(reports, locale):
     """No warning, error, stderr or path of the machine in either report, in any language
     (tests/report_checks.py)."""
-    from report_checks import report_problems
+    from report_checks import own_warnings, report_problems
 
     assert report_problems(reports[locale], [reports[locale].parent.parent]) == []
+    assert own_warnings(reports[locale]) == []
 
 
 @pytest.mark.parametrize("locale", list(RUNS))

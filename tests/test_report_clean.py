@@ -12,7 +12,7 @@ import json
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
-from report_checks import report_problems
+from report_checks import own_warnings, report_problems
 from test_data import write
 from test_run import PARAMS, notebook
 
@@ -96,5 +96,6 @@ def test_one_customer_on_one_day_gives_clean_reports(tmp_path, locale):
                 locale=locale)
     assert sorted(p.name for p in final.glob("*.html")) == ["clv.html", "customer_hub.html"]
     assert report_problems(final, [tmp_path]) == []
+    assert own_warnings(final) == []
     metrics = json.loads((final / "metrics.json").read_text())
     assert metrics["clv"]["eligible"] is False

@@ -58,7 +58,7 @@ def test_run_writes_reports_metrics_and_index(merchant):
     assert final == out / "tiny"
     names = sorted(p.name for p in final.iterdir())
     assert names == ["fingerprint.json", "lists", "metrics.json", "records_metrics.html",
-                     "records_metrics.ipynb"]
+                     "records_metrics.ipynb", "run.log"]
     metrics = json.loads((final / "metrics.json").read_text())
     assert metrics["merchant"] == "tiny"
     assert metrics["period"] == {"start": "2026-03-04", "end": "2026-03-10"}

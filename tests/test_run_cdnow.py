@@ -65,9 +65,10 @@ def test_hubnb_run_on_cdnow_with_backtest_writes_every_spec_key(tmp_path):
     metrics = json.loads((final / "metrics.json").read_text())
     assert missing_keys(SPEC_SHAPE, metrics) == []
     # the CDNOW reports hold only the report: no warning, error, stderr or path
-    from report_checks import report_problems
+    from report_checks import own_warnings, report_problems
 
     assert report_problems(final, [tmp_path]) == []
+    assert own_warnings(final) == []
     clv = metrics["clv"]
     # Counted independently: zero-value records are left out (exclude_zero_value), so the
     # customers are those of the 2,357 with at least one paid purchase.

@@ -165,6 +165,10 @@ def date_axis(ax, axis: str = "x", minticks: int = 3, maxticks: int = 8) -> None
     inches = ax.get_position().width * ax.figure.get_figwidth()
     maxticks = max(minticks, min(maxticks, int(inches / 1.05)))
     locator = mdates.AutoDateLocator(minticks=min(minticks, maxticks), maxticks=maxticks)
+    # Between two and three years the locator finds too few yearly ticks and, with a few
+    # ticks per axis, no monthly interval up to its longest (6 months) that fits: it warns
+    # and falls back. Yearly and two-yearly steps in months close that gap.
+    locator.intervald[mdates.MONTHLY] = [1, 2, 3, 4, 6, 12, 24]
     target = ax.xaxis if axis == "x" else ax.yaxis
     # A range of a day or so (one order, or all of a profile's orders on the as-of day)
     # leaves the locator no interval to pick (matplotlib warns and draws no useful tick):
