@@ -13,6 +13,7 @@ from ..params import ClvParams
 from .backtest import BacktestResult, run_backtest
 from .eligibility import eligibility_reasons
 from .histories import compress
+from .laplace import laplace_fit
 from .models import AUTO_CANDIDATES, ClvModel, FitResult
 from .orders import counted_orders, historical_attributes, rfm_summary
 from .predict import PREDICTIVE, QUANTITIES, Predictions, predict
@@ -107,10 +108,10 @@ def compute_clv(orders: pd.DataFrame, refunds: pd.DataFrame | None, profiles: pd
     rfm = rfm_summary(counted, as_of)
     data = compress(rfm)
     candidates = candidate_models(p.model)
-    fits = {name: ClvModel(name).fit(data, chains=p.chains, draws=p.draws, tune=p.tune,
-                                     seed=p.seed, progress=progress)
-            for name in candidates}
-    selection = choose_model(fits) if p.model == "auto" else None
+    if p.model == "auto":
+        fits, selection, quick = choose_and_fit(data, p, progress)
+    else:
+        fits, selection, quick = {p.model: _nuts(p.model, data, p, progress)}, None, {}
     fit = fits[selection.winner if selection else p.model]
     pred = predict(fit, rfm, p.horizon_days, p.credible_interval, seed=p.seed)
     frame = _with_predictions(frame, pred, as_of)
@@ -133,21 +134,55 @@ def compute_clv(orders: pd.DataFrame, refunds: pd.DataFrame | None, profiles: pd
     })
     if selection is not None:
         metrics["model"]["selection"] = selection.as_metrics()
-        for name, f in fits.items():
-            metrics["model"]["selection"]["candidates"][name].update(
-                r_hat_max=f.diagnostics["r_hat_max"], fit_seconds=f.diagnostics["fit_seconds"],
-                flagged=f.diagnostics["flagged"])
+        for name, c in metrics["model"]["selection"]["candidates"].items():
+            f = fits.get(name)
+            c.update(sampled=f is not None,
+                     r_hat_max=f.diagnostics["r_hat_max"] if f else None,
+                     fit_seconds=f.diagnostics["fit_seconds"] if f else None,
+                     flagged=f.diagnostics["flagged"] if f else None)
+            if name in quick:
+                c.update(laplace_seconds=quick[name].seconds,
+                         laplace_pareto_k=quick[name].pareto_k)
     backtest, backtests = None, {}
     if p.backtest_days > 0:
+        # With a clear choice only the chosen model is backtested (the others' scores
+        # would not change it); when the candidates are close, each is, for comparison.
+        tested = candidates if selection is not None and not selection.clear \
+            else (fit.model_name,)
         backtests = {name: run_backtest(orders, refunds, p, as_of, timezone, progress=progress,
                                         model=name)
-                     for name in candidates}
+                     for name in tested}
         backtest = backtests[fit.model_name]
         metrics["backtest"] = dict(backtest.summary)
         if len(backtests) > 1:
             metrics["backtest"]["candidates"] = {n: b.summary for n, b in backtests.items()}
     return ClvResult(eligible, list(reasons), frame[PROFILE_COLUMNS], json_safe(metrics),
                      counted, fit, backtest, pred, selection, backtests)
+
+
+def _nuts(name: str, data, p: ClvParams, progress: bool) -> FitResult:
+    return ClvModel(name).fit(data, chains=p.chains, draws=p.draws, tune=p.tune, seed=p.seed,
+                              progress=progress)
+
+
+def choose_and_fit(data, p: ClvParams, progress: bool = False):
+    """``clv.model: auto``: ``(NUTS fits by name, ModelChoice, Laplace fits by name)``.
+
+    Every candidate is first approximated (:mod:`hubnb.clv.laplace`, a second or less
+    each) and the approximations compared by PSIS-LOO. When every approximation is
+    trusted (Pareto k of its importance weights at most 0.7) and one candidate is clearly
+    better, only that one is sampled with NUTS and the choice stands on the approximate
+    scores (``method`` ``psis-loo (laplace)``). Otherwise every candidate is sampled and
+    compared on its NUTS draws, as without the quick pass.
+    """
+    candidates = candidate_models("auto")
+    quick = {name: laplace_fit(name, data, seed=p.seed) for name in candidates}
+    if all(q is not None and q.reliable for q in quick.values()):
+        choice = choose_model(quick, method="psis-loo (laplace)")
+        if choice.clear:
+            return {choice.winner: _nuts(choice.winner, data, p, progress)}, choice, quick
+    fits = {name: _nuts(name, data, p, progress) for name in candidates}
+    return fits, choose_model(fits), {k: v for k, v in quick.items() if v is not None}
 
 
 def candidate_models(model: str) -> tuple[str, ...]:

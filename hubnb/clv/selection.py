@@ -35,7 +35,9 @@ import numpy as np
 from scipy.special import logsumexp
 
 from .histories import history_rows
+from .laplace import LaplaceFit
 from .models import PURCHASE_MODELS, FitResult
+from .psis import psis_loo
 
 #: A Pareto k above this makes the history's PSIS estimate unreliable (Vehtari et al. 2024).
 K_THRESHOLD = 0.7
@@ -119,10 +121,15 @@ def relative_efficiency(draws: dict) -> float:
     return float(np.mean([float(ess[k]) for k in ess.data_vars]) / n)
 
 
-def loo(fit: FitResult) -> Loo:
-    """PSIS-LOO of a fit over its distinct purchase histories, weighted by profiles."""
+def loo(fit: FitResult | LaplaceFit) -> Loo:
+    """PSIS-LOO of a fit over its distinct purchase histories, weighted by profiles.
+
+    A :class:`~hubnb.clv.laplace.LaplaceFit` is scored on its draws with the
+    approximate-posterior correction (:func:`_laplace_loo`)."""
     import arviz_stats  # noqa: F401  (registers the .azstats accessor)
 
+    if isinstance(fit, LaplaceFit):
+        return _laplace_loo(fit)
     model = PURCHASE_MODELS[fit.model_name]
     x, t_x, T, n = history_rows(fit.data.arrays)
     draws = thinned_draws(fit)
@@ -149,35 +156,31 @@ def loo(fit: FitResult) -> Loo:
                psis=psis)
 
 
+def _laplace_loo(fit: LaplaceFit) -> Loo:
+    """PSIS-LOO from a Laplace approximation's draws: each history's leave-one-out ratios
+    are p / (q p(y_i)) (ArviZ's ``loo_approximate_posterior``), Pareto-smoothed, so the
+    scores estimate those of the posterior, not of the approximation."""
+    model = PURCHASE_MODELS[fit.model_name]
+    x, t_x, T, n = history_rows(fit.data.arrays)
+    flat = {k: np.asarray(fit.draws[k], dtype=float).reshape(-1, 1) for k in model.param_names}
+    elpd_i, p_loo_i, k_i = np.empty(len(x)), np.empty(len(x)), np.empty(len(x))
+    for start in range(0, len(x), ROWS_PER_CHUNK):
+        sl = slice(start, start + ROWS_PER_CHUNK)
+        ll = model.loglik_rows(flat, x[sl], t_x[sl], T[sl])
+        elpd_i[sl], k_i[sl], p_loo_i[sl] = psis_loo(ll, log_correction=fit.log_p - fit.log_q)
+    total = float(n.sum())
+    return Loo(elpd=float(n @ elpd_i), se=weighted_se(elpd_i, n), p_loo=float(n @ p_loo_i),
+               pareto_k_over_0_7=float(n[k_i > K_THRESHOLD].sum() / total),
+               pareto_k_max=float(np.max(k_i)), elpd_i=elpd_i, weights=n)
+
+
 def _psis_loo_rows(ll: np.ndarray, chains: int, per_chain: int, reff: float):
-    """(elpd, pareto k, p_loo) per row of ``ll`` (draws x rows) by ArviZ's PSIS-LOO.
-
-    ArviZ refuses a row whose tail of importance ratios is flat ("All tail values are the
-    same": e.g. a chain stuck on one value after a short warm-up, so its draws repeat). Such
-    a row gets plain importance-sampling LOO, elpd = log S - logsumexp(-ll), and Pareto k
-    infinite, so it counts among the unreliable scores (k > 0.7) instead of stopping the run.
-    """
-    import xarray as xr
-
-    def psis(block):
-        da = xr.DataArray(block.reshape(chains, per_chain, -1), dims=("chain", "draw", "history"))
-        e, k, p = da.azstats.loo(sample_dims=["chain", "draw"], r_eff=reff)
-        return e.to_numpy(), k.to_numpy(), p.to_numpy()
-
-    try:
-        return psis(ll)
-    except ValueError:
-        pass
-    n_draws, rows = ll.shape
-    elpd, k, p = np.empty(rows), np.empty(rows), np.empty(rows)
-    for j in range(rows):
-        try:
-            (elpd[j],), (k[j],), (p[j],) = psis(ll[:, j:j + 1])
-        except ValueError:
-            lppd = logsumexp(ll[:, j]) - np.log(n_draws)
-            elpd[j] = np.log(n_draws) - logsumexp(-ll[:, j])
-            k[j], p[j] = np.inf, lppd - elpd[j]
-    return elpd, k, p
+    """(elpd, pareto k, p_loo) per row of ``ll`` (draws x rows): ArviZ's PSIS-LOO,
+    vectorised over the rows (:mod:`hubnb.clv.psis`). A row whose tail of importance
+    ratios is flat (e.g. a chain stuck on one value after a short warm-up, so its draws
+    repeat) gets plain importance-sampling LOO and Pareto k infinite, so it counts among
+    the unreliable scores (k > 0.7) instead of stopping the run."""
+    return psis_loo(ll, r_eff=reff)
 
 
 def weighted_se(values: np.ndarray, weights: np.ndarray) -> float:
@@ -190,8 +193,10 @@ def weighted_se(values: np.ndarray, weights: np.ndarray) -> float:
     return float(np.sqrt(total * var))
 
 
-def choose_model(fits: dict[str, FitResult]) -> ModelChoice:
-    """The candidate with the higher elpd_loo, with every candidate's scores."""
+def choose_model(fits: dict[str, FitResult | LaplaceFit],
+                 method: str = "psis-loo") -> ModelChoice:
+    """The candidate with the higher elpd_loo, with every candidate's scores; ``method``
+    names what the scores were computed on (``psis-loo (laplace)``: Laplace fits)."""
     loos = {name: loo(fit) for name, fit in fits.items()}
     winner = max(loos, key=lambda name: loos[name].elpd)
     best = loos[winner]
@@ -216,7 +221,11 @@ def choose_model(fits: dict[str, FitResult]) -> ModelChoice:
                    "scores are in-sample log predictive densities, which favour the more "
                    "flexible model; use more draws (clv.draws).")
         return ModelChoice(winner, candidates, clear, reason, "lppd (too few draws for psis-loo)")
-    return ModelChoice(winner, candidates, clear, reason)
+    if method == "psis-loo (laplace)":
+        reason += (" The candidates were compared on a quick Laplace approximation of each "
+                   "(trusted: the Pareto k of its importance weights is at most 0.7), and "
+                   "only the chosen model was then sampled in full.")
+    return ModelChoice(winner, candidates, clear, reason, method)
 
 
 LABELS = {"pareto_nbd": "Pareto/NBD", "mbg_nbd": "MBG/NBD", "bg_nbd": "BG/NBD"}

@@ -176,7 +176,11 @@ def model_choice_reason(sel) -> str:
         text += " " + _("Pareto k is above 0.7 for more than {share} of the customers under "
                         "{models}: those scores are less reliable.").format(
             share=fmt.share(0.01, 0), models=" & ".join(bad))
-    if sel.method != "psis-loo":
+    if sel.method == "psis-loo (laplace)":
+        text += " " + _("The candidates were compared on a quick approximation of each "
+                        "(Laplace, checked by importance sampling); only the chosen model was "
+                        "then sampled in full, so the others have no R-hat or fit time.")
+    elif sel.method != "psis-loo":
         text += " " + _("Too few posterior draws for PSIS-LOO: the scores are in-sample log "
                         "predictive densities, which favour the more flexible model; use more "
                         "draws (clv.draws).")
