@@ -24,8 +24,9 @@ import numpy as np
 import pandas as pd
 
 from ..params import ClvParams
+from .fitcache import nuts_fit
 from .histories import compress
-from .models import PURCHASE_MODELS, ClvModel, FitResult
+from .models import PURCHASE_MODELS, FitResult
 from .orders import counted_orders, rfm_summary, transactions
 from .predict import interval_bounds, posterior_draws, predict
 
@@ -78,8 +79,7 @@ def run_backtest(orders: pd.DataFrame, refunds: pd.DataFrame | None, params: Clv
     if cal.empty:
         raise ValueError(f"no counted orders up to the calibration end {cal_end}")
     rfm = rfm_summary(cal, cal_end)
-    fit = ClvModel(model).fit(compress(rfm), chains=params.chains, draws=params.draws,
-                                     tune=params.tune, seed=params.seed, progress=progress)
+    fit = nuts_fit(model, compress(rfm), params, progress)
     pred = predict(fit, rfm, days, params.credible_interval, seed=params.seed)
     hold = counted_orders(orders, refunds, params.orders, as_of, timezone, days)
     hold_tx = transactions(hold[hold["profile_id"].isin(rfm.index)])

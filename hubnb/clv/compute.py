@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 
 from ..params import ClvParams
+from . import fitcache
 from .backtest import BacktestResult, run_backtest
 from .eligibility import eligibility_reasons
 from .histories import compress
-from .laplace import laplace_fit
-from .models import AUTO_CANDIDATES, ClvModel, FitResult
+from .models import AUTO_CANDIDATES, FitResult
 from .orders import counted_orders, historical_attributes, rfm_summary
 from .predict import PREDICTIVE, QUANTITIES, Predictions, predict
 from .selection import ModelChoice, choose_model
@@ -111,7 +111,8 @@ def compute_clv(orders: pd.DataFrame, refunds: pd.DataFrame | None, profiles: pd
     if p.model == "auto":
         fits, selection, quick = choose_and_fit(data, p, progress)
     else:
-        fits, selection, quick = {p.model: _nuts(p.model, data, p, progress)}, None, {}
+        fits = {p.model: fitcache.nuts_fit(p.model, data, p, progress)}
+        selection, quick = None, {}
     fit = fits[selection.winner if selection else p.model]
     pred = predict(fit, rfm, p.horizon_days, p.credible_interval, seed=p.seed)
     frame = _with_predictions(frame, pred, as_of)
@@ -125,6 +126,7 @@ def compute_clv(orders: pd.DataFrame, refunds: pd.DataFrame | None, profiles: pd
                        for name in fit.param_names},
             "r_hat_max": d["r_hat_max"], "ess_bulk_min": d["ess_bulk_min"],
             "divergences": d["divergences"], "fit_seconds": d["fit_seconds"],
+            "fit_cache_hit": bool(d.get("fit_cache_hit")),
             "flagged": d["flagged"], "flag_reasons": list(d["flag_reasons"]),
             "chains": p.chains, "draws": p.draws, "tune": p.tune,
             "requested": p.model,
@@ -160,11 +162,6 @@ def compute_clv(orders: pd.DataFrame, refunds: pd.DataFrame | None, profiles: pd
                      counted, fit, backtest, pred, selection, backtests)
 
 
-def _nuts(name: str, data, p: ClvParams, progress: bool) -> FitResult:
-    return ClvModel(name).fit(data, chains=p.chains, draws=p.draws, tune=p.tune, seed=p.seed,
-                              progress=progress)
-
-
 def choose_and_fit(data, p: ClvParams, progress: bool = False):
     """``clv.model: auto``: ``(NUTS fits by name, ModelChoice, Laplace fits by name)``.
 
@@ -176,12 +173,13 @@ def choose_and_fit(data, p: ClvParams, progress: bool = False):
     compared on its NUTS draws, as without the quick pass.
     """
     candidates = candidate_models("auto")
-    quick = {name: laplace_fit(name, data, seed=p.seed) for name in candidates}
+    quick = {name: fitcache.quick_fit(name, data, p.seed) for name in candidates}
     if all(q is not None and q.reliable for q in quick.values()):
         choice = choose_model(quick, method="psis-loo (laplace)")
         if choice.clear:
-            return {choice.winner: _nuts(choice.winner, data, p, progress)}, choice, quick
-    fits = {name: _nuts(name, data, p, progress) for name in candidates}
+            winner = fitcache.nuts_fit(choice.winner, data, p, progress)
+            return {choice.winner: winner}, choice, quick
+    fits = {name: fitcache.nuts_fit(name, data, p, progress) for name in candidates}
     return fits, choose_model(fits), {k: v for k, v in quick.items() if v is not None}
 
 

@@ -17,8 +17,11 @@ with NUTS only the models the comparison needs (:func:`hubnb.clv.compute.compute
    :data:`PROPOSAL_DF` degrees of freedom around the mode with that covariance as its
    scale (a little heavier-tailed than the normal), each weighted by p / q (the
    unnormalised posterior over q). The Pareto k of those weights says whether q is close
-   enough to the posterior for importance sampling: above :data:`K_GOOD` the approximation
-   is not trusted and the model is sampled in full.
+   enough to the posterior for importance sampling. Above :data:`ADAPT_UNTIL_K`, q moves
+   to the weighted draws' mean and covariance and draws again (adaptive importance
+   sampling, at most :data:`ADAPT_STEPS` times; a skewed posterior such as Pareto/NBD's
+   dropout parameters usually needs one or two); the draws with the smallest k are kept.
+   Above :data:`K_GOOD` the approximation is not trusted and the model is sampled in full.
 4. **Model comparison.** PSIS-LOO with the approximate-posterior correction (ArviZ's
    ``loo_approximate_posterior``; Magnusson et al. 2019): each history's leave-one-out
    ratios are p / (q p(y_i)), Pareto-smoothed, so the scores are those of the posterior,
@@ -43,6 +46,10 @@ LAPLACE_DRAWS = 1000
 K_GOOD = 0.7
 #: Degrees of freedom of the Student-t proposal around the mode.
 PROPOSAL_DF = 7
+#: Proposal moves towards the weighted draws while the weights' Pareto k is above this...
+ADAPT_UNTIL_K = 0.5
+#: ... at most this many times.
+ADAPT_STEPS = 2
 #: Relative step of the central differences of the gradient.
 HESSIAN_STEP = 1e-5
 
@@ -55,7 +62,7 @@ class LaplaceFit:
     ----------
     model_name : str
     mode, cov : ndarray
-        The unconstrained mode and the approximation's covariance.
+        The unconstrained mode and the covariance of the proposal the draws came from.
     draws : dict
         Stored values per draw (as a NUTS fit's ``draws``): purchase and spend parameters.
     log_p, log_q : ndarray
@@ -132,29 +139,50 @@ def laplace_fit(model_name: str, data: CompressedData, draws: int = LAPLACE_DRAW
         calls += 2
     precision = -(hessian + hessian.T) / 2
     try:
-        chol_precision = np.linalg.cholesky(precision)
+        np.linalg.cholesky(precision)       # negative definite Hessian: a maximum
     except np.linalg.LinAlgError:
         return None
     # Student-t draws around the mode with the normal approximation's scale (heavier tails
-    # than the normal, so a posterior a little wider than its curvature says still gets
-    # importance weights with a light tail): theta = mode + L^-T z / sqrt(w / nu), L L^T
-    # the precision, z standard normal, w chi-square with nu degrees of freedom
+    # than the normal), weighted by p / q. Where the weights' Pareto k says the posterior
+    # is not that close to normal (skewed, as Pareto/NBD's dropout parameters often are),
+    # the proposal moves to the weighted draws' mean and covariance and draws again
+    # (adaptive importance sampling), at most ADAPT_STEPS times.
     rng = np.random.default_rng(seed)
-    z = rng.standard_normal((draws, k))
-    w = rng.chisquare(PROPOSAL_DF, draws) / PROPOSAL_DF
-    theta = mode + np.linalg.solve(chol_precision.T, z.T).T / np.sqrt(w)[:, None]
-    cov = np.linalg.inv(precision)
-    log_q = _log_t(np.sum(z ** 2, axis=1) / w, k, PROPOSAL_DF,
-                   2 * np.sum(np.log(np.diag(chol_precision))))
-    log_p = np.empty(draws)
-    for i in range(draws):
-        log_p[i] = logp(theta[i])[0]
-    calls += draws
+    centre, cov = mode, np.linalg.inv(precision)
+    theta, pareto_k = None, float("inf")
+    for step in range(ADAPT_STEPS + 1):
+        try:
+            chol = np.linalg.cholesky(cov)
+        except np.linalg.LinAlgError:
+            break
+        z = rng.standard_normal((draws, k))
+        w = rng.chisquare(PROPOSAL_DF, draws) / PROPOSAL_DF
+        proposal = centre + (z @ chol.T) / np.sqrt(w)[:, None]
+        proposal_log_q = _log_t(np.sum(z ** 2, axis=1) / w, k, PROPOSAL_DF,
+                                -2 * np.sum(np.log(np.diag(chol))))
+        proposal_log_p = np.array([logp(t)[0] for t in proposal])
+        calls += draws
+        proposal_k = _pareto_k(proposal_log_p - proposal_log_q)
+        if theta is None or proposal_k < pareto_k:
+            theta, log_p, log_q, pareto_k, used = (proposal, proposal_log_p, proposal_log_q,
+                                                   proposal_k, cov)
+        if pareto_k <= ADAPT_UNTIL_K or not np.isfinite(proposal_k):
+            break
+        weights = np.exp(proposal_log_p - proposal_log_q
+                         - np.max(proposal_log_p - proposal_log_q))
+        weights /= weights.sum()
+        if 1.0 / np.sum(weights ** 2) < 10 * k:     # too few effective draws to move on
+            break
+        centre = weights @ proposal
+        deviation = proposal - centre
+        cov = (deviation * weights[:, None]).T @ deviation
+    if theta is None:
+        return None
     values = [expand(t) for t in theta]
     stored = {name: np.array([float(v[name]) for v in values]) for name in values[0]}
     stored["v"] = stored.pop("v_scaled") * data.spend_scale
     stored.pop("q_minus_1", None)
-    return LaplaceFit(model_name, mode, cov, stored, log_p, log_q, _pareto_k(log_p - log_q),
+    return LaplaceFit(model_name, mode, used, stored, log_p, log_q, pareto_k,
                       round(time.perf_counter() - t0, 3), calls, data)
 
 

@@ -76,7 +76,13 @@ import numpy as np
 from numba import njit
 
 from .histories import history_rows
-from .native import digamma, gamma_gamma_logp_grad, log_prior_grad, nutpie_model, warm_up_functions
+from .native import (
+    digamma,
+    gamma_gamma_logp_grad,
+    log_prior_grad,
+    nutpie_model,
+    warm_up_functions,
+)
 from .native import expand as native_expand
 
 #: Names and order of the unconstrained parameters (nutpie's flat vector).

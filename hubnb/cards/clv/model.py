@@ -96,6 +96,11 @@ def model_card(result, report) -> Card:
         (_("Diagnostics"), status if not flagged
          else _("FLAGGED: {status}").format(status=status)),
     ]
+    if result.fit is not None:
+        rows.append((_("Fit"), _("reused from the fit cache: the same data, model, settings "
+                                 "and code were fitted before, so nothing was refitted")
+                     if (result.fit.diagnostics or {}).get("fit_cache_hit")
+                     else _("sampled for this report")))
     if not result.eligible:
         _not_eligible(card, result.reasons, brief=True)
     if result.fit is not None and result.fit.model_name == "bg_nbd":

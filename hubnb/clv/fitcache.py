@@ -1,0 +1,123 @@
+"""Fits kept on disk, so an analyst's rerun does not refit.
+
+A fit depends only on the compressed data (:func:`hubnb.clv.histories.compress`), the
+model, the sampler's settings (chains, draws, tune, seed) and the code. Changing a segment,
+a churn band, the locale or anything else the fit does not read leaves all of these as they
+were, so the rerun finds the fit here and only predicts and draws again.
+
+The key is the SHA-256 of all of that: every array of the compressed data (bytes and
+shape), the kind of fit and its settings, hubnb's version and the source of the CLV engine's
+modules (a change of the code is a new key). Entries are pickles in ``$HUBNB_CACHE_DIR/fits``
+(default ``~/.cache/hubnb/fits``), written whole (a temporary file, then a rename), the
+newest :data:`MAX_ENTRIES` kept. ``HUBNB_FIT_CACHE=0`` turns the cache off. An entry that
+cannot be read is ignored and replaced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..params import ClvParams
+from .laplace import laplace_fit
+from .models import ClvModel, FitResult
+
+#: Entries kept (the least recently used beyond these are removed).
+MAX_ENTRIES = 64
+#: The modules whose code a fit depends on.
+_ENGINE = ("histories.py", "models.py", "native.py", "native_pareto.py", "pareto.py",
+           "formulas.py", "laplace.py")
+_CODE: list = []
+
+
+def enabled() -> bool:
+    return os.environ.get("HUBNB_FIT_CACHE", "1").strip().lower() not in ("0", "false", "no",
+                                                                          "off")
+
+
+def folder() -> Path:
+    from .native import cache_dir
+
+    return cache_dir() / "fits"
+
+
+def _code_digest() -> str:
+    if not _CODE:
+        digest = hashlib.sha256()
+        here = Path(__file__).parent
+        for name in _ENGINE:
+            digest.update((here / name).read_bytes())
+        _CODE.append(digest.hexdigest())
+    return _CODE[0]
+
+
+def key(kind: str, arrays: dict, **settings) -> str:
+    """The cache key of a fit of ``kind`` on ``arrays`` with ``settings``."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps({"kind": kind, "settings": settings, "hubnb": __version__,
+                              "code": _code_digest()}, sort_keys=True).encode())
+    for name in sorted(arrays):
+        value = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}:{value.dtype.str}:{value.shape}".encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()
+
+
+def cached(kind: str, arrays: dict, compute, **settings):
+    """``(result, hit)``: the stored result of ``compute()`` for this key, else computed and
+    stored. ``hit`` says whether it came from the cache."""
+    if not enabled():
+        return compute(), False
+    path = folder() / f"{key(kind, arrays, **settings)}.pickle"
+    try:
+        with open(path, "rb") as handle:
+            result = pickle.load(handle)
+        os.utime(path)          # recently used
+        return result, True
+    except FileNotFoundError:
+        pass
+    except Exception:           # unreadable (cut short, or from another version): replaced
+        path.unlink(missing_ok=True)
+    result = compute()
+    _store(path, result)
+    return result, False
+
+
+def _store(path: Path, result) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", dir=path.parent)
+        with os.fdopen(fd, "wb") as handle:
+            pickle.dump(result, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+    except OSError:             # a read-only or full cache folder: run without it
+        return
+    entries = sorted(path.parent.glob("*.pickle"), key=lambda p: p.stat().st_mtime)
+    for old in entries[:-MAX_ENTRIES]:
+        old.unlink(missing_ok=True)
+
+
+def nuts_fit(name: str, data, p: ClvParams, progress: bool = False) -> FitResult:
+    """``name`` (+ Gamma-Gamma) sampled with NUTS on ``data``, from the fit cache when the
+    same data, model, settings and code were fitted before (:mod:`hubnb.clv.fitcache`);
+    ``diagnostics["fit_cache_hit"]`` says which."""
+    settings = {"model": name, "chains": p.chains, "draws": p.draws, "tune": p.tune,
+                "seed": p.seed}
+    fit, hit = cached("nuts", data.arrays, lambda: ClvModel(name).fit(
+        data, chains=p.chains, draws=p.draws, tune=p.tune, seed=p.seed, progress=progress),
+        **settings)
+    return replace(fit, diagnostics={**fit.diagnostics, "fit_cache_hit": hit})
+
+
+def quick_fit(name: str, data, seed: int):
+    """:func:`hubnb.clv.laplace.laplace_fit`, through the fit cache."""
+    return cached("laplace", data.arrays, lambda: laplace_fit(name, data, seed=seed),
+                  model=name, seed=seed)[0]
