@@ -24,11 +24,11 @@ import numpy as np
 import pandas as pd
 
 from ..params import ClvParams
-from .fitcache import nuts_fit
+from . import fitcache
 from .histories import compress
 from .models import PURCHASE_MODELS, FitResult
 from .orders import counted_orders, rfm_summary, transactions
-from .predict import interval_bounds, posterior_draws, predict
+from .predict import interval_bounds, posterior_draws
 
 PAST_ORDER_BINS = ("0", "1", "2", "3", "4", "5", "6", "7+")
 
@@ -79,8 +79,8 @@ def run_backtest(orders: pd.DataFrame, refunds: pd.DataFrame | None, params: Clv
     if cal.empty:
         raise ValueError(f"no counted orders up to the calibration end {cal_end}")
     rfm = rfm_summary(cal, cal_end)
-    fit = nuts_fit(model, compress(rfm), params, progress)
-    pred = predict(fit, rfm, days, params.credible_interval, seed=params.seed)
+    fit = fitcache.nuts_fit(model, compress(rfm), params, progress)
+    pred = fitcache.predictions(fit, rfm, days, params.credible_interval, params.seed)
     hold = counted_orders(orders, refunds, params.orders, as_of, timezone, days)
     hold_tx = transactions(hold[hold["profile_id"].isin(rfm.index)])
     by_profile = hold_tx.groupby("profile_id")

@@ -16,8 +16,8 @@ from .eligibility import eligibility_reasons
 from .histories import compress
 from .models import AUTO_CANDIDATES, FitResult
 from .orders import counted_orders, historical_attributes, rfm_summary
-from .predict import PREDICTIVE, QUANTITIES, Predictions, predict
-from .selection import ModelChoice, choose_model
+from .predict import PREDICTIVE, QUANTITIES, Predictions
+from .selection import ModelChoice
 
 INTERVAL_COLUMNS = ([f"{q}_{s}" for q in ("predicted_orders", "predicted_clv", "total_clv",
                                           "aov", "churn_probability", "days_to_next_order",
@@ -114,7 +114,7 @@ def compute_clv(orders: pd.DataFrame, refunds: pd.DataFrame | None, profiles: pd
         fits = {p.model: fitcache.nuts_fit(p.model, data, p, progress)}
         selection, quick = None, {}
     fit = fits[selection.winner if selection else p.model]
-    pred = predict(fit, rfm, p.horizon_days, p.credible_interval, seed=p.seed)
+    pred = fitcache.predictions(fit, rfm, p.horizon_days, p.credible_interval, p.seed)
     frame = _with_predictions(frame, pred, as_of)
     d = fit.diagnostics
     metrics.update({
@@ -175,12 +175,12 @@ def choose_and_fit(data, p: ClvParams, progress: bool = False):
     candidates = candidate_models("auto")
     quick = {name: fitcache.quick_fit(name, data, p.seed) for name in candidates}
     if all(q is not None and q.reliable for q in quick.values()):
-        choice = choose_model(quick, method="psis-loo (laplace)")
+        choice = fitcache.model_choice(quick, method="psis-loo (laplace)")
         if choice.clear:
             winner = fitcache.nuts_fit(choice.winner, data, p, progress)
             return {choice.winner: winner}, choice, quick
     fits = {name: fitcache.nuts_fit(name, data, p, progress) for name in candidates}
-    return fits, choose_model(fits), {k: v for k, v in quick.items() if v is not None}
+    return fits, fitcache.model_choice(fits), {k: v for k, v in quick.items() if v is not None}
 
 
 def candidate_models(model: str) -> tuple[str, ...]:

@@ -1,9 +1,11 @@
-"""Fits kept on disk, so an analyst's rerun does not refit.
+"""Fits (and what follows from them) kept on disk, so an analyst's rerun does not refit.
 
 A fit depends only on the compressed data (:func:`hubnb.clv.histories.compress`), the
 model, the sampler's settings (chains, draws, tune, seed) and the code. Changing a segment,
 a churn band, the locale or anything else the fit does not read leaves all of these as they
-were, so the rerun finds the fit here and only predicts and draws again.
+were, so the rerun finds the fit here. What follows from the fits alone is kept the same
+way: the model choice (its PSIS-LOO scores) and the predictions (for up to
+:data:`MAX_CACHED_PROFILES` profiles), keyed by the fits' draws and the customers' data.
 
 The key is the SHA-256 of all of that: every array of the compressed data (bytes and
 shape), the kind of fit and its settings, hubnb's version and the source of the CLV engine's
@@ -32,9 +34,12 @@ from .models import ClvModel, FitResult
 
 #: Entries kept (the least recently used beyond these are removed).
 MAX_ENTRIES = 64
+#: Predictions of more profiles than this are not kept (their pickle would cost more to
+#: write and read than they cost to compute again).
+MAX_CACHED_PROFILES = 200_000
 #: The modules whose code a fit depends on.
 _ENGINE = ("histories.py", "models.py", "native.py", "native_pareto.py", "pareto.py",
-           "formulas.py", "laplace.py")
+           "formulas.py", "laplace.py", "predict.py", "selection.py", "psis.py")
 _CODE: list = []
 
 
@@ -121,3 +126,46 @@ def quick_fit(name: str, data, seed: int):
     """:func:`hubnb.clv.laplace.laplace_fit`, through the fit cache."""
     return cached("laplace", data.arrays, lambda: laplace_fit(name, data, seed=seed),
                   model=name, seed=seed)[0]
+
+
+# ------------------------------------------------- what follows a fit, for the same rerun
+
+def _fit_arrays(fits: dict) -> dict:
+    """The draws of each fit (NUTS or Laplace) as named arrays, for a cache key."""
+    arrays = {}
+    for name in sorted(fits):
+        fit = fits[name]
+        for param in sorted(fit.draws):
+            arrays[f"{name}.{param}"] = np.asarray(fit.draws[param], dtype=float)
+        log_p = getattr(fit, "log_p", None)
+        if log_p is not None:
+            arrays[f"{name}.log_p"], arrays[f"{name}.log_q"] = fit.log_p, fit.log_q
+    return arrays
+
+
+def predictions(fit, rfm, horizon_days: int, credible_interval: float, seed: int):
+    """:func:`hubnb.clv.predict.predict`, through the cache: the same draws and the same
+    customers (every profile id and its frequency, recency, T and spend) give the same
+    predictions."""
+    import pandas as pd
+
+    from .predict import predict
+
+    if len(rfm) > MAX_CACHED_PROFILES:      # large: recomputed (quicker than a big pickle)
+        return predict(fit, rfm, horizon_days, credible_interval, seed=seed)
+    arrays = _fit_arrays({fit.model_name: fit})
+    arrays["profiles"] = pd.util.hash_pandas_object(rfm, index=True).to_numpy()
+    return cached("predict", arrays, lambda: predict(fit, rfm, horizon_days, credible_interval,
+                                                     seed=seed),
+                  model=fit.model_name, horizon_days=horizon_days,
+                  credible_interval=credible_interval, seed=seed)[0]
+
+
+def model_choice(fits: dict, method: str = "psis-loo"):
+    """:func:`hubnb.clv.selection.choose_model`, through the cache (its PSIS-LOO scores
+    depend only on the fits' draws and the data)."""
+    from .selection import choose_model
+
+    data = next(iter(fits.values())).data
+    arrays = {**_fit_arrays(fits), **{f"data.{k}": v for k, v in data.arrays.items()}}
+    return cached("choice", arrays, lambda: choose_model(fits, method=method), method=method)[0]
