@@ -17,7 +17,8 @@ catalogs: $(BIN)/.installed
 catalog: $(BIN)/.installed
 	$(BIN)/pybabel extract -F babel.cfg --no-wrap --sort-by-file -o hubnb/locale/hubnb.pot \
 	  --project hubnb --copyright-holder "hubnb authors" .
-	$(BIN)/pybabel update -i hubnb/locale/hubnb.pot -d hubnb/locale -D hubnb --no-wrap
+	$(BIN)/pybabel update -i hubnb/locale/hubnb.pot -d hubnb/locale -D hubnb --no-wrap \
+	  --ignore-obsolete
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12))' || \
