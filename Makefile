@@ -9,9 +9,15 @@ DEMO_SEED ?= 7
 
 env: $(BIN)/.installed catalogs
 
-# the report translations: hubnb/locale/<locale>/LC_MESSAGES/hubnb.po compiled to .mo
-catalogs: $(BIN)/.installed
-	@$(BIN)/pybabel compile -d hubnb/locale -D hubnb --use-fuzzy >/dev/null
+# the report translations: each hubnb/locale/<locale>/LC_MESSAGES/hubnb.po compiled to its .mo,
+# quietly, and only when the .po changed
+CATALOGS := $(patsubst %.po,%.mo,$(wildcard hubnb/locale/*/LC_MESSAGES/hubnb.po))
+
+catalogs: $(CATALOGS)
+	@:
+
+hubnb/locale/%/LC_MESSAGES/hubnb.mo: hubnb/locale/%/LC_MESSAGES/hubnb.po | $(BIN)/.installed
+	@$(BIN)/pybabel --quiet compile -i $< -o $@ -l $* --use-fuzzy
 
 # after changing a message: extract it, then merge it into every language's .po
 catalog: $(BIN)/.installed
