@@ -2,7 +2,7 @@
 
 Each notebook starts with::
 
-    params_path = "../../params/demo.yaml"  # tagged `parameters`: Papermill replaces them
+    params_path = "../params/demo.yaml"     # tagged `parameters`: Papermill replaces them
     output_dir = None                       # hubnb run: the folder its files go to
     snapshot = None                         # hubnb run: the dataset it already validated
     locale = None                           # hubnb run --locale: the report's language

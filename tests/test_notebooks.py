@@ -1,5 +1,5 @@
-"""The report notebooks as a reader and an analyst meet them: every section shows a card,
-the parameters cell works from notebooks/ as JupyterLab runs it."""
+"""The report notebooks as a reader and an analyst meet them: every section shows a card; the
+parameters cell works from notebooks/ as JupyterLab runs it."""
 
 import ast
 import json
@@ -62,3 +62,18 @@ def test_the_customer_hub_outputs_section_lists_what_was_written(tmp_path):
     text = hub_cards.outputs_card(run, dashboard)._repr_html_()
     assert len(dashboard.reengage) == 1 and "reengage.csv (1 account)" in text
     assert "the customer_hub block of metrics.json" in text
+
+
+# ------------------------------------------------------------------- opened by hand (JupyterLab)
+
+@pytest.mark.parametrize("name", ["customer_hub", "clv"])
+def test_the_second_cell_holds_the_parameters_and_its_params_path_works_from_notebooks(name):
+    """JupyterLab, nbval and ``papermill --cwd notebooks`` start the kernel in notebooks/: the
+    default params_path is relative to that folder."""
+    cell = cells(name)[1]
+    assert cell["tags"] == ["parameters"]
+    values = {}
+    exec(cell["source"], {}, values)
+    assert values == {"params_path": "../params/demo.yaml", "output_dir": None,
+                      "snapshot": None, "locale": None}
+    assert (NOTEBOOKS / values["params_path"]).resolve() == ROOT / "params" / "demo.yaml"
