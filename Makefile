@@ -32,7 +32,7 @@ $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
-	$(BIN)/python -m ipykernel install --user --name hubnb --display-name "Python (hubnb)" >/dev/null
+	$(BIN)/python -m ipykernel install --sys-prefix --name hubnb --display-name "Python (hubnb)" >/dev/null
 	@touch $@
 
 data/demo/.complete: $(BIN)/.installed hubnb/demo.py | catalogs
