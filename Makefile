@@ -71,7 +71,7 @@ data/cdnow/.complete: $(BIN)/.installed
 	@touch $@
 
 cdnow: data/cdnow/.complete
-	$(BIN)/hubnb run params/cdnow.yaml
+	$(BIN)/hubnb run params/cdnow/cdnow.yaml
 
 # batch runs: three demo merchants (params/batch/), each from its own simulated dataset
 BATCH_MERCHANTS := north lago bergen
