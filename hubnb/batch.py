@@ -347,7 +347,8 @@ def _on_dask(files, out_root, only, force, timeout, scheduler, progress, noteboo
     try:
         from distributed import Client, as_completed as dask_completed
     except ImportError:
-        raise HubnbError("--scheduler needs Dask distributed: pip install 'hubnb[dask]'") from None
+        raise HubnbError("--scheduler needs Dask distributed, the dask extra: pip install -e "
+                         "'.[dask]' in hubnb's clone") from None
     with Client(scheduler) as client:
         # A Dask worker runs one merchant per thread (start workers with --nthreads equal
         # to their cores): each merchant's fits then get one core.
