@@ -63,7 +63,9 @@ def write_notebook(name: str, locale: str | None = None, out=None, params=None) 
     source = NOTEBOOKS_DIR / f"{name}.ipynb"
     notebook = nbformat.read(source, as_version=4)
     cell = _parameters_cell(notebook, source)
-    params = Path(params) if params else NOTEBOOKS_DIR / _assigned(cell.source, "params_path")
+    if params is None:
+        params = (NOTEBOOKS_DIR / _assigned(cell.source, "params_path")).resolve()
+    params = Path(params)
     if not params.is_file():
         raise HubnbError(f"params file {params} does not exist (name one with --params)")
     if locale is None:
