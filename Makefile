@@ -9,15 +9,22 @@ DEMO_SEED ?= 7
 
 env: $(BIN)/.installed catalogs
 
-# the report translations: hubnb/locale/<locale>/LC_MESSAGES/hubnb.po compiled to .mo
-catalogs: $(BIN)/.installed
-	@$(BIN)/pybabel compile -d hubnb/locale -D hubnb --use-fuzzy >/dev/null
+# the report translations: each hubnb/locale/<locale>/LC_MESSAGES/hubnb.po compiled to its .mo,
+# quietly, and only when the .po changed
+CATALOGS := $(patsubst %.po,%.mo,$(wildcard hubnb/locale/*/LC_MESSAGES/hubnb.po))
+
+catalogs: $(CATALOGS)
+	@:
+
+hubnb/locale/%/LC_MESSAGES/hubnb.mo: hubnb/locale/%/LC_MESSAGES/hubnb.po | $(BIN)/.installed
+	@$(BIN)/pybabel --quiet compile -i $< -o $@ -l $* --use-fuzzy
 
 # after changing a message: extract it, then merge it into every language's .po
 catalog: $(BIN)/.installed
 	$(BIN)/pybabel extract -F babel.cfg --no-wrap --sort-by-file -o hubnb/locale/hubnb.pot \
 	  --project hubnb --copyright-holder "hubnb authors" .
-	$(BIN)/pybabel update -i hubnb/locale/hubnb.pot -d hubnb/locale -D hubnb --no-wrap
+	$(BIN)/pybabel update -i hubnb/locale/hubnb.pot -d hubnb/locale -D hubnb --no-wrap \
+	  --ignore-obsolete
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12))' || \
@@ -25,7 +32,7 @@ $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
-	$(BIN)/python -m ipykernel install --user --name hubnb --display-name "Python (hubnb)" >/dev/null
+	$(BIN)/python -m ipykernel install --sys-prefix --name hubnb --display-name "Python (hubnb)" >/dev/null
 	@touch $@
 
 data/demo/.complete: $(BIN)/.installed hubnb/demo.py | catalogs
@@ -64,7 +71,7 @@ data/cdnow/.complete: $(BIN)/.installed
 	@touch $@
 
 cdnow: data/cdnow/.complete
-	$(BIN)/hubnb run params/cdnow.yaml
+	$(BIN)/hubnb run params/cdnow/cdnow.yaml
 
 # batch runs: three demo merchants (params/batch/), each from its own simulated dataset
 BATCH_MERCHANTS := north lago bergen

@@ -35,7 +35,7 @@ compilation (~/.pytensor) is warm after its first run.
 
 Parts:
 
-pareto: ``hubnb run`` on CDNOW full (params/cdnow.yaml with ``clv.model`` overridden, in a
+pareto: ``hubnb run`` on CDNOW full (params/cdnow/cdnow.yaml with ``clv.model`` overridden, in a
   temporary params file whose ``data:`` is the CDNOW dataset written by ``hubnb cdnow-data``
   into --cache), end-to-end wall time of the process (both notebooks, the main fit and the
   273-day backtest fit, HTML), pareto_nbd then bg_nbd; the ratio pareto / bg_nbd (target
@@ -90,6 +90,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+PARAMS_FILES = {"demo": ROOT / "params" / "demo.yaml",
+                "cdnow": ROOT / "params" / "cdnow" / "cdnow.yaml"}
 RESULTS = HERE / "results"
 MODELS = ("bg_nbd", "mbg_nbd", "pareto_nbd")
 CDNOW_AS_OF = dt.date(1998, 6, 30)
@@ -223,11 +225,12 @@ def demo_dir() -> Path:
 
 
 def write_params(tmpdir: Path, source: str, name: str, data_dir: Path, **overrides) -> Path:
-    """A copy of params/<source>.yaml with ``data`` absolute, ``merchant`` = name and the
-    ``clv`` keys of ``overrides`` replaced (a None value is skipped); ``as_of`` is top level."""
+    """A copy of params/demo.yaml or params/cdnow/cdnow.yaml (``source``) with ``data``
+    absolute, ``merchant`` = name and the ``clv`` keys of ``overrides`` replaced (a None value
+    is skipped); ``as_of`` is top level."""
     import yaml
 
-    raw = yaml.safe_load((ROOT / "params" / f"{source}.yaml").read_text())
+    raw = yaml.safe_load(PARAMS_FILES[source].read_text())
     raw["merchant"] = name
     raw["data"] = str(data_dir)
     as_of = overrides.pop("as_of", None)

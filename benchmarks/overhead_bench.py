@@ -1,6 +1,6 @@
 """Benchmark of what a ``hubnb run`` spends around its computation (issue #10; not a test).
 
-For the demo merchant (params/demo.yaml) and for CDNOW full (params/cdnow.yaml with
+For the demo merchant (params/demo.yaml) and for CDNOW full (params/cdnow/cdnow.yaml with
 ``clv.model: bg_nbd``) it runs ``hubnb run`` in a new process and splits each notebook's
 wall time, from the run's progress lines (timestamped as they arrive) and Papermill's
 record in the executed notebooks:
@@ -160,7 +160,7 @@ def main(argv=None) -> int:
     if not args.skip_pmm:
         import clv_bench
 
-        cdnow = yaml.safe_load((ROOT / "params" / "cdnow.yaml").read_text())["clv"]
+        cdnow = yaml.safe_load((ROOT / "params" / "cdnow" / "cdnow.yaml").read_text())["clv"]
         draws, tune = cdnow["draws"], cdnow.get("tune") or cdnow["draws"]
         print(f"\npymc-marketing BG/NBD + Gamma-Gamma on CDNOW full, 2 chains x {draws} draws "
               f"(+{tune} tune), 12-month CLV ...", flush=True)

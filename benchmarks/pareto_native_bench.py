@@ -7,7 +7,7 @@ native numba path (hubnb.clv.native_pareto), side by side in one process (not a 
     python benchmarks/pareto_native_bench.py --draws 500 --tune 500
 
 Data: CDNOW full (23,570 customers) and the 1/10 sample, as of 1998-06-30 (the period of
-params/cdnow.yaml), compressed as ClvModel.fit compresses them.
+params/cdnow/cdnow.yaml), compressed as ClvModel.fit compresses them.
 
 logp + gradient: seconds per call at the same points for both paths. The PyMC path is
 nutpie's compiled numba cfunc called through ctypes (what nutpie's sampler calls, minus the

@@ -256,15 +256,23 @@ def _failed_without_folder(params_path: Path, error: str, start) -> MerchantOutc
 
 
 def _write_status(final: Path, outcome: MerchantOutcome, keep_previous: bool = False) -> None:
-    """``status.json``: this attempt, and for the index the last good run's time."""
+    """``status.json``: this attempt, and for the index the last good run's time.
+
+    A merchant skipped as unchanged (``keep_previous``) keeps the reports of its last run, so
+    its ``last_run`` is theirs (metrics.json's ``generated_at``); ``skipped_at`` is the skip's.
+    """
     final.mkdir(parents=True, exist_ok=True)
     previous = read_json(final / STATUS_FILE)
-    status = {"status": outcome.status,
-              "last_run": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    status = {"status": outcome.status, "last_run": now,
               "seconds": outcome.seconds, "error": outcome.error,
               "log": os.path.relpath(outcome.log, final) if outcome.log else ""}
-    if keep_previous and previous.get("status") == "not eligible":
-        status["status_before_skip"] = "not eligible"
+    if keep_previous:
+        status["last_run"] = (read_json(final / "metrics.json").get("generated_at")
+                              or previous.get("last_run") or now)
+        status["skipped_at"] = now
+        if "not eligible" in (previous.get("status"), previous.get("status_before_skip")):
+            status["status_before_skip"] = "not eligible"
     tmp = final / f".{STATUS_FILE}.tmp"
     tmp.write_text(json.dumps(status, indent=2) + "\n")
     tmp.replace(final / STATUS_FILE)
@@ -340,7 +348,8 @@ def _on_dask(files, out_root, only, force, timeout, scheduler, progress, noteboo
     try:
         from distributed import Client, as_completed as dask_completed
     except ImportError:
-        raise HubnbError("--scheduler needs Dask distributed: pip install 'hubnb[dask]'") from None
+        raise HubnbError("--scheduler needs Dask distributed, the dask extra: pip install -e "
+                         "'.[dask]' in hubnb's clone") from None
     with Client(scheduler) as client:
         # A Dask worker runs one merchant per thread (start workers with --nthreads equal
         # to their cores): each merchant's fits then get one core.

@@ -1,5 +1,5 @@
-"""The ``hubnb`` command: ``hubnb run PARAMS``, ``hubnb batch PARAMS_DIR``, ``hubnb pull-klaviyo``,
-``hubnb demo-data``, ``hubnb cdnow-data``."""
+"""The ``hubnb`` command: ``hubnb run PARAMS``, ``hubnb batch PARAMS_DIR``, ``hubnb notebook
+NAME``, ``hubnb pull-klaviyo``, ``hubnb demo-data``, ``hubnb cdnow-data``."""
 
 from __future__ import annotations
 
@@ -62,6 +62,20 @@ def main(argv=None) -> int:
                          help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (default: "
                               "a local pool)")
 
+    nb_p = sub.add_parser("notebook",
+                          help="write a report notebook to open by hand, its headings and "
+                               "explanations in a language")
+    nb_p.add_argument("names", nargs="*", choices=("customer_hub", "clv"), metavar="NAME",
+                      help="customer_hub or clv (default: both)")
+    nb_p.add_argument("--locale", default=None,
+                      help="en, it, de or ko (default: the params file's locale)")
+    nb_p.add_argument("--params", default=None,
+                      help="the params file the notebook reads (default: params/demo.yaml "
+                           "of the checkout)")
+    nb_p.add_argument("--out", default=None,
+                      help="the notebook to write, or a folder for them (default: "
+                           "outputs/notebooks/, as NAME.LOCALE.ipynb)")
+
     pull_p = sub.add_parser("pull-klaviyo",
                             help="export a Klaviyo account into a dataset directory "
                                  "(API key from KLAVIYO_API_KEY)")
@@ -117,6 +131,15 @@ def main(argv=None) -> int:
             print(f"index: {Path(args.out).resolve() / 'index.html'}")
             if any(o.status == "failed" for o in outcomes):
                 return 1
+        elif args.command == "notebook":
+            from .notebook import write_notebook
+
+            names = list(dict.fromkeys(args.names)) or ["customer_hub", "clv"]
+            if len(names) > 1 and args.out and args.out.endswith(".ipynb"):
+                raise HubnbError("--out names one notebook; for several, name a folder")
+            for name in names:
+                path = write_notebook(name, args.locale, args.out, args.params)
+                print(f"notebook written to {path}")
         elif args.command == "pull-klaviyo":
             from .sources.klaviyo import pull
 

@@ -9,8 +9,12 @@ styles), so neither of those imports the other.
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
+from string import Formatter
+
 from . import format as fmt
-from .i18n import gettext
+from .i18n import DEFAULT, current, gettext, translations
 
 
 class Message(str):
@@ -52,5 +56,53 @@ def _message(template, values):
 
 
 def translated(text: str) -> str:
-    """A :class:`Message` in the active language; any other text as it is."""
-    return text.translated() if isinstance(text, Message) else text
+    """A :class:`Message` in the active language, also when only its English sentence is
+    left; any other text as it is.
+
+    A frame's column of Messages loses them: pandas (3) stores text as its ``str`` dtype,
+    which keeps the English sentences only (the data-quality table, the segments' notes).
+    Such a sentence is looked up in the catalog as it is, then against the catalog's
+    templates (``repeated {key}`` reads ``repeated profile_id`` back as ``key=profile_id``)
+    and written with the values it held.
+    """
+    if isinstance(text, Message):
+        return text.translated()
+    if not isinstance(text, str) or not text or current() == DEFAULT:
+        return text
+    found = gettext(text)
+    if found != text:
+        return found
+    for pattern, template in _templates(current()):
+        match = pattern.fullmatch(text)
+        if match:
+            return Message(template, **match.groupdict()).translated()
+    return text
+
+
+@lru_cache(maxsize=None)
+def _templates(locale: str) -> list[tuple[re.Pattern, str]]:
+    """The catalog's messages with ``{name}`` placeholders, as patterns that read a sentence
+    written from them back into its values; the most specific (most literal text) first."""
+    found = []
+    for msgid in translations(locale)._catalog:   # the compiled catalog's messages
+        if not isinstance(msgid, str) or "{" not in msgid:
+            continue
+        try:
+            parts = list(Formatter().parse(msgid))
+        except ValueError:
+            continue
+        names, regex, literal = set(), "", ""
+        for text, name, spec, conversion in parts:
+            regex += re.escape(text)
+            literal += text
+            if name is None:
+                continue
+            if not name.isidentifier() or spec or conversion:
+                break
+            regex += f"(?P={name})" if name in names else f"(?P<{name}>.+?)"
+            names.add(name)
+        else:
+            if names and sum(c.isalpha() for c in literal) >= 3:
+                found.append((len(literal), msgid, re.compile(regex, re.DOTALL)))
+    found.sort(key=lambda item: (-item[0], item[1]))
+    return [(pattern, msgid) for _length, msgid, pattern in found]

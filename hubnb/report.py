@@ -2,7 +2,7 @@
 
 Each notebook starts with::
 
-    params_path = "../../params/demo.yaml"  # tagged `parameters`: Papermill replaces them
+    params_path = "../params/demo.yaml"     # tagged `parameters`: Papermill replaces them
     output_dir = None                       # hubnb run: the folder its files go to
     snapshot = None                         # hubnb run: the dataset it already validated
     locale = None                           # hubnb run --locale: the report's language
@@ -95,13 +95,17 @@ def read_snapshot(path) -> tuple[Dataset, Provenance]:
     return content["dataset"], content["provenance"]
 
 
-def open_report(params_path, output_dir=None, snapshot=None, locale=None) -> Report:
+def open_report(params_path, output_dir=None, snapshot=None, locale=None,
+                markdown_locale: str = i18n.DEFAULT) -> Report:
     """Validate the params file, get the merchant's dataset and set up the output folder.
 
     ``snapshot`` is the validated dataset ``hubnb run`` wrote (:func:`write_snapshot`);
     without one the dataset is read and validated here. ``locale`` (``hubnb run
     --locale``) overrides the params' ``locale``; either becomes the active language of
-    every card, figure and number that follows.
+    every card, figure and number that follows. ``markdown_locale`` is the language of the
+    notebook's own headings and explanations: English as shipped, the locale in a copy that
+    ``hubnb notebook`` wrote. A notebook opened by hand (no snapshot) whose report language
+    differs from it prints one line saying how to get the translated notebook.
     """
     params = load_params(params_path)
     if locale:
@@ -110,6 +114,11 @@ def open_report(params_path, output_dir=None, snapshot=None, locale=None) -> Rep
     if snapshot:
         data, prov = read_snapshot(snapshot)
     else:
+        from .notebook import hand_run_hint
+
+        hint = hand_run_hint(params.locale, markdown_locale)
+        if hint:
+            print(hint)
         data, prov = load_dataset(params.data), provenance(params)
     out = Path(output_dir) if output_dir else None
     if out is not None:

@@ -55,7 +55,7 @@ def missing_keys(shape, got, where=""):
 @pytest.mark.slow
 def test_hubnb_run_on_cdnow_with_backtest_writes_every_spec_key(tmp_path):
     cdnow_dataset(tmp_path / "cdnow", kind="sample")
-    params = yaml.safe_load(open("params/cdnow.yaml"))
+    params = yaml.safe_load(open("params/cdnow/cdnow.yaml"))
     params["data"] = "./cdnow"
     params["clv"].update(draws=200, tune=300)
     (tmp_path / "cdnow.yaml").write_text(yaml.safe_dump(params))

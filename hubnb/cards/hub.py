@@ -274,3 +274,17 @@ def average_order_value_card(d: HubDashboard) -> Card:
     fig = hub_figures.average_order_value_chart(d.aov_series, c.value, cur, _per(d),
                                                 _x_label(d), title)
     return card.figure(fig, title)
+
+
+def outputs_card(report, d: HubDashboard) -> Card:
+    """The files this notebook writes (or why it writes none): the re-engagement list and the
+    dashboard's numbers for metrics.json."""
+    card = Card()
+    if report.output_dir is None:
+        return card.text(_("Run by hand (output_dir is None): reengage.csv and the metrics are "
+                           "not written; `hubnb run` writes them."))
+    n = len(d.reengage)
+    return card.items([
+        ngettext("{file} ({n} account)", "{file} ({n} accounts)", n).format(
+            file="reengage.csv", n=fmt.count(n)),
+        _("the customer_hub block of metrics.json")], _("Written:"))
