@@ -8,8 +8,8 @@ from scipy import stats
 from scipy.special import gammaln, hyp2f1
 
 from hubnb.clv import formulas as F
-from hubnb.clv.models import (BetaGeoModel, ModifiedBetaGeoModel, ParetoNBDModel, build_model,
-                               compress, uncompressed)
+from hubnb.clv.histories import compress, uncompressed
+from hubnb.clv.models import BetaGeoModel, ModifiedBetaGeoModel, ParetoNBDModel, build_model
 from hubnb.clv.predict import predict
 
 BG = {"r": 0.6, "alpha": 25.0, "a": 0.8, "b": 2.5}
