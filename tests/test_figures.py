@@ -55,9 +55,8 @@ def _days(*offsets):
                          ids=["one order on the as-of day", "one order the day before",
                               "a few days", "about a week", "months", "a year",
                               "two years", "two and a half years", "three years", "years"])
-@pytest.mark.parametrize("next_order", [None, 0, 2, 30, 5000],
-                         ids=["no next order", "next today", "next in 2 days",
-                              "next in 30 days", "next beyond the window"])
+@pytest.mark.parametrize("next_order", [None, 2, 5000],
+                         ids=["no next order", "next in 2 days", "next beyond the window"])
 @pytest.mark.parametrize("locale", ["en", "ko"])
 def test_example_timelines_pick_ticks_for_every_date_range(orders, next_order, locale):
     """One day, a few days or years of orders, in English or Korean: the date axis finds its ticks
