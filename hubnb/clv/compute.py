@@ -147,10 +147,11 @@ def compute_clv(orders: pd.DataFrame, refunds: pd.DataFrame | None, profiles: pd
                          laplace_pareto_k=quick[name].pareto_k)
     backtest, backtests = None, {}
     if p.backtest_days > 0:
-        # With a clear choice only the chosen model is backtested (the others' scores
-        # would not change it); when the candidates are close, each is, for comparison.
-        tested = candidates if selection is not None and not selection.clear \
-            else (fit.model_name,)
+        # Only the sampled winner is backtested, unless every candidate was sampled (the
+        # quick pass was not trusted) and they are close: then each is, for comparison.
+        compared = (selection is not None and selection.method == "psis-loo"
+                    and not selection.clear)
+        tested = candidates if compared else (fit.model_name,)
         backtests = {name: run_backtest(orders, refunds, p, as_of, timezone, progress=progress,
                                         model=name)
                      for name in tested}
@@ -165,20 +166,21 @@ def compute_clv(orders: pd.DataFrame, refunds: pd.DataFrame | None, profiles: pd
 def choose_and_fit(data, p: ClvParams, progress: bool = False):
     """``clv.model: auto``: ``(NUTS fits by name, ModelChoice, Laplace fits by name)``.
 
-    Every candidate is first approximated (:mod:`hubnb.clv.laplace`, a second or less
-    each) and the approximations compared by PSIS-LOO. When every approximation is
-    trusted (Pareto k of its importance weights at most 0.7) and one candidate is clearly
-    better, only that one is sampled with NUTS and the choice stands on the approximate
-    scores (``method`` ``psis-loo (laplace)``). Otherwise every candidate is sampled and
-    compared on its NUTS draws, as without the quick pass.
+    Every candidate is first approximated (:mod:`hubnb.clv.laplace`, a second or two each)
+    and the approximations compared by PSIS-LOO. When every approximation is trusted
+    (Pareto k of its importance weights at most 0.7), the choice stands on those scores
+    (``method`` ``psis-loo (laplace)``) and only the winner is sampled with NUTS: a clear
+    winner needs no more evidence, and between candidates that predict about equally well
+    the choice hardly changes the predictions, so sampling the other in full would buy
+    nothing the report uses. Otherwise every candidate is sampled and compared on its
+    NUTS draws, as without the quick pass.
     """
     candidates = candidate_models("auto")
     quick = {name: fitcache.quick_fit(name, data, p.seed) for name in candidates}
     if all(q is not None and q.reliable for q in quick.values()):
         choice = fitcache.model_choice(quick, method="psis-loo (laplace)")
-        if choice.clear:
-            winner = fitcache.nuts_fit(choice.winner, data, p, progress)
-            return {choice.winner: winner}, choice, quick
+        winner = fitcache.nuts_fit(choice.winner, data, p, progress)
+        return {choice.winner: winner}, choice, quick
     fits = {name: fitcache.nuts_fit(name, data, p, progress) for name in candidates}
     return fits, fitcache.model_choice(fits), {k: v for k, v in quick.items() if v is not None}
 

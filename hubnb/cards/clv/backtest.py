@@ -39,11 +39,18 @@ def backtest_card(result, report) -> Card:
             buyers=fmt.number(s.get("buyers"), 0), customers=fmt.number(s.get("profiles"), 0),
             orders=fmt.number(s.get("actual_orders"), 0)))
     card.table(backtest_scores_table(backtests, ci, chosen=result.fit.model_name))
-    if result.selection is not None and len(backtests) == 1 and len(result.selection.candidates) > 1:
-        card.text(_("Only the chosen model was backtested: the data clearly preferred it "
-                    "(see “Which model the data chose”), so the other candidates' backtests "
-                    "would not change the choice. When the candidates are close, each is "
-                    "backtested for comparison."))
+    sel = result.selection
+    if sel is not None and len(backtests) == 1 and len(sel.candidates) > 1:
+        if sel.method == "psis-loo (laplace)":
+            card.text(_("Only the chosen model was backtested: the candidates were compared "
+                        "on a quick approximation of each (see “Which model the data chose”) "
+                        "and only the chosen one was sampled in full. To backtest another "
+                        "candidate, set clv.model to it."))
+        else:
+            card.text(_("Only the chosen model was backtested: the data clearly preferred "
+                        "it (see “Which model the data chose”), so the other candidates' "
+                        "backtests would not change the choice. When the candidates are "
+                        "close, each is backtested for comparison."))
     for name, b in backtests.items():
         d = (b.summary or {}).get("diagnostics") or {}
         if d.get("flagged"):
