@@ -59,7 +59,10 @@ RUN_LOG = "run.log"
 
 class RunLog:
     """A run's log: every progress line (also passed on to ``log``) and, per notebook, the
-    text its cells wrote to stderr, kept out of the report (:func:`_execute`)."""
+    text its cells wrote to stderr, kept out of the report (:func:`_execute`).
+
+    The notebooks' threads report their progress too: one message at a time (``print``
+    writes the text and its newline apart, so two threads' lines could run together)."""
 
     def __init__(self, log):
         self._log, self._lines = log, []
@@ -68,7 +71,7 @@ class RunLog:
     def __call__(self, message: str) -> None:
         with self._lock:
             self._lines.append(message)
-        self._log(message)
+            self._log(message)
 
     def notebook_stderr(self, notebook: str, outputs: list[tuple[int, str]]) -> None:
         with self._lock:
@@ -119,8 +122,7 @@ def run(params_path, out_root="outputs", notebooks_dir=None, kernel_name=None,
         raise ReportError(f"--only must be one of {', '.join(REPORTS)}, not {only!r}")
     params = load_params(params_path)
     language = i18n.check(locale, "--locale") if locale else params.locale
-    run_log = RunLog(log)   # what the run prints, kept as the published run.log too
-    log = _one_line_at_a_time(run_log)  # the notebooks' threads report their progress too
+    log = run_log = RunLog(log)   # what the run prints, kept as the published run.log too
     log(f"reading and validating {params.data} ...")
     dataset = load_dataset(params.data)  # the whole contract is checked before anything is written
     prov = provenance(params)
@@ -232,18 +234,6 @@ def _keep_other_reports(final: Path, staging: Path, rerun: list[str]) -> dict:
     return {"metrics": {k: v for k, v in metrics.items() if k not in rerun and k in REPORTS},
             "fingerprint": {k: v for k, v in read_fingerprints(final).items()
                             if k not in rerun}}
-
-
-def _one_line_at_a_time(log):
-    """``log`` for several threads: one message at a time (``print`` writes the text and
-    its newline apart, so two threads' lines could run together)."""
-    lock = threading.Lock()
-
-    def locked(message: str) -> None:
-        with lock:
-            log(message)
-
-    return locked
 
 
 def _side_by_side(report, notebooks: list[Path], kernels: KernelGroup) -> None:

@@ -167,14 +167,14 @@ def test_too_few_draws_for_psis_fall_back_to_the_in_sample_score_and_say_so():
 
 
 def test_a_flat_tail_falls_back_to_plain_importance_sampling_for_that_row_only():
-    from hubnb.clv.selection import _psis_loo_rows
+    from hubnb.clv.psis import psis_loo
 
     rng = np.random.default_rng(0)
     chains, per_chain = 2, 100
     varied = rng.normal(-3.0, 0.5, size=chains * per_chain)
     flat = np.full(chains * per_chain, -2.0)          # every draw the same: a stuck chain
-    elpd, k, p = _psis_loo_rows(np.column_stack([varied, flat]), chains, per_chain, 1.0)
-    alone = _psis_loo_rows(varied[:, None], chains, per_chain, 1.0)
+    elpd, k, p = psis_loo(np.column_stack([varied, flat]), r_eff=1.0)
+    alone = psis_loo(varied[:, None], r_eff=1.0)
     assert (elpd[0], k[0], p[0]) == pytest.approx((alone[0][0], alone[1][0], alone[2][0]))
     # the flat row: log S - logsumexp(2 repeated S times) = log S - (2 + log S) = -2
     assert elpd[1] == pytest.approx(-2.0) and p[1] == pytest.approx(0.0) and np.isinf(k[1])

@@ -14,7 +14,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 from report_checks import own_warnings, report_problems
 from test_data import write
-from test_run import PARAMS, notebook
+from test_run import notebook, tiny_merchant
 
 from hubnb.run import RUN_LOG, run
 
@@ -43,10 +43,7 @@ def test_the_check_finds_what_a_report_must_not_hold(tmp_path):
 
 
 def test_warnings_and_stderr_go_to_run_log_not_the_report(tmp_path):
-    write(tmp_path / "tiny")
-    (tmp_path / "tiny.yaml").write_text(PARAMS)
-    nbs = tmp_path / "notebooks"
-    nbs.mkdir()
+    nbs = tiny_merchant(tmp_path)
     notebook(nbs / "noisy.ipynb",
              "import sys, warnings\n"
              "warnings.warn('the chart may be wrong: LOUD_WARNING_MARKER')\n"

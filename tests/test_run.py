@@ -32,12 +32,19 @@ def notebook(path, *cells):
     nbformat.write(nb, path)
 
 
+def tiny_merchant(folder):
+    """The tiny merchant's data and params in ``folder``; returns its (empty) notebooks
+    folder."""
+    write(folder / "tiny")
+    (folder / "tiny.yaml").write_text(PARAMS)
+    nbs = folder / "notebooks"
+    nbs.mkdir()
+    return nbs
+
+
 @pytest.fixture
 def merchant(tmp_path):
-    write(tmp_path / "tiny")
-    (tmp_path / "tiny.yaml").write_text(PARAMS)
-    nbs = tmp_path / "notebooks"
-    nbs.mkdir()
+    nbs = tiny_merchant(tmp_path)
     notebook(nbs / "records_metrics.ipynb",
              # the run read and validated the data once: a second read here would fail
              "import hubnb.report\n"

@@ -122,21 +122,30 @@ def relative_efficiency(draws: dict) -> float:
 
 
 def loo(fit: FitResult | LaplaceFit) -> Loo:
-    """PSIS-LOO of a fit over its distinct purchase histories, weighted by profiles.
+    """PSIS-LOO of a fit over its distinct purchase histories, weighted by profiles
+    (:mod:`hubnb.clv.psis`, ArviZ's algorithm vectorised over the histories).
 
-    A :class:`~hubnb.clv.laplace.LaplaceFit` is scored on its draws with the
-    approximate-posterior correction (:func:`_laplace_loo`)."""
-    import arviz_stats  # noqa: F401  (registers the .azstats accessor)
-
-    if isinstance(fit, LaplaceFit):
-        return _laplace_loo(fit)
+    A NUTS fit is scored on its thinned draws with their relative efficiency; a
+    :class:`~hubnb.clv.laplace.LaplaceFit` on its draws with the approximate-posterior
+    correction (the leave-one-out ratios of history i are p / (q p(y_i)), ArviZ's
+    ``loo_approximate_posterior``), so its scores estimate the posterior's. A history whose
+    tail of importance ratios is flat (e.g. a chain stuck on one value after a short
+    warm-up) gets plain importance-sampling LOO and Pareto k infinite, so it counts among
+    the unreliable scores instead of stopping the run.
+    """
     model = PURCHASE_MODELS[fit.model_name]
     x, t_x, T, n = history_rows(fit.data.arrays)
-    draws = thinned_draws(fit)
-    chains, per_chain = next(iter(draws.values())).shape
-    flat = {k: v.reshape(-1, 1) for k, v in draws.items()}
-    psis = chains * per_chain >= MIN_PSIS_DRAWS
-    reff = relative_efficiency(draws) if psis else 1.0
+    if isinstance(fit, LaplaceFit):
+        flat = {k: np.asarray(fit.draws[k], dtype=float).reshape(-1, 1)
+                for k in model.param_names}
+        psis = True
+        options = {"log_correction": fit.log_p - fit.log_q}
+    else:
+        draws = thinned_draws(fit)
+        chains, per_chain = next(iter(draws.values())).shape
+        flat = {k: v.reshape(-1, 1) for k, v in draws.items()}
+        psis = chains * per_chain >= MIN_PSIS_DRAWS
+        options = {"r_eff": relative_efficiency(draws) if psis else 1.0}
     elpd_i = np.empty(len(x))
     p_loo_i = np.empty(len(x))
     k_i = np.empty(len(x))
@@ -147,40 +156,13 @@ def loo(fit: FitResult | LaplaceFit) -> Loo:
             elpd_i[sl] = logsumexp(ll, axis=0) - np.log(ll.shape[0])
             k_i[sl], p_loo_i[sl] = np.nan, 0.0
             continue
-        elpd_i[sl], k_i[sl], p_loo_i[sl] = _psis_loo_rows(ll, chains, per_chain, reff)
+        elpd_i[sl], k_i[sl], p_loo_i[sl] = psis_loo(ll, **options)
     total = float(n.sum())
     elpd = float(n @ elpd_i)
     return Loo(elpd=elpd, se=weighted_se(elpd_i, n), p_loo=float(n @ p_loo_i),
                pareto_k_over_0_7=float(n[k_i > K_THRESHOLD].sum() / total) if psis else None,
                pareto_k_max=float(np.max(k_i)) if psis else None, elpd_i=elpd_i, weights=n,
                psis=psis)
-
-
-def _laplace_loo(fit: LaplaceFit) -> Loo:
-    """PSIS-LOO from a Laplace approximation's draws: each history's leave-one-out ratios
-    are p / (q p(y_i)) (ArviZ's ``loo_approximate_posterior``), Pareto-smoothed, so the
-    scores estimate those of the posterior, not of the approximation."""
-    model = PURCHASE_MODELS[fit.model_name]
-    x, t_x, T, n = history_rows(fit.data.arrays)
-    flat = {k: np.asarray(fit.draws[k], dtype=float).reshape(-1, 1) for k in model.param_names}
-    elpd_i, p_loo_i, k_i = np.empty(len(x)), np.empty(len(x)), np.empty(len(x))
-    for start in range(0, len(x), ROWS_PER_CHUNK):
-        sl = slice(start, start + ROWS_PER_CHUNK)
-        ll = model.loglik_rows(flat, x[sl], t_x[sl], T[sl])
-        elpd_i[sl], k_i[sl], p_loo_i[sl] = psis_loo(ll, log_correction=fit.log_p - fit.log_q)
-    total = float(n.sum())
-    return Loo(elpd=float(n @ elpd_i), se=weighted_se(elpd_i, n), p_loo=float(n @ p_loo_i),
-               pareto_k_over_0_7=float(n[k_i > K_THRESHOLD].sum() / total),
-               pareto_k_max=float(np.max(k_i)), elpd_i=elpd_i, weights=n)
-
-
-def _psis_loo_rows(ll: np.ndarray, chains: int, per_chain: int, reff: float):
-    """(elpd, pareto k, p_loo) per row of ``ll`` (draws x rows): ArviZ's PSIS-LOO,
-    vectorised over the rows (:mod:`hubnb.clv.psis`). A row whose tail of importance
-    ratios is flat (e.g. a chain stuck on one value after a short warm-up, so its draws
-    repeat) gets plain importance-sampling LOO and Pareto k infinite, so it counts among
-    the unreliable scores (k > 0.7) instead of stopping the run."""
-    return psis_loo(ll, r_eff=reff)
 
 
 def weighted_se(values: np.ndarray, weights: np.ndarray) -> float:
