@@ -20,6 +20,7 @@ Each bug the properties found is kept below as a plain regression test.
 from __future__ import annotations
 
 import contextlib
+import copy
 import csv
 import datetime as dt
 import decimal
@@ -29,6 +30,7 @@ import os
 import re
 import signal
 import tempfile
+import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,12 +39,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 from test_data import ORDERS, PROFILES, write   # the small valid base of tests/test_data.py
 
 from hubnb.data import EVENT_TYPES, REFUNDS_EXCEED_RULE, TABLES, load_dataset
-from hubnb.errors import DataError, HubnbError
+from hubnb.errors import DataError, HubnbError, ParamsError
+from hubnb.i18n import LOCALES
+from hubnb.params import CLV_MODELS, SEGMENT_NAMES, load_params, parse_params
 
 # ----------------------------------------------------------------------------- profiles
 _QUIET = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example,
@@ -1236,4 +1241,602 @@ def test_a_missing_required_column_is_named_before_any_value(tmp_path):
     orders = ("order_id,profile_id,placed_at,signed_in\no1,a,2026-03-01T09:15:00,true\n")
     e = load_error(write(tmp_path / "m", orders=orders))
     assert (e.column, e.row) == ("value", None)
+
+
+# ============================================================================= params
+
+
+REJECT, ANYOK, EITHER = object(), object(), object()   # an error / a load, not compared / both
+PRESETS = ["last_7_days", "last_30_days", "last_90_days", "last_365_days", "month_to_date",
+           "year_to_date"]
+BASE_PARAMS = {
+    "merchant": "acme", "display_name": "Acme Store", "data": "data",
+    "timezone": "America/New_York", "currency": "EUR", "locale": "it", "as_of": "2026-11-22",
+    "period": {"start": dt.date(2026, 10, 1), "end": dt.date(2026, 10, 31)},
+    "comparison": "previous_period",
+    "hub": {"launched_on": dt.date(2025, 3, 1),
+            "paused": [{"start": dt.date(2025, 6, 1), "end": dt.date(2025, 6, 3)}],
+            "attribution_window_days": 7, "inactive_after_days": 30},
+    "clv": {"horizon_days": 365, "history_days": 1500,
+            "orders": {"sources": ["web", "pos"], "exclude_pos": False,
+                       "exclude_subscriptions": False, "exclude_zero_value": True},
+            "model": "auto", "credible_interval": 0.9, "chains": 2, "draws": 1000,
+            "tune": 1000, "seed": 1, "backtest_days": 0, "force": False,
+            "churn_bands": [0.3, 0.7]},
+    "segments": [{"name": "VIP", "where": "historical_clv >= 500"},
+                 {"name": "Soon", "where": "predicted_orders >= 1 and churn_probability < 0.3"}],
+}
+INTS = {"hub.attribution_window_days": 0, "hub.inactive_after_days": 1, "clv.horizon_days": 1,
+        "clv.history_days": 1, "clv.chains": 1, "clv.draws": 10, "clv.tune": 10,
+        "clv.seed": 0, "clv.backtest_days": 0}
+BOOLS_P = ["clv.force", "clv.orders.exclude_pos", "clv.orders.exclude_subscriptions",
+           "clv.orders.exclude_zero_value"]
+LEAVES = ["merchant", "display_name", "data", "timezone", "currency", "locale", "as_of",
+          "period", "comparison", "hub", "hub.launched_on", "hub.paused", "clv", "clv.orders",
+          "clv.orders.sources", "clv.model", "clv.credible_interval", "clv.churn_bands",
+          "segments", *INTS, *BOOLS_P]
+#: Keys whose value decides another key's check (as_of moves the period...).
+COUPLED = {"as_of": {"period", "comparison"}, "period": {"comparison"},
+           "timezone": {"period", "comparison", "as_of"}}
+ZONES = sorted(zoneinfo.available_timezones())
+DAY0, DAY1 = dt.date(1900, 1, 1), dt.date(2199, 12, 31)
+
+
+def scalars():
+    return st.one_of(
+        st.none(), st.booleans(), st.integers(-5, 2000), st.integers(), st.floats(),
+        st.text(max_size=12), st.sampled_from(["", " ", "yes", "no", "null", "~", "1 Dec 2024",
+                                               "2026-02-30", "2026-11-22", "USD", "usd", "en",
+                                               "EN", "auto", "bg", "UTC", "Mars/Olympus",
+                                               "America", "a" * 5000, "x\ny", "historical_clv"]),
+        st.dates(dt.date(1, 1, 1), dt.date(9999, 12, 31)),
+        st.datetimes(dt.datetime(1, 1, 2), dt.datetime(9999, 12, 30)),
+        st.sampled_from(ZONES), st.sampled_from(PRESETS + list(CLV_MODELS) + list(LOCALES)),
+        st.sampled_from(["previous_period", "previous_year", "none"]))
+
+
+def yaml_values():
+    return st.one_of(scalars(), st.lists(scalars(), max_size=3),
+                     st.dictionaries(st.sampled_from(["start", "end", "name", "where", "x"]),
+                                     scalars(), max_size=3),
+                     st.lists(st.fixed_dictionaries({"start": scalars(), "end": scalars()}),
+                              max_size=2))
+
+
+def good_values(path: str):
+    """Values the contract accepts at ``path`` (so that some cases load and are compared)."""
+    days = st.dates(DAY0 + dt.timedelta(days=800), DAY1)
+    if path in INTS:
+        return st.integers(INTS[path], 10**6)
+    if path in BOOLS_P:
+        return st.booleans()
+    return {
+        "merchant": st.from_regex(r"[a-z0-9_-]{1,64}", fullmatch=True),
+        "display_name": st.text(max_size=20), "data": st.sampled_from(["d", "../x", "a b"]),
+        "timezone": st.sampled_from(ZONES), "currency": st.sampled_from(["USD", "KRW", "CHF"]),
+        "locale": st.sampled_from(LOCALES), "as_of": st.one_of(days, days.map(str)),
+        "period": st.one_of(st.sampled_from(PRESETS), st.tuples(days, days).map(
+            lambda d: {"start": min(d), "end": max(d)})),
+        "comparison": st.sampled_from(["previous_period", "previous_year", "none", None]),
+        "hub": st.just({}), "hub.launched_on": st.one_of(st.none(), days),
+        "hub.paused": st.just([]), "clv": st.none(), "clv.orders": st.just({}),
+        "clv.orders.sources": st.one_of(st.none(), st.text(max_size=5),
+                                        st.lists(st.text(max_size=5), min_size=1, max_size=3)),
+        "clv.model": st.sampled_from(CLV_MODELS),
+        "clv.credible_interval": st.floats(0.01, 0.99),
+        "clv.churn_bands": st.tuples(st.floats(0.01, 0.49), st.floats(0.5, 0.99)).map(list),
+        "segments": st.just([]),
+    }[path]
+
+
+@st.composite
+def conditions(draw, depth=0):
+    """(text, valid) of a segment condition: a comparison or and/or/not of them is valid."""
+    def term(d):
+        kind = draw(st.sampled_from(["attr", "attr", "num", "bad_name", "string", "call",
+                                     "arith", "power"] if d < 2 else ["attr", "num"]))
+        if kind == "attr":
+            return draw(st.sampled_from(sorted(SEGMENT_NAMES))), True, True
+        if kind == "num":
+            return draw(st.sampled_from(["0", "1", "0.3", "500", "-2", "1e999", "1_000"])), True, False
+        if kind == "bad_name":
+            return draw(st.sampled_from(["lifetime", "clv", "x", "__class__"])), False, True
+        if kind == "string":
+            return "'a'", False, False
+        if kind == "call":
+            return "abs(historical_clv)", False, True
+        a, b = term(d + 1), term(d + 1)
+        op = "**" if kind == "power" else draw(st.sampled_from(["+", "-", "*", "/"]))
+        return f"({a[0]} {op} {b[0]})", a[1] and b[1] and kind != "power", a[2] or b[2]
+
+    kind = draw(st.sampled_from(["cmp", "cmp", "and", "not", "bare"] if depth < 2 else ["cmp"]))
+    if kind == "cmp":
+        a, b = term(0), term(0)
+        op = draw(st.sampled_from(["<", "<=", ">", ">=", "==", "!="]))
+        return f"{a[0]} {op} {b[0]}", (a[1] and b[1], a[2] or b[2])
+    if kind == "bare":
+        a = term(0)
+        return a[0], (False, a[2])
+    if kind == "not":
+        text, (ok, named) = draw(conditions(depth + 1))
+        return f"not ({text})", (ok, named)
+    (ta, (oka, na)), (tb, (okb, nb)) = draw(conditions(depth + 1)), draw(conditions(depth + 1))
+    return f"({ta}) {draw(st.sampled_from(['and', 'or']))} ({tb})", (oka and okb, na or nb)
+
+
+def _day(v):
+    """The date a params value means, or None."""
+    if isinstance(v, dt.datetime):
+        v = v.date()
+    elif isinstance(v, str):
+        try:
+            v = dt.date.fromisoformat(v)
+        except ValueError:
+            return None
+    return v if isinstance(v, dt.date) else None
+
+
+def _in(day):
+    return day is not None and DAY0 <= day <= DAY1
+
+
+def _number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def expect_param(path: str, v, raw):
+    """What parse_params must make of ``v`` at ``path``: a value, REJECT, ANYOK or EITHER."""
+    if path == "merchant":
+        return v if isinstance(v, str) and re.fullmatch(r"[a-z0-9_-]{1,64}", v) else REJECT
+    if path == "display_name":
+        return ANYOK if v in (None, "") else v if isinstance(v, str) else REJECT
+    if path == "data":
+        return ANYOK if isinstance(v, str) and v and "\x00" not in v else REJECT
+    if path == "timezone":
+        if not isinstance(v, str) or not v:
+            return REJECT
+        return v if v in ZONES else EITHER
+    if path == "currency":
+        return EITHER if isinstance(v, str) and re.fullmatch("[A-Z]{3}", v) else REJECT
+    if path == "locale":
+        return v if isinstance(v, str) and v in LOCALES else REJECT
+    if path == "as_of":
+        if v is None:
+            return ANYOK
+        return EITHER if _in(_day(v)) else REJECT   # a valid day may move the period out
+    if path in ("period", "comparison"):
+        if path == "comparison" and v in (None, "none"):
+            return None
+        if isinstance(v, str):
+            known = PRESETS if path == "period" else ["previous_period", "previous_year"]
+            return EITHER if v in known else REJECT
+        if isinstance(v, dict) and set(v) == {"start", "end"}:
+            start, end = _day(v["start"]), _day(v["end"])
+            if _in(start) and _in(end) and start <= end:
+                return (start, end) if path == "period" else EITHER
+        return REJECT
+    if path == "hub.launched_on":
+        return None if v is None else _day(v) if _in(_day(v)) else REJECT
+    if path == "hub.paused":
+        if v is None:
+            return ()
+        if not isinstance(v, list):
+            return REJECT
+        out = []
+        for item in v:
+            if not isinstance(item, dict) or set(item) != {"start", "end"}:
+                return REJECT
+            start, end = _day(item["start"]), _day(item["end"])
+            if not (_in(start) and _in(end) and start <= end):
+                return REJECT
+            out.append((start, end))
+        return tuple(out)
+    if path in ("hub", "clv", "clv.orders"):
+        # None or {}: the defaults (the generated mappings hold only keys these do not know)
+        return ANYOK if v is None or v == {} else REJECT
+    if path == "clv.orders.sources":
+        if v is None:
+            return None
+        if isinstance(v, str):
+            return (v,)
+        if isinstance(v, list) and v and all(isinstance(s, str) for s in v):
+            return tuple(v)
+        return REJECT
+    if path == "clv.model":
+        return v if isinstance(v, str) and v in CLV_MODELS else REJECT
+    if path == "clv.credible_interval":
+        return float(v) if _number(v) and 0 < v < 1 else REJECT
+    if path == "clv.churn_bands":
+        if isinstance(v, list) and len(v) == 2 and all(_number(b) for b in v) \
+                and 0 < v[0] < v[1] < 1:
+            return (float(v[0]), float(v[1]))
+        return REJECT
+    if path == "segments":
+        if v is None:
+            return ()
+        if not isinstance(v, list):
+            return REJECT
+        out, seen = [], set()
+        for item in v:
+            if not isinstance(item, dict) or set(item) - {"_valid"} != {"name", "where"}:
+                return REJECT
+            name, where = item["name"], item["where"]
+            valid = item.get("_valid", EITHER)
+            if not isinstance(name, str) or not name.strip() or len(name) > 100 or name in seen \
+                    or not isinstance(where, str) or valid is False:
+                return REJECT
+            seen.add(name)
+            if valid is EITHER:
+                return EITHER
+            out.append((name, where))
+        return tuple(out)
+    if path in INTS:
+        return v if isinstance(v, int) and not isinstance(v, bool) and v >= INTS[path] else REJECT
+    if path in BOOLS_P:
+        return v if isinstance(v, bool) else REJECT
+    raise AssertionError(path)
+
+
+def echo(p, path: str):
+    """The parsed value at ``path``, in the oracle's terms."""
+    if path == "period":
+        return (p.period.start, p.period.end)
+    if path == "comparison":
+        return None if p.comparison is None else (p.comparison.start, p.comparison.end)
+    if path == "hub.paused":
+        return tuple((r.start, r.end) for r in p.hub.paused)
+    if path == "clv.churn_bands":
+        return p.clv.churn_bands
+    if path == "segments":
+        return tuple((s.name, s.where) for s in p.segments)
+    value = p
+    for part in path.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _get(raw, path):
+    for part in path.split("."):
+        raw = raw[part]
+    return raw
+
+
+def _parent(raw, path):
+    *head, last = path.split(".")
+    for part in head:
+        if not isinstance(raw.get(part), dict):
+            return None, last
+        raw = raw[part]
+    return raw, last
+
+
+@st.composite
+def params_cases(draw):
+    """A params mapping from the valid base with one to three things gone wrong."""
+    raw = copy.deepcopy(BASE_PARAMS)
+    changes = []                            # (path, expected)
+    for _ in range(draw(st.integers(1, 3))):
+        what = draw(st.sampled_from(["set"] * 6 + ["unknown", "delete", "segments", "paused"]))
+        if what == "set":
+            path = draw(st.sampled_from(LEAVES))
+            parent, last = _parent(raw, path)
+            if parent is None:
+                continue
+            value = draw(st.one_of(yaml_values(), good_values(path)))
+            parent[last] = value
+            changes = [(p, e) for p, e in changes if not _within(p, path)]
+            changes.append((path, expect_param(path, value, raw)))
+        elif what == "unknown":
+            where = draw(st.sampled_from(["", "hub", "clv", "clv.orders", "period",
+                                          "hub.paused[0]", "segments[0]"]))
+            key = draw(st.one_of(st.text(max_size=10), st.sampled_from(
+                ["Merchant", "colour", "launched", "as of", "a\nb", "a.b", "model "]),
+                st.integers(), st.none(), st.booleans()))
+            target = raw
+            for part in filter(None, re.split(r"\.|\[0\]", where)):
+                target = target.get(part) if isinstance(target, dict) else None
+            if where.endswith("[0]"):
+                target = target[0] if isinstance(target, list) and target else None
+            if not isinstance(target, dict) or key in target:
+                continue
+            target[key] = draw(scalars())
+            # the error names the key (where hubnb checks keys) or the mapping holding it
+            changes.append((f"{where}.{_plain(key)}".lstrip(".")
+                            if where in ("", "hub", "clv", "clv.orders") else where, REJECT))
+        elif what == "delete":
+            path = draw(st.sampled_from(LEAVES))
+            parent, last = _parent(raw, path)
+            if parent is None or last not in parent:
+                continue
+            del parent[last]
+            changes = [(p, e) for p, e in changes if not _within(p, path)]
+            changes.append((path, REJECT if path in ("merchant", "data", "timezone") else ANYOK))
+        elif what == "segments":
+            items = []
+            for _ in range(draw(st.integers(0, 3))):
+                where, (valid, named) = draw(conditions())
+                name = draw(st.one_of(st.sampled_from(["VIP", "Soon", "x" * 101, " ", "A\nB"]),
+                                      st.text(max_size=8)))
+                items.append({"name": name, "where": where, "_valid": valid and named})
+            raw["segments"] = [{"name": i["name"], "where": i["where"]} for i in items]
+            changes = [(p, e) for p, e in changes if not _within(p, "segments")]
+            changes.append(("segments", expect_param("segments", items, raw)))
+        else:
+            value = draw(st.lists(st.fixed_dictionaries(
+                {"start": st.dates(dt.date(1890, 1, 1), dt.date(2210, 1, 1)),
+                 "end": st.dates(dt.date(1890, 1, 1), dt.date(2210, 1, 1))}), max_size=3))
+            if isinstance(raw.get("hub"), dict):
+                raw["hub"]["paused"] = value
+                changes = [(p, e) for p, e in changes if not _within(p, "hub.paused")]
+                changes.append(("hub.paused", expect_param("hub.paused", value, raw)))
+    return raw, changes
+
+
+def _within(path: str, outer: str) -> bool:
+    """``path`` is ``outer`` or inside it (a later change replaces it)."""
+    return path == outer or path.startswith(outer + ".") or path.startswith(outer + "[")
+
+
+def _plain(key) -> str:
+    """A key as an error names it: as written when plain printable text, else its repr."""
+    if isinstance(key, str) and key and key.isprintable() and key.strip() == key \
+            and len(key) <= 80:
+        return key
+    return repr(key)[:80]
+
+
+def _related(key: str, path: str) -> bool:
+    if key == path:
+        return True
+    key = re.sub(r" \(.*\)$", "", key)      # segments[0].where (VIP)
+    return any(k == path or k.startswith(path + ".") or k.startswith(path + "[")
+               or path.startswith(k + ".") or path.startswith(k + "[")
+               for k in (key, *(c for c in COUPLED.get(path, ()) if c == key)))
+
+
+@cases(ci=400)
+@given(params_cases())
+def test_broken_params_end_in_an_error_naming_the_key_or_say_what_the_file_says(case):
+    raw, changes = case
+    note(changes)
+    try:
+        with time_limit(30):
+            p = parse_params(copy.deepcopy(raw))
+    except HubnbError as error:
+        text = assert_one_line(error)
+        assert isinstance(error, ParamsError), text
+        assert text.startswith(f"bad params: {error.key}: ")
+        culprits = [path for path, e in changes if e is REJECT or e is EITHER]
+        assert any(_related(error.key, path) for path in culprits), (
+            f"{text}: names {error.key!r}, but the changes were {changes}")
+        event("error")
+        return
+    rejected = [path for path, e in changes if e is REJECT]
+    assert not rejected, f"loaded although {rejected} is wrong"
+    for path, expected in changes:
+        if expected not in (ANYOK, EITHER) and path:
+            assert echo(p, path) == expected, (path, echo(p, path), expected)
+    event("loaded")
+
+
+@st.composite
+def params_files(draw):
+    """A params file: the YAML of a (broken) mapping, encoded and edited at random."""
+    raw, changes = draw(params_cases()) if draw(st.booleans()) else (copy.deepcopy(BASE_PARAMS), [])
+    text = original = yaml.safe_dump(raw, allow_unicode=draw(st.booleans()), sort_keys=False)
+    edit = draw(st.sampled_from(["none"] * 4 + ["repeat_key", "bad_date", "garbage", "deep",
+                                                "tab_indent", "bomb", "tag"]))
+    if edit == "repeat_key":
+        lines = text.splitlines(keepends=True)
+        i = draw(st.integers(0, len(lines) - 1))
+        lines.insert(draw(st.integers(0, len(lines))), lines[i])
+        text = "".join(lines)
+    elif edit == "bad_date":
+        text = re.sub(r"^as_of: .*$", f"as_of: {draw(st.sampled_from(['2026-02-30', '2026-13-01', '2026-01-01T25:00:00', '0000-01-01']))}",
+                      text, flags=re.M)
+    elif edit == "garbage":
+        at = draw(st.integers(0, len(text)))
+        text = text[:at] + draw(st.one_of(st.text(max_size=6), st.sampled_from(
+            [":", "- ", "\t", "&a", "*a", "!!float x", "{", "[", "'", '"', "? ", "\x00", "%"]))) \
+            + text[at:]
+    elif edit == "deep":
+        text += "x: " + "[" * draw(st.integers(50, 3000)) + "\n"
+    elif edit == "tab_indent":
+        text = text.replace("  ", "\t")
+    elif edit == "bomb":                    # nine levels of nine aliases: 9**9 on expansion
+        text = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+            f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+            for p, c in zip("abcdefgh", "bcdefghi")) + text.replace("merchant: acme",
+                                                                    "merchant: *i")
+    elif edit == "tag":
+        text = text.replace("seed: 1", draw(st.sampled_from(
+            ["seed: !!float x", "seed: !!int x", "seed: !!python/object:os.system x",
+             "seed: !!binary x", "seed: !!timestamp 2026", "seed: !!set {1}"])))
+    if text == original:                    # (the line to edit was not there)
+        edit = "none"
+    encoding = draw(st.sampled_from(["utf-8", "utf-8", "utf-8-sig", "utf-16", "latin-1"]))
+    return raw, changes, edit, text, encoding
+
+
+@cases(ci=160)
+@given(params_files())
+def test_params_files_of_any_bytes_end_in_a_named_error_or_what_the_mapping_gives(case):
+    raw, changes, edit, text, encoding = case
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "m.yaml"
+        data = text.encode(encoding, errors="replace")
+        path.write_bytes(data)
+        try:
+            with time_limit(30):
+                got = load_params(path)
+        except HubnbError as error:
+            got = error
+            text_ = assert_one_line(error)
+            assert isinstance(error, ParamsError), text_
+        try:
+            data.decode("utf-8-sig" if encoding in ("utf-8", "utf-8-sig") else encoding
+                        if encoding != "latin-1" else "utf-8")
+            readable = True
+        except UnicodeDecodeError:
+            readable = False
+        if edit == "none" and readable and data.decode(encoding) == text:
+            # the same mapping: the same outcome as parse_params gives it
+            try:
+                want = parse_params(copy.deepcopy(raw), base_dir=path.resolve().parent,
+                                    source=path.resolve())
+            except ParamsError as error:
+                want = error
+            if isinstance(want, ParamsError):
+                assert isinstance(got, ParamsError) and got.key == want.key, (got, want)
+            else:
+                assert got == want
+        elif edit == "none" and not readable:   # Latin-1 bytes that are not UTF-8
+            assert isinstance(got, ParamsError) and got.key == "params file", got
+        elif edit == "repeat_key" and isinstance(got, ParamsError):
+            pass                            # the repeated key, or what follows from it
+        elif edit in ("bad_date", "deep", "tag"):
+            assert isinstance(got, ParamsError), got
+        event("error" if isinstance(got, ParamsError) else "loaded")
+
+
+# ---------------------------------------------- params: what the properties caught
+def params_error(**override) -> ParamsError:
+    with pytest.raises(ParamsError) as err:
+        parse_params({**BASE_PARAMS, **override})
+    assert_one_line(err.value)
+    return err.value
+
+
+def params_file_error(tmp_path, data: bytes) -> ParamsError:
+    path = tmp_path / "m.yaml"
+    path.write_bytes(data)
+    with pytest.raises(ParamsError) as err:
+        with time_limit(30):
+            load_params(path)
+    assert_one_line(err.value)
+    return err.value
+
+
+def test_a_bad_date_names_its_key_once():
+    # The reported snag: "bad params: hub.launched_on: hub.launched_on '1 Dec 2024' is not a
+    # date". Every date of the file had the same message (as_of, hub.paused[i].start...).
+    e = params_error(hub={"launched_on": "1 Dec 2024"})
+    assert str(e) == "bad params: hub.launched_on: '1 Dec 2024' is not a date (YYYY-MM-DD)"
+    assert str(params_error(as_of=True)) == "bad params: as_of: True is not a date (YYYY-MM-DD)"
+    e = params_error(hub={"paused": [{"start": "soon", "end": "2026-01-01"}]})
+    assert str(e) == "bad params: hub.paused[0].start: 'soon' is not a date (YYYY-MM-DD)"
+    e = params_error(period={"start": [], "end": "2026-01-02"})
+    assert str(e) == "bad params: period.start: [] is not a date (YYYY-MM-DD)"
+
+
+def test_dates_outside_1900_to_2199_are_errors_not_overflows():
+    # Caught: hub.paused ranges and hub.launched_on in year 1 loaded; found probing (kept
+    # here): as_of 0001-01-05 with a last_30_days period raised OverflowError.
+    e = params_error(as_of=dt.date(1, 1, 5), period="last_30_days")
+    assert e.key == "as_of" and "not within 1900-01-01 to 2199-12-31" in str(e)
+    assert params_error(hub={"paused": [{"start": dt.date(1, 1, 1),
+                                         "end": dt.date(1, 1, 1)}]}).key == "hub.paused[0].start"
+    assert params_error(hub={"launched_on": dt.date(9999, 1, 1)}).key == "hub.launched_on"
+    e = params_error(as_of="1900-01-10", period="last_30_days")   # the period starts in 1899
+    assert e.key == "period"
+
+
+def test_a_section_that_is_not_a_mapping_is_an_error_even_when_falsy():
+    # Caught: `hub: 0`, `hub: false`, `clv: ""`, `segments: 0` loaded as the defaults.
+    for key, value in (("hub", 0), ("hub", False), ("clv", ""), ("segments", 0),
+                       ("hub", {"paused": 0}), ("clv", {"orders": False})):
+        e = params_error(**{key: value})
+        assert e.key in (key, f"{key}.paused", f"{key}.orders")
+    assert parse_params({**BASE_PARAMS, "hub": None, "segments": None}).segments == ()
+
+
+def test_display_name_and_data_must_be_text():
+    # Caught: `display_name: [1, 2]` loaded as "[1, 2]" and `display_name: no` (YAML's
+    # false) as the merchant's slug; `data: 5` loaded as the folder "5".
+    for value in ([1, 2], False, 2024):
+        assert params_error(display_name=value).key == "display_name"
+    for value in (5, [1], "a\x00b"):
+        assert params_error(data=value).key == "data"
+
+
+def test_an_unknown_key_is_named_on_one_line_and_visibly():
+    # Caught: an unknown key '\x1e' (or 'a\nb') made a message of two lines; '' and ' '
+    # made "bad params: : unknown key", naming nothing one can see.
+    for key, shown in (("\x1e", "'\\x1e'"), ("a\nb", "'a\\nb'"), ("", "''"), (" ", "' '")):
+        e = params_error(**{key: 1})
+        assert e.key == shown and str(e).startswith(f"bad params: {shown}: unknown key")
+    assert params_error(hub={"x\ny": 1}).key == "hub.'x\\ny'"
+    # a segment's name is part of its key: shown the same way
+    e = params_error(segments=[{"name": "A\nB", "where": "lifetime > 1"}])
+    assert e.key == "segments[0].where ('A\\nB')"
+
+
+def test_an_unknown_time_zone_is_an_error_whatever_the_file_system_says():
+    # Caught: timezone 'America' raised IsADirectoryError and 5000 a's OSError (File name
+    # too long): ZoneInfo looks the name up as a file.
+    for tz in ("America", "a" * 5000, "../../etc/passwd", 5):
+        e = params_error(timezone=tz)
+        assert e.key == "timezone" and len(str(e)) < 200
+
+
+def test_params_files_yaml_cannot_read_are_named_errors(tmp_path):
+    # Caught: `as_of: 2026-02-30` raised ValueError (PyYAML builds a date); `!!float x` and
+    # `!!int x` ValueError, `!!timestamp 2026` AttributeError, deep nesting RecursionError,
+    # a Latin-1 file UnicodeDecodeError: all tracebacks.
+    text = yaml.safe_dump({k: v for k, v in BASE_PARAMS.items()
+                           if k not in ("as_of", "display_name")})
+    e = params_file_error(tmp_path, (text + "as_of: 2026-02-30\n").encode())
+    assert str(e) == "bad params: as_of: '2026-02-30' is not a date (YYYY-MM-DD)"
+    for tag in ("!!float x", "!!int x", "!!binary x"):
+        e = params_file_error(tmp_path, (text + f"x: {tag}\n").encode())
+        assert e.key == "params file" and "is not valid YAML" in str(e)
+    e = params_file_error(tmp_path, (text + "as_of: !!timestamp 2026\n").encode())
+    assert str(e) == "bad params: as_of: '2026' is not a date (YYYY-MM-DD)"
+    e = params_file_error(tmp_path, (text + "x: " + "[" * 3000 + "\n").encode())
+    assert e.key == "params file" and "is not valid YAML" in str(e)
+    e = params_file_error(tmp_path, (text + "display_name: Caf\u00e9\n").encode("latin-1"))
+    line = text.count("\n") + 1
+    assert e.key == "params file" and f"byte 0xE9 on line {line}, which is not UTF-8" in str(e)
+    # the same file in UTF-16 (with its byte-order mark) is read
+    (tmp_path / "u.yaml").write_bytes((text + "display_name: Caf\u00e9\n").encode("utf-16"))
+    assert load_params(tmp_path / "u.yaml").display_name == "Caf\u00e9"
+
+
+def test_a_key_given_twice_is_an_error(tmp_path):
+    # Found writing the file-level property (which allows either outcome for a repeated
+    # line): PyYAML keeps the last of two `merchant:` lines silently.
+    text = yaml.safe_dump(BASE_PARAMS, sort_keys=False) + "merchant: other\n"
+    e = params_file_error(tmp_path, text.encode())
+    assert e.key == "merchant" and "is given twice" in str(e)
+
+
+def test_an_alias_bomb_is_refused_quickly(tmp_path):
+    # A guard (the old code passed it too): nine levels of nine aliases, whose repr in a
+    # message would never end.
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+        for p, c in zip("abcdefgh", "bcdefghi"))
+    e = params_file_error(tmp_path, (bomb + "merchant: *i\n").encode())
+    assert e.key == "a" and len(str(e)) < 200      # the first unknown key, named at once
+
+
+def test_a_segment_condition_is_a_comparison():
+    # Caught by the condition grammar: a bare attribute (`aov`: true for every profile
+    # whose AOV is not 0) or arithmetic without a comparison loaded; a power (9**9**9)
+    # would hang the notebook. Found probing: deep nesting raised MemoryError ("too
+    # complex to parse").
+    for where in ("aov", "historical_clv + 1", "historical_clv > 9**9**9",
+                  "historical_clv > 'a'", "-" * 100_000 + "historical_clv",
+                  "historical_clv >= 500 if aov else 1", 500):
+        e = params_error(segments=[{"name": "S", "where": where}])
+        assert e.key == "segments[0].where (S)"
+    ok = parse_params({**BASE_PARAMS, "segments": [
+        {"name": "S", "where": "not (predicted_clv - historical_clv > 100) or aov <= -2"}]})
+    assert set(ok.segments[0].attributes) == {"predicted_clv", "historical_clv", "aov"}
+
+
+def test_a_merchant_slug_is_at_most_64_characters():
+    # A huge string: the output folder's name would be too long for the file system.
+    assert params_error(merchant="a" * 65).key == "merchant"
+    assert parse_params({**BASE_PARAMS, "merchant": "a" * 64}).merchant == "a" * 64
 
