@@ -29,6 +29,8 @@ import math
 import os
 import re
 import signal
+import subprocess
+import sys
 import tempfile
 import zoneinfo
 from dataclasses import dataclass, field
@@ -1840,3 +1842,40 @@ def test_a_merchant_slug_is_at_most_64_characters():
     assert params_error(merchant="a" * 65).key == "merchant"
     assert parse_params({**BASE_PARAMS, "merchant": "a" * 64}).merchant == "a" * 64
 
+
+# ------------------------------------------------- the CLI: previous outputs untouched
+def _tree(folder: Path) -> dict:
+    """Every file and folder under ``folder`` (hidden ones too), with the files' bytes."""
+    return {str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else None)
+            for p in sorted(folder.rglob("*"))}
+
+
+def test_hubnb_run_on_malformed_input_leaves_the_previous_outputs_byte_identical(tmp_path):
+    """``hubnb run`` reads params and dataset before it writes anything: a malformed input
+    stops it with one line, and the merchant's last reports stay exactly as they were."""
+    data = write(tmp_path / "data", orders=ORDERS.replace("20,pos", "-20,pos"))
+    params = tmp_path / "m.yaml"
+    params.write_text("merchant: m\ndata: data\ntimezone: UTC\nas_of: 2026-03-31\n")
+    out = tmp_path / "outputs"
+    previous = {"m/metrics.json": '{"merchant": "m"}\n', "m/clv.html": "<html>clv</html>\n",
+                "m/customer_hub.html": "<html>hub</html>\n", "m/segments/vip.csv": "profile_id\n1\n",
+                "m/fingerprint.json": "{}\n", "index.html": "<html>index</html>\n"}
+    for name, text in previous.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text(text)
+    before = _tree(out)
+    cases = [(params, "hubnb: error: bad data: table 'orders', column 'value', row 2: "
+                      "negative value -20.0")]
+    bad_params = tmp_path / "bad.yaml"
+    bad_params.write_text("merchant: m\ndata: data\ntimezone: UTC\nhub:\n  launched_on: 1 Dec 2024\n")
+    cases.append((bad_params, "hubnb: error: bad params: hub.launched_on: '1 Dec 2024' is not a "
+                              "date (YYYY-MM-DD)"))
+    for path, line in cases:
+        proc = subprocess.run([sys.executable, "-m", "hubnb.cli", "run", str(path), "--out",
+                               str(out)], capture_output=True, text=True, timeout=300,
+                              cwd=tmp_path)
+        assert proc.returncode == 2, proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert proc.stderr.splitlines()[-1] == line, proc.stderr
+        assert _tree(out) == before                # nothing added, removed or changed
+    assert data.is_dir()
