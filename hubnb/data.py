@@ -547,6 +547,19 @@ def _to_number(s, missing, col, where) -> pd.Series:
     if bad.any():
         raise DataError(f"{_show(s.iloc[_first_bad(bad) - 1])} is not a number",
                         row=_first_bad(bad), **where)
+    if pd.api.types.is_float_dtype(num) and not pd.api.types.is_numeric_dtype(s):
+        # Text read as floats: pandas' parser can miss the nearest float by one unit in the
+        # last place (10000000.000000001 became 10000000.0, a whole number); Python's float
+        # rounds correctly.
+        present = ~missing.to_numpy()
+        try:
+            exact = s.to_numpy(dtype=object)[present].astype(float)
+        except (TypeError, ValueError):
+            pass                            # (a form only pandas reads: keep its value)
+        else:
+            values = np.array(num.to_numpy(dtype=float, na_value=np.nan))   # a copy
+            values[present] = exact
+            num = pd.Series(values, index=s.index)
     if pd.api.types.is_float_dtype(num):
         values = num.to_numpy(dtype=float, na_value=np.nan)
         infinite = np.isinf(values)

@@ -1881,3 +1881,15 @@ def test_hubnb_run_on_malformed_input_leaves_the_previous_outputs_byte_identical
         assert proc.stderr.splitlines()[-1] == line, proc.stderr
         assert _tree(out) == before                # nothing added, removed or changed
     assert data.is_dir()
+
+
+def test_decimal_text_is_read_as_the_nearest_float(tmp_path):
+    # Caught by the soak: pandas read '+10000000.000000001' as 10000000.0 (one unit in the
+    # last place off; Python's float gives 10000000.000000002), so orders.value differed
+    # from the file, and as a quantity it even passed for the whole number 10000000.
+    orders = ORDERS.replace("12.50", "+10000000.000000001")
+    assert load_dataset(write(tmp_path / "m", orders=orders)).orders.value.iloc[0] == \
+        float("+10000000.000000001")
+    lines = "order_id,line_id,product_id,line_total,quantity\no1,1,P1,10,+10000000.000000001\n"
+    e = load_error(write(tmp_path / "n", order_lines=lines))
+    assert (e.column, e.row) == ("quantity", 1) and "whole number" in str(e)
