@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DEMO_PROFILES ?= 20000
 DEMO_SEED ?= 7
 
-.PHONY: demo test env bench-env bench clean cdnow batch-demo catalogs catalog
+.PHONY: demo test soak env bench-env bench clean cdnow batch-demo catalogs catalog
 
 env: $(BIN)/.installed catalogs
 
@@ -45,6 +45,13 @@ demo: data/demo/.complete catalogs
 
 test: data/demo/.complete catalogs
 	$(BIN)/python -m pytest tests notebooks --nbval-lax
+
+# the malformed-input properties with thousands of random examples per test (make test runs
+# a few hundred, always the same); a failure is kept in .hypothesis/ and tried first next time
+SOAK_EXAMPLES ?= 3000
+soak: $(BIN)/.installed
+	HUBNB_HYPOTHESIS_PROFILE=soak HUBNB_SOAK_EXAMPLES=$(SOAK_EXAMPLES) \
+	  $(BIN)/python -m pytest tests/test_malformed.py -q --hypothesis-show-statistics
 
 # benchmarks run from their own venv: pymc-marketing (the `bench` extra) pins other pymc and
 # numpy versions than hubnb's, so it must stay out of .venv, where the tests run
