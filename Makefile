@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DEMO_PROFILES ?= 20000
 DEMO_SEED ?= 7
 
-.PHONY: demo test env bench-env bench clean cdnow batch-demo catalogs catalog
+.PHONY: demo test soak env bench-env bench clean cdnow batch-demo catalogs catalog
 
 env: $(BIN)/.installed catalogs
 
@@ -38,6 +38,12 @@ demo: data/demo/.complete catalogs
 
 test: data/demo/.complete catalogs
 	$(BIN)/python -m pytest tests hubnb/notebooks --nbval-lax
+
+# the kill tests of `make test` (tests/test_faults.py) by the hundreds: SOAK_KILLS SIGKILLs of
+# `hubnb run`, and of batch, pull-klaviyo and demo-data in proportion (about 30 minutes)
+SOAK_KILLS ?= 300
+soak: catalogs
+	HUBNB_SOAK_KILLS=$(SOAK_KILLS) $(BIN)/python -m pytest tests/test_faults.py -x -v
 
 # benchmarks run from their own venv: pymc-marketing (the `bench` extra) pins other pymc and
 # numpy versions than hubnb's, so it must stay out of .venv, where the tests run
