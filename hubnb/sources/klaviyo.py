@@ -232,9 +232,10 @@ class PullState:
     ``state.json`` holds, per stream, the next page's URL (None when the stream is done),
     the datetime of its newest event and the length in bytes of ``<stream>.jsonl``, the
     rows, appended page by page. A pull killed while appending a page leaves rows past
-    that length (a part of a line, even): they are cut off on opening, and the page is
-    fetched again from the saved URL, so the rows are those of an uninterrupted pull. Rows
-    carry their Klaviyo id, and tables keep the first row of an id besides.
+    that length (whole rows; a torn last one after a full disk or a power cut): they are
+    cut off on opening, and the page is fetched again from the saved URL, so the rows are
+    those of an uninterrupted pull. Rows carry their Klaviyo id, and tables keep the first
+    row of an id besides.
     """
 
     def __init__(self, folder: Path):
