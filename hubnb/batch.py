@@ -252,13 +252,18 @@ def _record_failure(params_path, merchant, final: Path, error: str, start, scrat
 
 
 def _keep_failure(failed: Path, scratch, error: str) -> None:
+    """The run's log, ending with why it failed, and its failing notebooks, in ``failed``.
+
+    The error is added when the log does not say it: a run killed (a timeout, out of
+    memory) before it printed anything left an empty log."""
+    log = scratch / "run.log" if scratch is not None else None
+    text = log.read_text(errors="replace") if log is not None and log.is_file() else ""
+    if error not in text:
+        text += ("\n" if text and not text.endswith("\n") else "") + f"hubnb: error: {error}\n"
+    (failed / "run.log").write_text(text)
     if scratch is not None:
-        if (scratch / "run.log").is_file():
-            shutil.copy(scratch / "run.log", failed / "run.log")
         for nb in sorted((scratch / "failed").glob("*.ipynb")):
             shutil.copy(nb, failed / nb.name)
-    if not (failed / "run.log").exists():
-        (failed / "run.log").write_text(f"hubnb: error: {error}\n")
 
 
 def _failed_without_folder(params_path: Path, error: str, start) -> MerchantOutcome:
