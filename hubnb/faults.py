@@ -33,9 +33,11 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 
 VARIABLE = "HUBNB_KILL_AT"
 _seen: dict[str, int] = {}
+_lock = threading.Lock()     # a run's notebooks reach the same points from two threads
 
 
 def point(name: str, target: int | None = None) -> None:
@@ -47,8 +49,10 @@ def point(name: str, target: int | None = None) -> None:
     where, _, count = wanted.partition(":")
     if where != name:
         return
-    _seen[name] = _seen.get(name, 0) + 1
-    if _seen[name] == int(count or 1):
+    with _lock:
+        _seen[name] = _seen.get(name, 0) + 1
+        now = _seen[name] == int(count or 1)
+    if now:
         os.kill(target or os.getpid(), signal.SIGKILL)
 
 
