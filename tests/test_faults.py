@@ -55,10 +55,6 @@ SEED = int(os.environ.get("HUBNB_FAULTS_SEED") or time.time_ns() % 100_000)
 #: `hubnb run`'s named points, in the order a run reaches them (hubnb/faults.py)
 RUN_POINTS = ["kernel-started", "compute:1", "compute:2", "compute:3", "executed", "rendered",
               "staged", "publish-swapped", "index-written"]
-#: the run's progress lines, and the phase a run killed after each one was in
-PHASES = [("reading and validating", "validating"), ("running ", "kernel and computation"),
-          ("rendering ", "rendering"), (".html done", "publishing and index"),
-          ("reports written", "exiting, published")]
 
 
 def report(capsys, line: str) -> None:
@@ -264,13 +260,22 @@ def wait_gone(pids, seconds: float) -> list[int]:
 
 
 def phase_of(log: Path) -> str:
-    """The phase a killed ``hubnb run`` was in, from its last progress line."""
-    phase = "start-up (imports)"
-    for line in log.read_text(errors="replace").splitlines():
-        for marker, name in PHASES:
-            if marker in line:
-                phase = name
-    return phase
+    """The phase a killed ``hubnb run`` was in, from its progress lines (``running X for
+    ...``, ``rendering X.html ...``, ``X.html done``: one notebook can be done while the
+    other still computes)."""
+    text = log.read_text(errors="replace")
+    running = set(re.findall(r"^running (\w+) for ", text, re.M))
+    rendering = set(re.findall(r"^rendering (\w+)\.html", text, re.M))
+    done = set(re.findall(r"^(\w+)\.html done", text, re.M))
+    if "reports written" in text:
+        return "exiting, published"
+    if running and done == running:
+        return "publishing and index"
+    if rendering - done:
+        return "rendering"
+    if running:
+        return "kernel and computation"
+    return "validating" if "reading and validating" in text else "start-up (imports)"
 
 
 # --------------------------------------------------------------------------- one merchant
@@ -632,6 +637,8 @@ def test_hubnb_batch_killed_anywhere_and_a_killed_run_stay_local(tmp_path, datas
         if what == "worker" and killed:      # north failed alone, its reports whole
             assert outcome["north"] == "failed" and "SIGKILL" in \
                 json.loads((b.out / "north" / "status.json").read_text())["error"]
+            log = (b.out / "north" / "failed" / "run.log").read_text().splitlines()
+            assert "killed by SIGKILL" in log[-1], f"{where}: the log does not say why"
             assert outcome["south"] == "ok" and b.state["south"] == b.variants(new)["south"]
         counts[what if killed else "finished"] += 1
     # the next batch succeeds and clears every leftover
