@@ -437,16 +437,15 @@ def test_a_publish_without_exchange_killed_between_its_renames_is_put_back(shop,
                           env={"HUBNB_KILL_AT": "publish-swapped"} if delay is None else None)
         code = wait_or_kill(proc, delay)
         if code == 0:
+            assert fingerprint(m.folder) == m.refs[new], "a finished run's outputs"
             m.state = new
             continue
         assert code == -signal.SIGKILL, last_line(log)
         kills += 1
         orphans += after_kill(m, proc, log, new, f"no-exchange kill {i}")
-    new = "hub-a" if m.state == "hub-b" else "hub-b"
-    proc, log = m.run(new[-1], code=NO_EXCHANGE)
-    assert wait_or_kill(proc, None) == 0 and fingerprint(m.folder) == m.refs[new]
-    m.state = new
-    assert no_hidden(m.out) == [] and wait_gone(orphans, 20) == []
+    # (the next test's first run clears the leftovers; its clean run checks that)
+    check_leftovers(m.out, "without the exchange")
+    assert wait_gone(orphans, 20) == []
     report(capsys, f"hubnb run, publish without exchange: {kills} kills survived (one between "
                    "the renames, put back by the next run)")
 
@@ -536,7 +535,6 @@ class Batch:
         self.params.mkdir()
         self.logs.mkdir()
         self.refs = {}           # (merchant, variant): fingerprint of the reports
-        self.state = {}          # merchant: variant its reports are
         self.n = 0
 
     def start(self, variant: str, env=None):
@@ -554,13 +552,10 @@ class Batch:
     def reports(self, merchant: str) -> dict:
         return fingerprint(self.out / merchant, skip=RECORDS)
 
-    def check(self, new: str, where: str) -> dict:
-        """Each merchant: its previous reports or the new ones, and whole records."""
+    def records(self, where: str) -> dict:
+        """Each merchant's records are whole: ``{merchant: status}`` of its status.json."""
         outcome = {}
-        for merchant, variant in self.variants(new).items():
-            refs = {self.state[merchant]: self.refs[merchant, self.state[merchant]],
-                    variant: self.refs[merchant, variant]}
-            self.state[merchant] = one_of(self.reports(merchant), refs, f"{where}: {merchant}")
+        for merchant in ("north", "south"):
             folder = self.out / merchant
             status = folder / "status.json"
             if status.exists():
@@ -578,17 +573,18 @@ class Batch:
 
 
 def test_hubnb_batch_killed_anywhere_and_a_killed_run_stay_local(tmp_path, datasets, capsys):
+    """Kill `hubnb batch`, or its runs, batch after batch. The reports of the variant the
+    kills start from come from a first clean batch, those of the other from the clean batch
+    at the end (the same inputs give the same outputs), so the folders seen after the kills
+    are checked then, in order."""
     rng = random.Random(SEED + 4)
     b = Batch(tmp_path, datasets)
     start = time.perf_counter()
-    for variant in "ab":
-        proc, log = b.start(variant)
-        assert wait_or_kill(proc, None) == 0, last_line(log)
-        for merchant, v in b.variants(variant).items():
-            b.refs[merchant, v] = b.reports(merchant)
-            b.state[merchant] = v
-    seconds = (time.perf_counter() - start) / 2
-    assert b.refs["north", "a"] != b.refs["north", "b"]
+    proc, log = b.start("a")
+    assert wait_or_kill(proc, None) == 0, last_line(log)
+    seconds = time.perf_counter() - start
+    for merchant, v in b.variants("a").items():
+        b.refs[merchant, v] = b.reports(merchant)
     # kills of the batch (named points: its own, and its runs', which every run inherits)
     # and kills of one merchant's run while the other runs on
     batch_points = ["batch-ran:1", "batch-ran:2", "batch-logged:1", "batch-logged:2"]
@@ -601,9 +597,9 @@ def test_hubnb_batch_killed_anywhere_and_a_killed_run_stay_local(tmp_path, datas
             rng.choice(run_points) if what == "runs" else None
         plan.append((what, point, None if point else rng.uniform(0, 1)))
     rng.shuffle(plan)
-    counts = collections.Counter()
+    counts, seen = collections.Counter(), []
     for i, (what, point, fraction) in enumerate(plan, 1):
-        new = "a" if b.state["north"] == "b" else "b"
+        new = "b" if i % 2 else "a"
         where = f"batch kill {i} ({what} {point or f'at {fraction:.2f} of a batch'})"
         proc, log = b.start(new, env={"HUBNB_KILL_AT": point} if point else None)
         if what == "batch":
@@ -631,23 +627,34 @@ def test_hubnb_batch_killed_anywhere_and_a_killed_run_stay_local(tmp_path, datas
         # no run and no kernel outlives the batch (the runs stop with it)
         assert wait_gone(processes_with(str(b.params)), 30) == [], f"{where}: runs outlived it"
         assert wait_gone(kernels_under(b.out), 30) == [], f"{where}: kernels outlived it"
-        outcome = b.check(new, where)
+        outcome = b.records(where)
         if what == "runs":
             assert outcome == {"north": "failed", "south": "failed"}, where
-        if what == "worker" and killed:      # north failed alone, its reports whole
+        if what == "worker" and killed:      # north failed alone
             assert outcome["north"] == "failed" and "SIGKILL" in \
                 json.loads((b.out / "north" / "status.json").read_text())["error"]
             log = (b.out / "north" / "failed" / "run.log").read_text().splitlines()
             assert "killed by SIGKILL" in log[-1], f"{where}: the log does not say why"
-            assert outcome["south"] == "ok" and b.state["south"] == b.variants(new)["south"]
+            assert outcome["south"] == "ok", f"{where}: south did not finish alone"
+        seen.append((where, new, what == "worker" and killed,
+                     {m: b.reports(m) for m in ("north", "south")}))
         counts[what if killed else "finished"] += 1
-    # the next batch succeeds and clears every leftover
-    new = "a" if b.state["north"] == "b" else "b"
-    proc, log = b.start(new)
+    # the next batch succeeds and clears every leftover; it gives the other variant's reports
+    proc, log = b.start("b")
     assert wait_or_kill(proc, None) == 0, last_line(log)
-    assert b.check(new, "clean batch") == {"north": "ok", "south": "ok"}
-    assert b.state == b.variants(new)
+    assert b.records("clean batch") == {"north": "ok", "south": "ok"}
     assert no_hidden(b.out) == []
+    for merchant, v in b.variants("b").items():
+        b.refs[merchant, v] = b.reports(merchant)
+    assert b.refs["north", "a"] != b.refs["north", "b"]
+    state = b.variants("a")
+    for where, new, worker_killed, reports in seen:
+        for merchant, variant in b.variants(new).items():
+            refs = {state[merchant]: b.refs[merchant, state[merchant]],
+                    variant: b.refs[merchant, variant]}
+            state[merchant] = one_of(reports[merchant], refs, f"{where}: {merchant}")
+        if worker_killed:               # south's run went on to its end
+            assert state["south"] == b.variants(new)["south"], f"{where}: south's reports"
     report(capsys, f"hubnb batch: {counts['batch']} batch kills, {counts['runs']} kills of "
                    f"both runs at a named point and {counts['worker']} of one merchant's run "
                    f"survived, {counts['finished']} finished first")
