@@ -53,6 +53,12 @@ soak: $(BIN)/.installed
 	HUBNB_HYPOTHESIS_PROFILE=soak HUBNB_SOAK_EXAMPLES=$(SOAK_EXAMPLES) \
 	  $(BIN)/python -m pytest tests/test_malformed.py -q --hypothesis-show-statistics
 
+# the kill tests of `make test` (tests/test_faults.py) by the hundreds: SOAK_KILLS SIGKILLs of
+# `hubnb run`, and of batch, pull-klaviyo and demo-data in proportion (about 30 minutes)
+SOAK_KILLS ?= 300
+soak: catalogs
+	HUBNB_SOAK_KILLS=$(SOAK_KILLS) $(BIN)/python -m pytest tests/test_faults.py -x -v
+
 # benchmarks run from their own venv: pymc-marketing (the `bench` extra) pins other pymc and
 # numpy versions than hubnb's, so it must stay out of .venv, where the tests run
 BENCH := .venv-bench/bin

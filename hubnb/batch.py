@@ -23,15 +23,15 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from . import i18n
+from . import faults, i18n
 from .errors import HubnbError
+from .folders import aside, publish, sweep, write_atomic
 from .params import load_params
 from .provenance import provenance
 from .run import REPORTS, fingerprint, read_fingerprints, read_json, write_index
@@ -41,6 +41,9 @@ STATUS_FILE = "status.json"
 STATUSES = ("ok", "not eligible", "skipped", "failed")
 #: Seconds a stopped merchant's run gets to clean up (kernels, staging) before SIGKILL.
 GRACE_SECONDS = 15
+#: Set for each merchant's ``hubnb run`` to the batch's pid: the run asks the kernel for a
+#: SIGTERM when its parent dies (Linux), so a killed batch leaves no run behind.
+STOP_WITH_PARENT = "HUBNB_STOP_WITH_PARENT"
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,7 @@ def run_merchant(params_path, out_root, only: str | None = None, force: bool = F
     except HubnbError as exc:
         return _failed_without_folder(params_path, str(exc), start)
     merchant, final = params.merchant, out_root / params.merchant
+    sweep(final)     # a killed run's leftovers; old reports a killed publish moved aside
     try:
         if not force and unchanged(params, out_root, only):
             outcome = MerchantOutcome(str(params_path), merchant, "skipped",
@@ -107,7 +111,7 @@ def run_merchant(params_path, out_root, only: str | None = None, force: bool = F
     except HubnbError as exc:
         return _record_failure(params_path, merchant, final, str(exc), start, None, None)
 
-    scratch = Path(tempfile.mkdtemp(prefix=f".{merchant}-batch-", dir=out_root))
+    scratch = aside(final, "batch")
     log_file = scratch / "run.log"
     command = [sys.executable, "-m", "hubnb.cli", "run", str(params_path), "--out",
                str(out_root), "--no-index", "--failed-dir", str(scratch / "failed")]
@@ -117,7 +121,8 @@ def run_merchant(params_path, out_root, only: str | None = None, force: bool = F
         command += ["--notebooks", str(Path(notebooks_dir).resolve())]
     if locale:
         command += ["--locale", locale]
-    env = dict(os.environ)
+    # the run stops (SIGTERM: it cleans up) when this process dies, even by SIGKILL
+    env = dict(os.environ, **{STOP_WITH_PARENT: str(os.getpid())})
     if threads:
         env.update(HUBNB_THREADS=str(threads), NUMBA_NUM_THREADS=str(threads),
                    OMP_NUM_THREADS=str(threads))
@@ -126,6 +131,9 @@ def run_merchant(params_path, out_root, only: str | None = None, force: bool = F
             proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
                                     cwd=str(params_path.parent), start_new_session=True)
             code, rusage, why = _wait(proc, timeout, stop)
+        if code < 0:      # killed: its kernels lost their run
+            _kill_kernels_of(proc.pid)
+        faults.point("batch-ran")
         peak = rusage.ru_maxrss / 1024 if rusage is not None else None
         if code == 0:
             status = "ok"
@@ -135,6 +143,7 @@ def run_merchant(params_path, out_root, only: str | None = None, force: bool = F
                 status = "not eligible"
             # hubnb run published its own run.log with the reports (progress and the
             # notebooks' stderr): nothing to copy into the published folder afterwards
+            faults.point("batch-logged")
             outcome = MerchantOutcome(str(params_path), merchant, status,
                                       time.perf_counter() - start, str(final),
                                       str(final / "run.log"), peak_rss_mb=peak)
@@ -144,7 +153,7 @@ def run_merchant(params_path, out_root, only: str | None = None, force: bool = F
         return _record_failure(params_path, merchant, final, error, start, scratch, peak)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-        _remove_staging(out_root, merchant)
+        sweep(final)     # what the run left if it was killed before its own clean-up
 
 
 def _wait(proc, timeout, stop):
@@ -212,13 +221,6 @@ def _kill_kernels_of(pid: int) -> None:
             continue
 
 
-def _remove_staging(out_root: Path, merchant: str) -> None:
-    """A run killed before its own clean-up may leave ``.<merchant>-*`` folders."""
-    for leftover in out_root.glob(f".{merchant}-*"):
-        if leftover.is_dir() and "-batch-" not in leftover.name:
-            shutil.rmtree(leftover, ignore_errors=True)
-
-
 def _last_error(log_file: Path) -> str:
     lines = [line.strip() for line in log_file.read_text(errors="replace").splitlines()
              if line.strip()]
@@ -230,23 +232,39 @@ def _last_error(log_file: Path) -> str:
 
 
 def _record_failure(params_path, merchant, final: Path, error: str, start, scratch, peak):
-    """Keep the run's log and failing notebook in ``final/failed/``; the reports stay."""
+    """Keep the run's log and failing notebook in ``final/failed/``; the reports stay.
+
+    ``failed/`` is written aside and published whole, as the reports are."""
     failed = final / "failed"
-    shutil.rmtree(failed, ignore_errors=True)
-    failed.mkdir(parents=True, exist_ok=True)
-    if scratch is not None:
-        if (scratch / "run.log").is_file():
-            shutil.copy(scratch / "run.log", failed / "run.log")
-        for nb in sorted((scratch / "failed").glob("*.ipynb")):
-            shutil.copy(nb, failed / nb.name)
-    if not (failed / "run.log").exists():
-        (failed / "run.log").write_text(f"hubnb: error: {error}\n")
+    final.mkdir(parents=True, exist_ok=True)
+    staging = aside(failed, "new")
+    try:
+        _keep_failure(staging, scratch, error)
+        publish(staging, failed)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     outcome = MerchantOutcome(str(params_path), merchant, "failed",
                               time.perf_counter() - start,
                               str(final) if (final / "metrics.json").exists() else "",
                               str(failed / "run.log"), error, peak)
     _write_status(final, outcome)
     return outcome
+
+
+def _keep_failure(failed: Path, scratch, error: str) -> None:
+    """The run's log, ending with why it failed, and its failing notebooks, in ``failed``.
+
+    The error is added when the log does not say it: a run killed (a timeout, out of
+    memory) before it printed anything left an empty log."""
+    log = scratch / "run.log" if scratch is not None else None
+    text = log.read_text(errors="replace") if log is not None and log.is_file() else ""
+    if error not in text:
+        text += ("\n" if text and not text.endswith("\n") else "") + f"hubnb: error: {error}\n"
+    (failed / "run.log").write_text(text)
+    if scratch is not None:
+        for nb in sorted((scratch / "failed").glob("*.ipynb")):
+            shutil.copy(nb, failed / nb.name)
 
 
 def _failed_without_folder(params_path: Path, error: str, start) -> MerchantOutcome:
@@ -273,9 +291,7 @@ def _write_status(final: Path, outcome: MerchantOutcome, keep_previous: bool = F
         status["skipped_at"] = now
         if "not eligible" in (previous.get("status"), previous.get("status_before_skip")):
             status["status_before_skip"] = "not eligible"
-    tmp = final / f".{STATUS_FILE}.tmp"
-    tmp.write_text(json.dumps(status, indent=2) + "\n")
-    tmp.replace(final / STATUS_FILE)
+    write_atomic(final / STATUS_FILE, json.dumps(status, indent=2) + "\n")
 
 
 # --------------------------------------------------------------------------- the batch

@@ -4,6 +4,7 @@ NAME``, ``hubnb pull-klaviyo``, ``hubnb demo-data``, ``hubnb cdnow-data``."""
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from pathlib import Path
@@ -112,6 +113,7 @@ def main(argv=None) -> int:
             # Stopped by hubnb batch (a timeout, Ctrl-C): unwind like Ctrl-C, so the run
             # removes its staging folder and shuts its kernel down.
             signal.signal(signal.SIGTERM, _interrupt)
+            _stop_with_parent()
             _skip_iri_checker()
             final = run(args.params, out_root=args.out, notebooks_dir=args.notebooks,
                         kernel_name=args.kernel, log=lambda m: print(m, file=sys.stderr),
@@ -167,6 +169,24 @@ def main(argv=None) -> int:
         print(f"hubnb: error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _stop_with_parent() -> None:
+    """A run started by ``hubnb batch``: have Linux send it SIGTERM when the batch dies,
+    even by SIGKILL, so no run (and no kernel) outlives its batch. Elsewhere a no-op."""
+    from .batch import STOP_WITH_PARENT
+
+    parent = os.environ.pop(STOP_WITH_PARENT, "")
+    if not parent.isdigit() or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != int(parent):   # the batch died before the request was made
+        raise KeyboardInterrupt("hubnb batch has stopped")
 
 
 def _interrupt(signum, frame):

@@ -114,7 +114,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,7 +126,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from .folders import publish
+from .folders import aside, publish
 
 __all__ = [
     "generate_demo_data",
@@ -359,10 +358,7 @@ def generate_demo_data(out_dir, profiles: int, seed: int,
     }
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
+    tmp = aside(out_dir)   # swept by a later publish if this process is killed
     try:
         _write_tables(tables, tmp, fmt)
         (tmp / "truth.json").write_text(json.dumps(truth, indent=2) + "\n")

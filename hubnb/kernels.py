@@ -21,6 +21,8 @@ from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
 
+from . import faults
+
 
 class QuietKernelManager(AsyncKernelManager):
     """An :class:`AsyncKernelManager` over IPC where the platform has Unix sockets."""
@@ -42,6 +44,7 @@ class QuietKernelManager(AsyncKernelManager):
         await super()._async_post_start_kernel(**kw)
         if self.group is not None:
             self.group.add(self.provisioner.pid)
+        faults.point("kernel-started")
 
     async def _async_interrupt_kernel(self) -> None:
         # jupyter_client interrupts a kernel before shutting it down, in case it is busy;

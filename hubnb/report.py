@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import i18n
+from . import faults, i18n
 from .data import Dataset, load_dataset
 from .errors import HubnbError
 from .params import Params, load_params
@@ -52,6 +52,7 @@ class Report:
         """Keep ``values`` as the ``section`` key of metrics.json (written by ``hubnb run``)."""
         if self.output_dir is None:
             return
+        faults.point("compute", faults.run_process())
         parts = self.output_dir / METRICS_PARTS
         parts.mkdir(parents=True, exist_ok=True)
         (parts / f"{section}.json").write_text(json.dumps(values, indent=2, default=jsonable))
@@ -64,6 +65,7 @@ class Report:
         """
         if self.output_dir is None:
             return None
+        faults.point("compute", faults.run_process())
         path = self.output_dir / name
         path.parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(path, index=False)
@@ -123,6 +125,7 @@ def open_report(params_path, output_dir=None, snapshot=None, locale=None,
     out = Path(output_dir) if output_dir else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
+        faults.point("compute", faults.run_process())
     return Report(params=params, data=data, output_dir=out, provenance=prov)
 
 

@@ -6,7 +6,9 @@ validated tables go to a snapshot that every notebook loads as it is (no second 
 The notebooks then run side by side, each in its own kernel, with Papermill into a staging
 folder; only when every notebook has run and been rendered does the staging folder replace
 ``outputs/<merchant>/``. A failed run therefore leaves the merchant's last good output in
-place and writes nothing half-done.
+place and writes nothing half-done; so does a run killed at any moment, even by SIGKILL
+(:mod:`hubnb.folders`: the swap is atomic, and the next run clears what the killed one
+left).
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from importlib.resources import files
 from pathlib import Path
 
-from . import __version__, i18n
+from . import __version__, faults, i18n
 from .data import load_dataset
 from .errors import HubnbError
-from .folders import publish
+from .folders import aside, publish, sweep, write_atomic
 from .params import load_params
 from .provenance import provenance
 from .report import METRICS_PARTS, jsonable, write_snapshot
@@ -134,8 +136,9 @@ def run(params_path, out_root="outputs", notebooks_dir=None, kernel_name=None,
     out_root = Path(out_root).resolve()
     out_root.mkdir(parents=True, exist_ok=True)
     final = out_root / params.merchant
-    staging = Path(tempfile.mkdtemp(prefix=f".{params.merchant}-", dir=out_root))
-    scratch = Path(tempfile.mkdtemp(prefix=f".{params.merchant}-snapshot-", dir=out_root))
+    sweep(final)    # what a killed run left: its staging folders, or the old outputs put back
+    staging = aside(final, "new")
+    scratch = aside(final, "snapshot")
     try:
         previous = _keep_other_reports(final, staging, [nb.stem for nb in notebooks]) \
             if only else {}
@@ -151,10 +154,12 @@ def run(params_path, out_root="outputs", notebooks_dir=None, kernel_name=None,
             stderr = _execute(source, staging, params_path, snapshot, kernel_name or "python3",
                               failed_dir, language, kernels.manager())
             run_log.notebook_stderr(nb.name, stderr)
+            faults.point("executed")
             log(f"rendering {nb.stem}.html ...")
             from .report_html import notebook_to_html
 
             notebook_to_html(staging / nb.name, title=params.display_name, locale=language)
+            faults.point("rendered")
             log(f"{nb.stem}.html done")
 
         _side_by_side(report, notebooks, kernels)
@@ -162,6 +167,7 @@ def run(params_path, out_root="outputs", notebooks_dir=None, kernel_name=None,
         _write_fingerprint(staging, prov, [nb.stem for nb in notebooks],
                            previous.get("fingerprint") or {})
         run_log.write(staging / RUN_LOG)
+        faults.point("staged")
         publish(staging, final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -220,7 +226,7 @@ def _keep_other_reports(final: Path, staging: Path, rerun: list[str]) -> dict:
     skip = {f"{name}{ext}" for name in rerun for ext in (".ipynb", ".html")}
     skip |= {"metrics.json", FINGERPRINT_FILE, "failed", "status.json"}
     for item in final.iterdir():
-        if item.name in skip:
+        if item.name in skip or item.name.startswith("."):
             continue
         target = staging / item.name
         if item.is_dir():
@@ -366,12 +372,9 @@ def write_index(out_root, locale: str = "en") -> Path:
                           "reports": sorted(h.name for h in folder.glob("*.html")),
                           "failure_log": "failed/run.log"
                           if (folder / "failed" / "run.log").is_file() else ""})
-    index = out_root / "index.html"
-    tmp = index.with_name(f".index.html.{os.getpid()}.tmp")
     with i18n.using(locale):
-        tmp.write_text(index_html(merchants), encoding="utf-8")
-    tmp.replace(index)
-    return index
+        page = index_html(merchants)
+    return write_atomic(out_root / "index.html", page, point="index-written")
 
 
 def read_json(path: Path) -> dict:

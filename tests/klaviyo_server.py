@@ -520,6 +520,9 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "FakeKlaviyo/1.0"
     timeout = 30
+    # the headers and the body go out in two writes: with Nagle's algorithm the body then
+    # waited for the client's delayed ACK, 40 ms an answer
+    disable_nagle_algorithm = True
     server_fake: FakeKlaviyo
 
     def log_message(self, format, *args):  # noqa: A002 - quiet

@@ -16,11 +16,12 @@ pinned ``revision`` header) and writes the tables of the data contract:
 
 A pull is robust: 429 and 5xx answers are retried after ``Retry-After`` or an exponential
 backoff; every page's rows are appended to the pull's state folder (``<out>.pull/``) with
-the next page's URL, so an interrupted pull resumes where it stopped, and rows are keyed by
-their Klaviyo id so none is ever counted twice; a later pull asks only for events after the
-last one it has. Tables are written aside and swapped in when complete: a bad or
-under-scoped key, a malformed page or a dropped connection leaves the existing dataset as
-it was. The API key is read from ``KLAVIYO_API_KEY`` and never written anywhere.
+the next page's URL, so an interrupted pull (even by SIGKILL) resumes where it stopped, and
+rows are keyed by their Klaviyo id so none is ever counted twice; a later pull asks only
+for events after the last one it has. Tables are written aside and swapped in when
+complete: a bad or under-scoped key, a malformed page or a dropped connection leaves the
+existing dataset as it was. The API key is read from ``KLAVIYO_API_KEY`` and never written
+anywhere.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ import json
 import os
 import random
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -39,8 +39,9 @@ from urllib.parse import urljoin
 import pandas as pd
 import yaml
 
+from .. import faults
 from ..errors import HubnbError
-from ..folders import publish
+from ..folders import aside, publish, write_atomic
 
 DEFAULT_BASE_URL = "https://a.klaviyo.com"
 #: The API revision every request pins (``revision`` header).
@@ -228,10 +229,13 @@ def _error_detail(response) -> str:
 class PullState:
     """``<out>.pull/``: per stream, the raw rows fetched so far and where to go on.
 
-    ``state.json`` holds, per stream, the next page's URL (None when the stream is done)
-    and the datetime of its newest event; ``<stream>.jsonl`` the rows, appended page by
-    page. Rows carry their Klaviyo id, and tables keep the first row of an id, so a page
-    fetched twice (a pull interrupted between appending and saving) counts once.
+    ``state.json`` holds, per stream, the next page's URL (None when the stream is done),
+    the datetime of its newest event and the length in bytes of ``<stream>.jsonl``, the
+    rows, appended page by page. A pull killed while appending a page leaves rows past
+    that length (whole rows; a torn last one after a full disk or a power cut): they are
+    cut off on opening, and the page is fetched again from the saved URL, so the rows are
+    those of an uninterrupted pull. Rows carry their Klaviyo id, and tables keep the first
+    row of an id besides.
     """
 
     def __init__(self, folder: Path):
@@ -241,20 +245,50 @@ class PullState:
             self.data = json.loads((folder / "state.json").read_text())
         except (OSError, ValueError):
             self.data = {"streams": {}}
+        self._cut_to_saved()
+
+    def _cut_to_saved(self) -> None:
+        """Each stream's rows file back to its saved length (the rows of saved pages)."""
+        streams = self.data["streams"]
+        files = {p.name: p for p in self.folder.glob("*.jsonl")}
+        lost = False
+        for name, s in list(streams.items()):
+            path = files.pop(f"{_file(name)}.jsonl", None)
+            size = path.stat().st_size if path else 0
+            if "bytes" in s:
+                saved = s["bytes"]
+            else:                              # a state from before the lengths were kept
+                saved = path.read_bytes().rfind(b"\n") + 1 if path else 0
+            if size > saved:
+                with open(path, "r+b") as handle:
+                    handle.truncate(saved)
+            elif size < saved:                 # rows lost: pull the stream again
+                if path:
+                    path.unlink()
+                streams.pop(name)
+                lost = True
+        for path in files.values():            # rows of a stream whose state was reset
+            path.unlink()
+        if lost:
+            self.save()
 
     def stream(self, name: str) -> dict:
         return self.data["streams"].setdefault(name, {})
 
     def append(self, name: str, rows: list[dict], next_url: str | None) -> None:
-        with open(self.folder / f"{_file(name)}.jsonl", "a", encoding="utf-8") as handle:
+        with open(self.folder / f"{_file(name)}.jsonl", "ab") as handle:
             for row in rows:
-                handle.write(json.dumps(row) + "\n")
+                handle.write(json.dumps(row).encode() + b"\n")
+            faults.point("pull-append")
+            handle.flush()
+            size = handle.tell()
         s = self.stream(name)
-        s["next"] = next_url
+        s["next"], s["bytes"] = next_url, size
         s["rows"] = s.get("rows", 0) + len(rows)
         if rows and rows[-1].get("datetime"):
             s["newest"] = max(s.get("newest") or "", max(r.get("datetime") or "" for r in rows))
         self.save()
+        faults.point("pull-page")
 
     def rows(self, name: str) -> list[dict]:
         path = self.folder / f"{_file(name)}.jsonl"
@@ -264,9 +298,9 @@ class PullState:
                 if line.strip()]
 
     def reset(self, name: str) -> None:
-        (self.folder / f"{_file(name)}.jsonl").unlink(missing_ok=True)
         self.data["streams"].pop(name, None)
-        self.save()
+        self.save()        # first: rows without a stream are cut off on opening
+        (self.folder / f"{_file(name)}.jsonl").unlink(missing_ok=True)
 
     def save(self) -> None:
         tmp = self.folder / "state.json.tmp"
@@ -547,7 +581,7 @@ def _number(value):
 def write_tables(tables: dict, out: Path) -> dict:
     """Write the tables aside as CSV and swap them in: ``out`` changes only when complete."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-pull-", dir=out.parent))
+    staging = aside(out)   # swept by a later publish if this process is killed
     try:
         for name, frame in tables.items():
             frame.to_csv(staging / f"{name}.csv", index=False)
@@ -581,6 +615,5 @@ def write_params(path: Path, data_dir: Path, account: dict, tables: dict) -> Pat
         "clv": {"model": "auto", "backtest_days": 90},
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("# Written by hubnb pull-klaviyo: check and edit before running.\n"
-                    + yaml.safe_dump(params, sort_keys=False))
-    return path
+    return write_atomic(path, "# Written by hubnb pull-klaviyo: check and edit before running.\n"
+                        + yaml.safe_dump(params, sort_keys=False))
