@@ -46,17 +46,16 @@ demo: data/demo/.complete catalogs
 test: data/demo/.complete catalogs
 	$(BIN)/python -m pytest tests notebooks --nbval-lax
 
-# the malformed-input properties with thousands of random examples per test (make test runs
-# a few hundred, always the same); a failure is kept in .hypothesis/ and tried first next time
+# the tests of faults and bad input at length (make test runs a fixed few of each):
+# - tests/test_malformed.py with SOAK_EXAMPLES random examples per property (a failure is kept
+#   in .hypothesis/ and tried first next time);
+# - tests/test_faults.py with SOAK_KILLS SIGKILLs of `hubnb run`, and of batch, pull-klaviyo
+#   and demo-data in proportion (about 30 minutes for 300)
 SOAK_EXAMPLES ?= 3000
-soak: $(BIN)/.installed
+SOAK_KILLS ?= 300
+soak: $(BIN)/.installed catalogs
 	HUBNB_HYPOTHESIS_PROFILE=soak HUBNB_SOAK_EXAMPLES=$(SOAK_EXAMPLES) \
 	  $(BIN)/python -m pytest tests/test_malformed.py -q --hypothesis-show-statistics
-
-# the kill tests of `make test` (tests/test_faults.py) by the hundreds: SOAK_KILLS SIGKILLs of
-# `hubnb run`, and of batch, pull-klaviyo and demo-data in proportion (about 30 minutes)
-SOAK_KILLS ?= 300
-soak: catalogs
 	HUBNB_SOAK_KILLS=$(SOAK_KILLS) $(BIN)/python -m pytest tests/test_faults.py -x -v
 
 # benchmarks run from their own venv: pymc-marketing (the `bench` extra) pins other pymc and

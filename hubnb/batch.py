@@ -23,6 +23,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -86,8 +87,10 @@ def unchanged(params, out_root: Path, only: str | None) -> bool:
 def run_merchant(params_path, out_root, only: str | None = None, force: bool = False,
                  timeout: float | None = None, threads: int | None = None,
                  stop: threading.Event | None = None, notebooks_dir=None,
-                 locale: str | None = None) -> MerchantOutcome:
-    """Run one merchant in its own ``hubnb run`` process and record how it went.
+                 locale: str | None = None, worker: WarmWorker | None = None
+                 ) -> MerchantOutcome:
+    """Run one merchant in its own ``hubnb run`` process, or in ``worker`` (a warm batch
+    worker, :mod:`hubnb.worker`), and record how it went.
 
     Never raises for the merchant's own failures: they come back as ``status="failed"``
     with a one-line ``error``. ``timeout`` (seconds) stops a hanging merchant; ``threads``
@@ -113,28 +116,21 @@ def run_merchant(params_path, out_root, only: str | None = None, force: bool = F
 
     scratch = aside(final, "batch")
     log_file = scratch / "run.log"
-    command = [sys.executable, "-m", "hubnb.cli", "run", str(params_path), "--out",
-               str(out_root), "--no-index", "--failed-dir", str(scratch / "failed")]
+    argv = [str(params_path), "--out", str(out_root), "--no-index", "--failed-dir",
+            str(scratch / "failed")]
     if only:
-        command += ["--only", only]
+        argv += ["--only", only]
     if notebooks_dir:
-        command += ["--notebooks", str(Path(notebooks_dir).resolve())]
+        argv += ["--notebooks", str(Path(notebooks_dir).resolve())]
     if locale:
-        command += ["--locale", locale]
-    # the run stops (SIGTERM: it cleans up) when this process dies, even by SIGKILL
-    env = dict(os.environ, **{STOP_WITH_PARENT: str(os.getpid())})
-    if threads:
-        env.update(HUBNB_THREADS=str(threads), NUMBA_NUM_THREADS=str(threads),
-                   OMP_NUM_THREADS=str(threads))
+        argv += ["--locale", locale]
     try:
-        with open(log_file, "w") as log:
-            proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                    cwd=str(params_path.parent), start_new_session=True)
-            code, rusage, why = _wait(proc, timeout, stop)
-        if code < 0:      # killed: its kernels lost their run
-            _kill_kernels_of(proc.pid)
+        if worker is not None:
+            code, peak, why = worker.run(argv, log_file, timeout, stop)
+        else:
+            code, peak, why = _run_process(argv, log_file, params_path.parent, timeout,
+                                           threads, stop)
         faults.point("batch-ran")
-        peak = rusage.ru_maxrss / 1024 if rusage is not None else None
         if code == 0:
             status = "ok"
             metrics = read_json(final / "metrics.json")
@@ -156,6 +152,109 @@ def run_merchant(params_path, out_root, only: str | None = None, force: bool = F
         sweep(final)     # what the run left if it was killed before its own clean-up
 
 
+def _worker_env(threads: int | None) -> dict:
+    # the run stops (SIGTERM: it cleans up) when this process dies, even by SIGKILL
+    env = dict(os.environ, **{STOP_WITH_PARENT: str(os.getpid())})
+    if threads:
+        env.update(HUBNB_THREADS=str(threads), NUMBA_NUM_THREADS=str(threads),
+                   OMP_NUM_THREADS=str(threads))
+    return env
+
+
+def _why(code: int) -> str:
+    if code >= 0:
+        return ""
+    sig = signal.Signals(-code).name
+    return f"hubnb run was killed by {sig}" + (" (out of memory?)" if -code == signal.SIGKILL
+                                                else "")
+
+
+def _run_process(argv, log_file: Path, cwd: Path, timeout, threads, stop):
+    """``hubnb run ARGV`` in a new process: (exit code, peak RSS in MB, why it stopped)."""
+    command = [sys.executable, "-m", "hubnb.cli", "run", *argv]
+    with open(log_file, "w") as log:
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                env=_worker_env(threads), cwd=str(cwd),
+                                start_new_session=True)
+        code, rusage, why = _wait(proc, timeout, stop)
+    if code < 0:      # killed: its kernels lost their run
+        _kill_kernels_of(proc.pid)
+    return code, (rusage.ru_maxrss / 1024 if rusage is not None else None), why
+
+
+class WarmWorker:
+    """A warm worker process (:mod:`hubnb.worker`) that runs one merchant after another in
+    its kept kernels; started on first use, and again after it died or was stopped."""
+
+    def __init__(self, threads: int | None, folder: Path):
+        self.threads, self.folder = threads, folder
+        self.proc: subprocess.Popen | None = None
+        self._log = None
+
+    def _start(self) -> subprocess.Popen:
+        if self.proc is None or self.proc.poll() is not None:
+            self._log = self._log or open(self.folder / f"worker-{id(self):x}.log", "ab")
+            self.proc = subprocess.Popen([sys.executable, "-m", "hubnb.worker"],
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=self._log, env=_worker_env(self.threads),
+                                         start_new_session=True)
+        return self.proc
+
+    def run(self, argv, log_file: Path, timeout, stop):
+        """``hubnb run ARGV`` in the worker: (exit code, peak RSS in MB, why it stopped)."""
+        import selectors
+
+        proc = self._start()
+        try:
+            proc.stdin.write((json.dumps({"argv": argv, "log": str(log_file)}) + "\n").encode())
+            proc.stdin.flush()
+        except OSError:
+            pass           # it died at once: its exit status says why, below
+        deadline = None if not timeout else time.monotonic() + timeout
+        with selectors.DefaultSelector() as sel:
+            sel.register(proc.stdout, selectors.EVENT_READ)
+            while True:
+                if sel.select(0.2):
+                    line = proc.stdout.readline()
+                    if line:
+                        answer = json.loads(line)
+                        return answer["code"], answer.get("peak_rss_mb"), ""
+                    return self._died()          # end of its output: it died
+                if stop is not None and stop.is_set():
+                    return self._stopped("stopped by Ctrl-C")
+                if deadline is not None and time.monotonic() > deadline:
+                    return self._stopped(f"timed out after {timeout:g} s (batch timeout)")
+
+    def _died(self):
+        proc, self.proc = self.proc, None
+        _, status, rusage = os.wait4(proc.pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        proc.returncode = code
+        _kill_kernels_of(proc.pid)
+        return (code if code else 1), rusage.ru_maxrss / 1024, \
+            _why(code) or f"the batch worker ended with status {code}"
+
+    def _stopped(self, why: str):
+        proc, self.proc = self.proc, None
+        code, rusage, _ = _stop(proc, why)
+        return code, (rusage.ru_maxrss / 1024 if rusage is not None else None), why
+
+    def close(self) -> None:
+        """End the worker (its kernels with it); wait for it."""
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            try:
+                proc.stdin.close()      # no more merchants: it stops its kernels and ends
+                proc.wait(GRACE_SECONDS)
+            except (OSError, subprocess.TimeoutExpired):
+                _signal_group(proc.pid, signal.SIGKILL)
+                proc.wait()
+            _kill_kernels_of(proc.pid)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
 def _wait(proc, timeout, stop):
     """Wait for ``proc``: (exit code, its rusage, why it was stopped or "")."""
     deadline = None if not timeout else time.monotonic() + timeout
@@ -163,13 +262,7 @@ def _wait(proc, timeout, stop):
         pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             proc.returncode = os.waitstatus_to_exitcode(status)
-            code = proc.returncode
-            why = ""
-            if code < 0:
-                sig = signal.Signals(-code).name
-                why = (f"hubnb run was killed by {sig}"
-                       + (" (out of memory?)" if -code == signal.SIGKILL else ""))
-            return code, rusage, why
+            return proc.returncode, rusage, _why(proc.returncode)
         if stop is not None and stop.is_set():
             return _stop(proc, "stopped by Ctrl-C")
         if deadline is not None and time.monotonic() > deadline:
@@ -299,13 +392,16 @@ def _write_status(final: Path, outcome: MerchantOutcome, keep_previous: bool = F
 def batch(params_dir, out_root="outputs", workers: int | None = None, only: str | None = None,
           force: bool = False, timeout: float | None = None, scheduler: str | None = None,
           progress: bool = True, notebooks_dir=None,
-          locale: str | None = None) -> list[MerchantOutcome]:
+          locale: str | None = None, warm: bool = True) -> list[MerchantOutcome]:
     """Run every merchant of ``params_dir``; return their outcomes in params-file order.
 
     ``workers`` merchants run at a time (default: the machine's cores), each with an equal
     share of the cores for its model fitting. With ``scheduler`` (``tcp://host:port``) the
     merchants go to that Dask cluster instead. The index page is written at the end.
     ``notebooks_dir`` replaces the shipped notebooks (as ``hubnb run --notebooks``).
+    ``warm`` (local runs): each worker slot is one warm process that keeps its imports and
+    kernels from one merchant to the next (:mod:`hubnb.worker`); otherwise every merchant
+    gets a new ``hubnb run`` process and new kernels.
     """
     if only is not None and only not in REPORTS:
         raise HubnbError(f"--only must be one of {', '.join(REPORTS)}, not {only!r}")
@@ -322,7 +418,7 @@ def batch(params_dir, out_root="outputs", workers: int | None = None, only: str 
                             notebooks_dir, locale)
     else:
         outcomes = _locally(files, out_root, only, force, timeout, workers, threads, progress,
-                            notebooks_dir, locale)
+                            notebooks_dir, locale, warm)
     write_index(out_root, locale or i18n.DEFAULT)
     return outcomes
 
@@ -335,12 +431,27 @@ def _progress(total: int, enabled: bool):
 
 
 def _locally(files, out_root, only, force, timeout, workers, threads, progress, notebooks_dir,
-             locale):
+             locale, warm=True):
     stop = threading.Event()
     results: dict[Path, MerchantOutcome] = {}
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hubnb-merchant")
-    futures = {pool.submit(run_merchant, f, out_root, only, force, timeout, threads, stop,
-                           notebooks_dir, locale): f for f in files}
+    kept = threading.local()          # each pool thread's warm worker
+    started: list[WarmWorker] = []
+    lock = threading.Lock()
+    logs = Path(tempfile.mkdtemp(prefix="hubnb-workers-"))
+
+    def one(params_path):
+        worker = None
+        if warm:
+            worker = getattr(kept, "worker", None)
+            if worker is None:
+                worker = kept.worker = WarmWorker(threads, logs)
+                with lock:
+                    started.append(worker)
+        return run_merchant(params_path, out_root, only, force, timeout, threads, stop,
+                            notebooks_dir, locale, worker)
+
+    futures = {pool.submit(one, f): f for f in files}
     try:
         with _progress(len(files), progress) as bar:
             for future in as_completed(futures):
@@ -356,7 +467,11 @@ def _locally(files, out_root, only, force, timeout, workers, threads, progress, 
             future.cancel()
         pool.shutdown(wait=True)
         raise
-    pool.shutdown(wait=True)
+    finally:
+        pool.shutdown(wait=True)
+        for worker in started:
+            worker.close()
+        shutil.rmtree(logs, ignore_errors=True)
     return [results[f] for f in files]
 
 

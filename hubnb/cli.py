@@ -25,7 +25,7 @@ def _skip_iri_checker() -> None:
     sys.modules.setdefault("rfc3987_syntax", None)
 
 
-def main(argv=None) -> int:
+def main(argv=None, warm=None) -> int:
     parser = argparse.ArgumentParser(prog="hubnb", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -62,6 +62,9 @@ def main(argv=None) -> int:
     batch_p.add_argument("--scheduler", default=None,
                          help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (default: "
                               "a local pool)")
+    batch_p.add_argument("--cold", action="store_true",
+                         help="a new process and new kernels for every merchant (default: "
+                              "each local worker keeps its imports and kernels warm)")
 
     nb_p = sub.add_parser("notebook",
                           help="write a report notebook to open by hand, its headings and "
@@ -118,7 +121,7 @@ def main(argv=None) -> int:
             final = run(args.params, out_root=args.out, notebooks_dir=args.notebooks,
                         kernel_name=args.kernel, log=lambda m: print(m, file=sys.stderr),
                         only=args.only, failed_dir=args.failed_dir, index=not args.no_index,
-                        locale=args.locale)
+                        locale=args.locale, warm=warm)
             print(f"reports written to {final}/ (index: {final.parent / 'index.html'})")
         elif args.command == "batch":
             from .batch import batch, summary_table
@@ -128,7 +131,7 @@ def main(argv=None) -> int:
             outcomes = batch(args.params_dir, out_root=args.out, workers=args.workers,
                              only=args.only, force=args.force, timeout=args.timeout or None,
                              scheduler=args.scheduler, notebooks_dir=args.notebooks,
-                             locale=args.locale)
+                             locale=args.locale, warm=not args.cold)
             print(summary_table(outcomes))
             print(f"index: {Path(args.out).resolve() / 'index.html'}")
             if any(o.status == "failed" for o in outcomes):

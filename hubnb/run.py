@@ -88,7 +88,7 @@ class RunLog:
 
 def run(params_path, out_root="outputs", notebooks_dir=None, kernel_name=None,
         log=print, only: str | None = None, failed_dir=None, index: bool = True,
-        locale: str | None = None) -> Path:
+        locale: str | None = None, warm=None) -> Path:
     """Run every notebook of ``notebooks_dir`` for the merchant of ``params_path``.
 
     Parameters
@@ -113,6 +113,9 @@ def run(params_path, out_root="outputs", notebooks_dir=None, kernel_name=None,
         Refresh ``out_root/index.html`` afterwards (``hubnb batch`` writes it once).
     locale : str, optional
         The reports' language (en, it, de, ko); default the params' ``locale``.
+    warm : hubnb.kernels.WarmKernels, optional
+        A batch worker's warm kernels, one per notebook, kept after the run (stopped
+        after a failure); default a new kernel per notebook, stopped at its end.
 
     Returns
     -------
@@ -151,8 +154,17 @@ def run(params_path, out_root="outputs", notebooks_dir=None, kernel_name=None,
         def report(nb: Path) -> None:
             log(f"running {nb.stem} for {params.merchant} ...")
             source = localized_notebook(nb, language, scratch)
-            stderr = _execute(source, staging, params_path, snapshot, kernel_name or "python3",
-                              failed_dir, language, kernels.manager())
+            if warm is None:
+                stderr = _execute(source, staging, params_path, snapshot,
+                                  kernel_name or "python3", failed_dir, language,
+                                  kernels.manager())
+            else:
+                try:
+                    stderr = _execute(source, staging, params_path, snapshot, "python3",
+                                      failed_dir, language,
+                                      km=warm.manager(nb.stem, staging, kernels))
+                finally:
+                    warm.release(nb.stem)
             run_log.notebook_stderr(nb.name, stderr)
             faults.point("executed")
             log(f"rendering {nb.stem}.html ...")
@@ -162,7 +174,12 @@ def run(params_path, out_root="outputs", notebooks_dir=None, kernel_name=None,
             faults.point("rendered")
             log(f"{nb.stem}.html done")
 
-        _side_by_side(report, notebooks, kernels)
+        try:
+            _side_by_side(report, notebooks, kernels)
+        except BaseException:
+            if warm is not None:      # the next merchant starts from new kernels
+                warm.discard()
+            raise
         _write_metrics(staging, params, prov, previous.get("metrics") or {})
         _write_fingerprint(staging, prov, [nb.stem for nb in notebooks],
                            previous.get("fingerprint") or {})
@@ -264,9 +281,13 @@ def _side_by_side(report, notebooks: list[Path], kernels: KernelGroup) -> None:
 
 
 def _execute(nb: Path, staging: Path, params_path: Path, snapshot: Path, kernel_name,
-             failed_dir=None, locale: str = "en", manager=None) -> list[tuple[int, str]]:
+             failed_dir=None, locale: str = "en", manager=None,
+             km=None) -> list[tuple[int, str]]:
     """Execute ``nb`` into ``staging``; return what its cells wrote to stderr, as
-    ``(execution count, text)``, taken out of the executed notebook (the report)."""
+    ``(execution count, text)``, taken out of the executed notebook (the report).
+
+    ``manager`` is the kernel manager class of a new kernel; ``km`` instead a kernel
+    manager (a warm kernel's, Papermill passes it on to nbclient), kept running after."""
     import papermill as pm
     from nbclient.exceptions import DeadKernelError
 
@@ -288,6 +309,7 @@ def _execute(nb: Path, staging: Path, params_path: Path, snapshot: Path, kernel_
             parameters={**where, "output_dir": ".", "locale": locale},
             progress_bar=False, log_output=False,
             kernel_manager_class=manager or QuietKernelManager,
+            **({"km": km} if km is not None else {}),
             # Papermill rewrites the whole notebook (figures included) before and after
             # every cell unless told not to; it still writes it once at the end, and with
             # the error cell when a cell fails.
