@@ -206,7 +206,7 @@ class WarmWorker:
 
         proc = self._start()
         try:
-            proc.stdin.write((json.dumps({"argv": argv, "log": str(log_file)}) + "\n").encode())
+            proc.stdin.write((json.dumps({"argv": [str(a) for a in argv], "log": str(log_file)}) + "\n").encode())
             proc.stdin.flush()
         except OSError:
             pass           # it died at once: its exit status says why, below

@@ -64,10 +64,12 @@ def report(capsys, line: str) -> None:
 
 # --------------------------------------------------------------------------- fingerprints
 
-VARYING_KEYS = {"generated_at", "fit_seconds", "compile_seconds"}
+VARYING_KEYS = {"generated_at", "fit_seconds", "compile_seconds", "laplace_seconds"}
 VARYING_TEXT = [
     (re.compile(r"\.[a-z0-9_-]+-(?:new|snapshot)-\d+-[a-z0-9_]+"), ".STAGING"),
-    (re.compile(r"fitted in [0-9.]+ s"), "fitted in T s"),
+    # the fit's measured time, in each locale's words and number format
+    (re.compile(r"(fitted in|stimato in|angepasst in) [0-9.,]+ s"), r"\1 T s"),
+    (re.compile(r"적합 시간 [0-9.,]+초"), "적합 시간 T초"),
     (re.compile(r'id="cell-id=[0-9a-f-]+"'), 'id="cell-id=X"'),
 ]
 
@@ -92,7 +94,7 @@ def _normalised(path: Path) -> bytes:
         return json.dumps(_strip(json.loads(raw)), sort_keys=True).encode()
     if path.suffix == ".ipynb":
         nb = json.loads(raw)
-        for key in ("start_time", "end_time", "duration"):
+        for key in ("start_time", "end_time", "duration", "input_path", "output_path"):
             nb["metadata"].get("papermill", {}).pop(key, None)
         for cell in nb["cells"]:
             cell.pop("id", None)
