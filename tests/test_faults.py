@@ -576,6 +576,19 @@ class Batch:
         return outcome
 
 
+def runs_of(b: Batch, merchant: str) -> list[int]:
+    """The process running ``merchant``: its ``hubnb run`` (--cold), or the warm worker
+    whose kernels work in the merchant's staging folder."""
+    runs = processes_with(str(b.params / f"{merchant}.yaml"))
+    for kernel in kernels_under(b.out / f".{merchant}-new"):
+        try:
+            environ = Path(f"/proc/{kernel}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        runs += [int(e.split(b"=", 1)[1]) for e in environ if e.startswith(b"JPY_PARENT_PID=")]
+    return runs
+
+
 def test_hubnb_batch_killed_anywhere_and_a_killed_run_stay_local(tmp_path, datasets, capsys):
     """Kill `hubnb batch`, or its runs, batch after batch. The reports of the variant the
     kills start from come from a first clean batch, those of the other from the clean batch
@@ -617,7 +630,7 @@ def test_hubnb_batch_killed_anywhere_and_a_killed_run_stay_local(tmp_path, datas
         else:
             # north's run: found, left to run a random share of its time, then killed
             deadline = time.monotonic() + 30
-            while not (runs := processes_with(str(b.params / "north.yaml"))):
+            while not (runs := runs_of(b, "north")):
                 assert proc.poll() is None and time.monotonic() < deadline, where
                 time.sleep(0.05)
             time.sleep(fraction * seconds * 0.8)
@@ -629,7 +642,10 @@ def test_hubnb_batch_killed_anywhere_and_a_killed_run_stay_local(tmp_path, datas
             killed = code == 1
             assert code in (0, 1), f"{where}: the batch exited {code}: {log}"
         # no run and no kernel outlives the batch (the runs stop with it)
-        assert wait_gone(processes_with(str(b.params)), 30) == [], f"{where}: runs outlived it"
+        left = wait_gone(processes_with(str(b.params)) + processes_with("hubnb.worker"), 30)
+        assert left == [], f"{where}: runs outlived it: " + "; ".join(
+            Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            for p in left if Path(f"/proc/{p}").exists())
         assert wait_gone(kernels_under(b.out), 30) == [], f"{where}: kernels outlived it"
         outcome = b.records(where)
         if what == "runs":
@@ -773,7 +789,8 @@ def test_a_killed_batch_leaves_no_run_and_no_kernel_behind(tmp_path):
     while not kernels_in(out):
         assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "batch.log")
         time.sleep(0.1)
-    run = processes_with(str(tmp_path / "params" / "hang.yaml"))
+    # its run: a warm worker (the default) or, with --cold, its own hubnb run
+    run = processes_with(str(tmp_path / "params" / "hang.yaml")) + processes_with("hubnb.worker")
     assert len(run) == 1
     os.kill(proc.pid, signal.SIGKILL)               # the batch alone, not its group
     proc.wait()
