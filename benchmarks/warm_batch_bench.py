@@ -1,9 +1,9 @@
 """Warm batch workers against a new process per merchant (issue 18, item 2), in one run.
 
 The same batch of small merchants (2,000 profiles each, params/demo.yaml's settings with
-500 draws, fit cache off), run twice with two workers: ``hubnb batch --cold`` (a new
-``hubnb run`` process and new kernels per merchant, as before) and ``hubnb batch`` (each
-worker keeps its process and kernels warm). Prints the wall time per merchant of each,
+500 draws, fit cache off), run twice with two workers: ``hubnb batch`` (a new ``hubnb run``
+process and new kernels per merchant) and ``hubnb batch --warm`` (each worker keeps its
+process and kernels warm). Prints the wall time per merchant of each,
 the ratio, and the issue's target (6 s per merchant).
 
     .venv/bin/python benchmarks/warm_batch_bench.py [--merchants 8] [--work DIR]
@@ -48,8 +48,8 @@ def main(argv=None) -> int:
         made = make_merchant(work, f"w{i:02d}", 2000, 100 + i, 500)
         (folder / made.name).write_text(made.read_text())
     n = args.merchants
-    cold = batch(folder, work / "out-cold", "--cold")
-    warm = batch(folder, work / "out-warm")
+    cold = batch(folder, work / "out-cold")
+    warm = batch(folder, work / "out-warm", "--warm")
     print(f"hubnb batch, {n} merchants of 2,000 profiles, 2 workers (fit cache off)")
     print(f"  cold (a new process and kernels per merchant): {cold:7.1f} s, "
           f"{cold / n:5.1f} s per merchant")

@@ -392,7 +392,7 @@ def _write_status(final: Path, outcome: MerchantOutcome, keep_previous: bool = F
 def batch(params_dir, out_root="outputs", workers: int | None = None, only: str | None = None,
           force: bool = False, timeout: float | None = None, scheduler: str | None = None,
           progress: bool = True, notebooks_dir=None,
-          locale: str | None = None, warm: bool = True) -> list[MerchantOutcome]:
+          locale: str | None = None, warm: bool = False) -> list[MerchantOutcome]:
     """Run every merchant of ``params_dir``; return their outcomes in params-file order.
 
     ``workers`` merchants run at a time (default: the machine's cores), each with an equal
@@ -431,7 +431,7 @@ def _progress(total: int, enabled: bool):
 
 
 def _locally(files, out_root, only, force, timeout, workers, threads, progress, notebooks_dir,
-             locale, warm=True):
+             locale, warm=False):
     stop = threading.Event()
     results: dict[Path, MerchantOutcome] = {}
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hubnb-merchant")

@@ -62,9 +62,10 @@ def main(argv=None, warm=None) -> int:
     batch_p.add_argument("--scheduler", default=None,
                          help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (default: "
                               "a local pool)")
-    batch_p.add_argument("--cold", action="store_true",
-                         help="a new process and new kernels for every merchant (default: "
-                              "each local worker keeps its imports and kernels warm)")
+    batch_p.add_argument("--warm", action="store_true",
+                         help="each local worker keeps its process and kernels warm from one "
+                              "merchant to the next (default: a new hubnb run process and "
+                              "new kernels per merchant)")
 
     nb_p = sub.add_parser("notebook",
                           help="write a report notebook to open by hand, its headings and "
@@ -131,7 +132,7 @@ def main(argv=None, warm=None) -> int:
             outcomes = batch(args.params_dir, out_root=args.out, workers=args.workers,
                              only=args.only, force=args.force, timeout=args.timeout or None,
                              scheduler=args.scheduler, notebooks_dir=args.notebooks,
-                             locale=args.locale, warm=not args.cold)
+                             locale=args.locale, warm=args.warm)
             print(summary_table(outcomes))
             print(f"index: {Path(args.out).resolve() / 'index.html'}")
             if any(o.status == "failed" for o in outcomes):

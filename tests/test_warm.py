@@ -246,3 +246,29 @@ def _wait_gone(pids, seconds=20) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+def test_hubnb_batch_warm_runs_every_merchant_and_leaves_no_worker(merchants, tmp_path):
+    root, params, odd = merchants
+    folder = tmp_path / "params"
+    folder.mkdir()
+    for merchant in ("alpha", "beta", "gamma"):
+        (folder / f"{merchant}.yaml").write_text(params[merchant].read_text())
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "hubnb.cli", "batch", str(folder), "--out",
+                           str(out), "--workers", "2", "--only", "customer_hub", "--warm"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    for merchant in ("alpha", "beta", "gamma"):
+        status = json.loads((out / merchant / "status.json").read_text())
+        assert status["status"] == "ok" and (out / merchant / "customer_hub.html").is_file()
+    workers = [p for p in Path("/proc").iterdir() if p.name.isdigit()
+               and b"hubnb.worker" in _cmdline(p)]
+    assert workers == [], "a warm worker outlived its batch"
+
+
+def _cmdline(proc: Path) -> bytes:
+    try:
+        return (proc / "cmdline").read_bytes()
+    except OSError:
+        return b""
