@@ -74,6 +74,8 @@ bench: bench-env
 	$(BENCH)/python benchmarks/pareto_native_bench.py
 	$(BENCH)/python benchmarks/clv_models_bench.py
 	$(BENCH)/python benchmarks/overhead_bench.py
+	$(BENCH)/python benchmarks/throughput_bench.py
+	$(BIN)/python benchmarks/warm_batch_bench.py
 
 clean:
 	rm -rf $(VENV) .venv-bench data/demo data/batch outputs/*/ outputs/index.html
