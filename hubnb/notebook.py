@@ -21,6 +21,7 @@ from pathlib import Path
 
 from . import i18n
 from .errors import HubnbError
+from .report import hand_run_hint  # noqa: F401  (the hint names this command)
 
 #: Where ``hubnb notebook`` writes its copies (under outputs/, which git ignores).
 DEFAULT_FOLDER = Path("outputs") / "notebooks"
@@ -89,20 +90,6 @@ def write_notebook(name: str, locale: str | None = None, out=None, params=None) 
     out.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, out)
     return out
-
-
-def hand_run_hint(locale: str, markdown_locale: str) -> str | None:
-    """The one line a notebook opened by hand prints when its report is in ``locale`` but its
-    headings and explanations are in English (``markdown_locale``, as shipped); else None."""
-    if locale == markdown_locale or markdown_locale != i18n.DEFAULT:
-        return None
-    session = Path(os.environ.get("JPY_SESSION_NAME") or "")   # set by Jupyter Server
-    from .run import REPORTS
-
-    name = session.stem if session.suffix == ".ipynb" and session.stem in REPORTS else ""
-    return i18n.gettext("This notebook's headings and explanations are in English: `{command}` "
-                        "writes a copy with them in this language.").format(
-        command=" ".join(filter(None, ["hubnb notebook", name, f"--locale {locale}"])))
 
 
 def _seen_from(folder: Path, path: Path) -> str:

@@ -22,6 +22,7 @@ file would be.
 from __future__ import annotations
 
 import json
+import os
 import pickle
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -33,6 +34,9 @@ from .data import Dataset, load_dataset
 from .errors import HubnbError
 from .params import Params, load_params
 from .provenance import Provenance, provenance
+
+#: The reports, one notebook each.
+REPORTS = ("customer_hub", "clv")
 
 METRICS_PARTS = "_metrics"
 #: Bumped when the snapshot's layout changes, so a stale one is refused.
@@ -116,8 +120,6 @@ def open_report(params_path, output_dir=None, snapshot=None, locale=None,
     if snapshot:
         data, prov = read_snapshot(snapshot)
     else:
-        from .notebook import hand_run_hint
-
         hint = hand_run_hint(params.locale, markdown_locale)
         if hint:
             print(hint)
@@ -136,3 +138,15 @@ def jsonable(value):
     if hasattr(value, "item"):
         return value.item()
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def hand_run_hint(locale: str, markdown_locale: str) -> str | None:
+    """The one line a notebook opened by hand prints when its report is in ``locale`` but its
+    headings and explanations are in English (``markdown_locale``, as shipped); else None."""
+    if locale == markdown_locale or markdown_locale != i18n.DEFAULT:
+        return None
+    session = Path(os.environ.get("JPY_SESSION_NAME") or "")   # set by Jupyter Server
+    name = session.stem if session.suffix == ".ipynb" and session.stem in REPORTS else ""
+    return i18n.gettext("This notebook's headings and explanations are in English: `{command}` "
+                        "writes a copy with them in this language.").format(
+        command=" ".join(filter(None, ["hubnb notebook", name, f"--locale {locale}"])))

@@ -29,7 +29,7 @@ from .errors import HubnbError
 from .folders import aside, publish, sweep, write_atomic
 from .params import load_params
 from .provenance import provenance
-from .report import METRICS_PARTS, jsonable, write_snapshot
+from .report import METRICS_PARTS, REPORTS, jsonable, write_snapshot
 
 
 def shipped_notebooks() -> Path:
@@ -50,8 +50,6 @@ class ReportError(HubnbError):
     """A report notebook failed while running."""
 
 
-#: The reports a run can be limited to (``--only``).
-REPORTS = ("customer_hub", "clv")
 #: Written beside a merchant's reports: what they were made from (see :func:`fingerprint`).
 FINGERPRINT_FILE = "fingerprint.json"
 #: Written beside a merchant's reports: the run's progress lines and whatever its notebooks
