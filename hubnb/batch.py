@@ -206,7 +206,8 @@ class WarmWorker:
 
         proc = self._start()
         try:
-            proc.stdin.write((json.dumps({"argv": [str(a) for a in argv], "log": str(log_file)}) + "\n").encode())
+            job = {"argv": [str(a) for a in argv], "log": str(log_file)}
+            proc.stdin.write((json.dumps(job) + "\n").encode())
             proc.stdin.flush()
         except OSError:
             pass           # it died at once: its exit status says why, below

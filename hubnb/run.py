@@ -112,8 +112,9 @@ def run(params_path, out_root="outputs", notebooks_dir=None, kernel_name=None,
     locale : str, optional
         The reports' language (en, it, de, ko); default the params' ``locale``.
     warm : hubnb.kernels.WarmKernels, optional
-        A batch worker's warm kernels, one per notebook, kept after the run (stopped
-        after a failure); default a new kernel per notebook, stopped at its end.
+        A batch worker's warm kernels, one per notebook, kept after the run (the worker
+        replaces them after a failure); default a new kernel per notebook, stopped at its
+        end.
 
     Returns
     -------
@@ -152,16 +153,13 @@ def run(params_path, out_root="outputs", notebooks_dir=None, kernel_name=None,
         def report(nb: Path) -> None:
             log(f"running {nb.stem} for {params.merchant} ...")
             source = localized_notebook(nb, language, scratch)
-            if warm is None:
+            km = warm.manager(nb.stem, staging, kernels) if warm is not None else None
+            try:
                 stderr = _execute(source, staging, params_path, snapshot,
                                   kernel_name or "python3", failed_dir, language,
-                                  kernels.manager())
-            else:
-                try:
-                    stderr = _execute(source, staging, params_path, snapshot, "python3",
-                                      failed_dir, language,
-                                      km=warm.manager(nb.stem, staging, kernels))
-                finally:
+                                  kernels.manager(), km)
+            finally:
+                if warm is not None:
                     warm.release(nb.stem)
             run_log.notebook_stderr(nb.name, stderr)
             faults.point("executed")
@@ -172,12 +170,7 @@ def run(params_path, out_root="outputs", notebooks_dir=None, kernel_name=None,
             faults.point("rendered")
             log(f"{nb.stem}.html done")
 
-        try:
-            _side_by_side(report, notebooks, kernels)
-        except BaseException:
-            if warm is not None:      # the next merchant starts from new kernels
-                warm.discard()
-            raise
+        _side_by_side(report, notebooks, kernels)
         _write_metrics(staging, params, prov, previous.get("metrics") or {})
         _write_fingerprint(staging, prov, [nb.stem for nb in notebooks],
                            previous.get("fingerprint") or {})
@@ -307,7 +300,7 @@ def _execute(nb: Path, staging: Path, params_path: Path, snapshot: Path, kernel_
             parameters={**where, "output_dir": ".", "locale": locale},
             progress_bar=False, log_output=False,
             kernel_manager_class=manager or QuietKernelManager,
-            **({"km": km} if km is not None else {}),
+            km=km,
             # Papermill rewrites the whole notebook (figures included) before and after
             # every cell unless told not to; it still writes it once at the end, and with
             # the error cell when a cell fails.

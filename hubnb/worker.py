@@ -105,10 +105,11 @@ def main() -> int:
                 continue
             job = json.loads(line)
             warm.begin()
-            pids = [os.getpid(), *warm.pids()]
-            _reset_peaks(pids)
+            before = [os.getpid(), *warm.pids()]
+            _reset_peaks(before)
             code = run_one(job["argv"], job["log"], warm)
-            peak = _peak_rss_mb([os.getpid(), *warm.pids()] + pids[1:])
+            # the kernels it ran in: kept ones, new ones, or ones stopped after a failure
+            peak = _peak_rss_mb(sorted({*before, *warm.pids()}))
             results.write(json.dumps({"code": code, "peak_rss_mb": peak}) + "\n")
     except KeyboardInterrupt:
         return 130

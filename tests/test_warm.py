@@ -4,7 +4,6 @@ merchant's failure or crash never reaches the next."""
 
 import hashlib
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -89,7 +88,7 @@ def merchants(tmp_path_factory):
                        ("crashing", "import os\nos._exit(3)")):
         folder = root / name
         folder.mkdir()
-        notebook(folder / "clv.ipynb", code if name != "polluter" else code)
+        notebook(folder / "clv.ipynb", code)
         notebook(folder / "customer_hub.ipynb", code)
         odd[name] = folder
     return root, params, odd
@@ -127,67 +126,64 @@ def _fingerprint(folder: Path) -> dict:
     return prints
 
 
-def test_a_warm_worker_gives_a_new_process_reports_byte_for_byte(merchants, tmp_path):
+def test_a_warm_worker_gives_a_new_process_reports_byte_for_byte(merchants, tmp_path,
+                                                                 monkeypatch):
     root, params, odd = merchants
-    env = {"HUBNB_FIT_CACHE": "0"}
-    os.environ.update(env)
+    monkeypatch.setenv("HUBNB_FIT_CACHE", "0")    # every run fits (the processes inherit it)
+    # cold: hubnb run, a new process and new kernels per merchant
+    cold = tmp_path / "cold"
+    for merchant, path in params.items():
+        done = subprocess.run([sys.executable, "-m", "hubnb.cli", "run", str(path),
+                               "--out", str(cold), "--no-index"],
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+
+    warm = tmp_path / "warm"
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    worker = WarmWorker(None, logs)
+    n = 0
+
+    def job(path, *extra):
+        nonlocal n
+        n += 1
+        log = logs / f"{n}.log"
+        code, peak, why = worker.run([str(path), "--out", str(warm), "--no-index",
+                                      "--failed-dir", str(tmp_path / "failed"), *extra],
+                                     log, None, None)
+        return code, why, log.read_text()
+
     try:
-        # cold: hubnb run, a new process and new kernels per merchant
-        cold = tmp_path / "cold"
-        for merchant, path in params.items():
-            done = subprocess.run([sys.executable, "-m", "hubnb.cli", "run", str(path),
-                                   "--out", str(cold), "--no-index"],
-                                  capture_output=True, text=True)
-            assert done.returncode == 0, done.stderr[-2000:]
-
-        warm = tmp_path / "warm"
-        logs = tmp_path / "logs"
-        logs.mkdir()
-        worker = WarmWorker(None, logs)
-        n = 0
-
-        def job(path, *extra):
-            nonlocal n
-            n += 1
-            log = logs / f"{n}.log"
-            code, peak, why = worker.run([str(path), "--out", str(warm), "--no-index",
-                                          "--failed-dir", str(tmp_path / "failed"), *extra],
-                                         log, None, None)
-            return code, why, log.read_text()
-
-        try:
-            first = worker._start().pid
-            code, _, text = job(params["alpha"])
-            assert code == 0, text
-            kernels = _kernels_of(first)
-            assert len(kernels) == 2
-            # a merchant's notebooks that leave every kind of state behind, and succeed
-            code, _, text = job(params["beta"], "--notebooks", odd["polluter"],
-                                "--out", str(tmp_path / "scratch"))
-            assert code == 0, text
-            code, _, text = job(params["beta"])
-            assert code == 0, text
-            assert _kernels_of(first) == kernels, "the kernels were not kept warm"
-            # a notebook that fails: the merchant fails alone, the kernels are replaced
-            code, _, text = job(params["gamma"], "--notebooks", odd["failing"],
-                                "--out", str(tmp_path / "scratch"))
-            assert code == 2 and "RuntimeError: boom" in text, text
-            code, _, text = job(params["gamma"])
-            assert code == 0, text
-            assert not set(_kernels_of(first)) & set(kernels), "failed kernels were reused"
-            assert worker.proc.pid == first
-        finally:
-            worker.close()
-        assert _kernels_of(first) == [] and worker.proc is None
-
-        for merchant in params:
-            got, want = _fingerprint(warm / merchant), _fingerprint(cold / merchant)
-            assert got == want, f"{merchant}: warm differs from cold in " + ", ".join(
-                sorted(k for k in set(got) | set(want) if got.get(k) != want.get(k)))
-        # the polluter's warning reached its run.log, and beta's reports none of it
-        assert "must show again" in (tmp_path / "scratch" / "beta" / "run.log").read_text()
+        first = worker._start().pid
+        code, _, text = job(params["alpha"])
+        assert code == 0, text
+        kernels = _kernels_of(first)
+        assert len(kernels) == 2
+        # a merchant's notebooks that leave every kind of state behind, and succeed
+        code, _, text = job(params["beta"], "--notebooks", odd["polluter"],
+                            "--out", str(tmp_path / "scratch"))
+        assert code == 0, text
+        code, _, text = job(params["beta"])
+        assert code == 0, text
+        assert _kernels_of(first) == kernels, "the kernels were not kept warm"
+        # a notebook that fails: the merchant fails alone, the kernels are replaced
+        code, _, text = job(params["gamma"], "--notebooks", odd["failing"],
+                            "--out", str(tmp_path / "scratch"))
+        assert code == 2 and "RuntimeError: boom" in text, text
+        code, _, text = job(params["gamma"])
+        assert code == 0, text
+        assert not set(_kernels_of(first)) & set(kernels), "failed kernels were reused"
+        assert worker.proc.pid == first
     finally:
-        os.environ.pop("HUBNB_FIT_CACHE", None)
+        worker.close()
+    assert _kernels_of(first) == [] and worker.proc is None
+
+    for merchant in params:
+        got, want = _fingerprint(warm / merchant), _fingerprint(cold / merchant)
+        assert got == want, f"{merchant}: warm differs from cold in " + ", ".join(
+            sorted(k for k in set(got) | set(want) if got.get(k) != want.get(k)))
+    # the polluter's warning reached its run.log, and beta's reports none of it
+    assert "must show again" in (tmp_path / "scratch" / "beta" / "run.log").read_text()
 
 
 def test_a_crashed_or_killed_worker_fails_its_merchant_alone(merchants, tmp_path):
