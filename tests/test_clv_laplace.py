@@ -125,3 +125,106 @@ def test_the_fit_cache_hits_for_the_same_fit_and_misses_for_another(data, tmp_pa
 def test_pareto_laplace_uses_the_pareto_density(data):
     quick = L.laplace_fit("pareto_nbd", data)
     assert set(ParetoNBDModel.param_names) <= set(quick.draws)
+
+
+# ------------------------------------------------------------------ large data (issue 18)
+
+def test_the_difference_estimator_is_arvizs_over_one_row_per_profile():
+    """hubnb's weighted difference estimator (histories with profile counts) against
+    ArviZ's own ``_diff_srs_estimator`` on the same numbers expanded to a row per profile;
+    with every profile in the sample it is the exact sum, with no sampling error."""
+    from arviz_stats.loo.loo_helper import _diff_srs_estimator
+
+    from hubnb.clv.selection import difference_estimate, subsample
+
+    rng = np.random.default_rng(3)
+    n = rng.integers(1, 30, 400)
+    exact = rng.normal(-5.0, 2.0, 400)
+    approx = exact + rng.normal(0.1, 0.3, 400)
+    sample = subsample(n, 1000, seed=5)
+    assert sample.sum() == 1000 and np.all(sample <= n)
+    ours = difference_estimate(exact, approx, sample, n)
+    theirs = _diff_srs_estimator(exact[np.repeat(np.arange(400), sample)],
+                                 approx[np.repeat(np.arange(400), sample)],
+                                 approx[np.repeat(np.arange(400), n)], int(n.sum()))
+    assert ours == pytest.approx(tuple(float(v) for v in theirs), rel=1e-12)
+    whole = difference_estimate(exact, approx, n, n)
+    assert whole[0] == pytest.approx(float(n @ exact), rel=1e-12) and whole[1] == 0.0
+
+
+def test_subsampled_loo_estimates_the_full_loo_and_keeps_the_choice(data, nuts, monkeypatch):
+    """PSIS-LOO from 1,000 of the sample's 2,349 customers: each candidate's elpd within
+    three subsampling standard errors of the full computation's, the same winner, and the
+    difference's standard error at least the full one's (sampling adds uncertainty)."""
+    from hubnb.clv import selection as S
+
+    full = S.choose_model(nuts)
+    monkeypatch.setattr(S, "SUBSAMPLE_ABOVE", 0)
+    monkeypatch.setattr(S, "SUBSAMPLE_PROFILES", 1000)
+    part = S.choose_model(nuts)
+    assert part.winner == full.winner
+    for name, c in part.candidates.items():
+        exact = full.candidates[name]["elpd_loo"]
+        assert c["subsample_profiles"] == 1000
+        assert abs(c["elpd_loo"] - exact) < 3 * c["subsample_se"] + 1e-9, (name, c, exact)
+        assert c["se"] == pytest.approx(full.candidates[name]["se"], rel=0.1)
+    other = next(n for n in part.candidates if n != part.winner)
+    assert part.candidates[other]["d_se"] >= 0.99 * full.candidates[other]["d_se"]
+    assert "random sample of 1,000 customers" in part.reason
+
+
+def test_importance_resampling_reweights_the_proposal_to_the_target(data):
+    """Proposal N(0, 1), target N(0.5, 1): resampled by the smoothed weights p / q, the
+    draws' mean and sd are the target's (closed form), and the effective draws are below
+    the proposal's count."""
+    from dataclasses import replace
+
+    quick = L.laplace_fit("mbg_nbd", data, seed=5)
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal(4000)
+    log_q = -0.5 * z ** 2
+    log_p = -0.5 * (z - 0.5) ** 2
+    draws = {k: np.full(4000, float(np.mean(v))) for k, v in quick.draws.items()}
+    draws["r"] = z
+    fake = replace(quick, draws=draws, log_p=log_p, log_q=log_q, pareto_k=0.2)
+    fit = L.importance_posterior(fake, seed=1)
+    assert np.mean(fit.draws["r"]) == pytest.approx(0.5, abs=0.06)
+    assert np.std(fit.draws["r"]) == pytest.approx(1.0, abs=0.06)
+    ess = fit.diagnostics["ess_bulk_min"]
+    # the closed-form effective share of N(0.5,1) weights over N(0,1) is exp(-0.25)
+    assert ess / 4000 == pytest.approx(np.exp(-0.25), abs=0.05)
+    assert fit.diagnostics["posterior"] == "laplace-is" and fit.diagnostics["r_hat_max"] is None
+    assert not fit.diagnostics["flagged"]
+    flagged = L.importance_posterior(replace(fake, pareto_k=0.6), seed=1)
+    assert flagged.diagnostics["flagged"]
+    assert "Pareto k 0.6 > 0.5" in str(flagged.diagnostics["flag_reasons"][0])
+
+
+def test_large_data_takes_the_importance_sampled_posterior_close_to_nuts(data, nuts,
+                                                                        monkeypatch):
+    """With the large-data limit lowered to this sample, the posterior of MBG/NBD comes
+    from its importance-sampled Laplace approximation (no NUTS run), and its means are
+    within a quarter of a posterior sd of the NUTS fit's, its sds within 20%."""
+    monkeypatch.setattr(L, "LARGE_ROWS", 1)
+    monkeypatch.setattr(fitcache.ClvModel, "fit", lambda *a, **k: pytest.fail("NUTS ran"))
+    fit = fitcache.posterior_fit("mbg_nbd", data, ClvParams(**SETTINGS))
+    assert fit.diagnostics["posterior"] == "laplace-is"
+    ref = nuts["mbg_nbd"]
+    for param, draws in ref.draws.items():
+        mean, sd = float(np.mean(draws)), float(np.std(draws))
+        got = fit.draws[param]
+        assert abs(np.mean(got) - mean) < 0.25 * sd, (param, np.mean(got), mean, sd)
+        assert np.std(got) == pytest.approx(sd, rel=0.2), param
+
+
+def test_large_data_samples_with_nuts_when_the_approximation_is_not_close(data, monkeypatch):
+    """A Pareto k above 0.5 sends the fit to NUTS even for large data."""
+    from dataclasses import replace
+
+    quick = L.laplace_fit("mbg_nbd", data, seed=5)
+    monkeypatch.setattr(L, "LARGE_ROWS", 1)
+    ran = []
+    monkeypatch.setattr(fitcache, "nuts_fit", lambda *a, **k: ran.append(a[0]) or "nuts")
+    got = fitcache.posterior_fit("mbg_nbd", data, ClvParams(**SETTINGS),
+                                 quick=replace(quick, pareto_k=0.55))
+    assert got == "nuts" and ran == ["mbg_nbd"]

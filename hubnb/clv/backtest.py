@@ -79,7 +79,7 @@ def run_backtest(orders: pd.DataFrame, refunds: pd.DataFrame | None, params: Clv
     if cal.empty:
         raise ValueError(f"no counted orders up to the calibration end {cal_end}")
     rfm = rfm_summary(cal, cal_end)
-    fit = fitcache.nuts_fit(model, compress(rfm), params, progress)
+    fit = fitcache.posterior_fit(model, compress(rfm), params, progress)
     pred = fitcache.predictions(fit, rfm, days, params.credible_interval, params.seed)
     hold = counted_orders(orders, refunds, params.orders, as_of, timezone, days)
     hold_tx = transactions(hold[hold["profile_id"].isin(rfm.index)])

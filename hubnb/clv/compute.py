@@ -111,7 +111,7 @@ def compute_clv(orders: pd.DataFrame, refunds: pd.DataFrame | None, profiles: pd
     if p.model == "auto":
         fits, selection, quick = choose_and_fit(data, p, progress)
     else:
-        fits = {p.model: fitcache.nuts_fit(p.model, data, p, progress)}
+        fits = {p.model: fitcache.posterior_fit(p.model, data, p, progress)}
         selection, quick = None, {}
     fit = fits[selection.winner if selection else p.model]
     pred = fitcache.predictions(fit, rfm, p.horizon_days, p.credible_interval, p.seed)
@@ -129,16 +129,20 @@ def compute_clv(orders: pd.DataFrame, refunds: pd.DataFrame | None, profiles: pd
             "fit_cache_hit": bool(d.get("fit_cache_hit")),
             "flagged": d["flagged"], "flag_reasons": list(d["flag_reasons"]),
             "chains": p.chains, "draws": p.draws, "tune": p.tune,
+            "posterior": d.get("posterior", "nuts"),
             "requested": p.model,
         },
         "totals": pred.totals,
         "credible_interval": p.credible_interval,
     })
+    if d.get("posterior") == "laplace-is":
+        metrics["model"]["pareto_k"] = d["pareto_k"]
     if selection is not None:
         metrics["model"]["selection"] = selection.as_metrics()
         for name, c in metrics["model"]["selection"]["candidates"].items():
             f = fits.get(name)
             c.update(sampled=f is not None,
+                     posterior=f.diagnostics.get("posterior", "nuts") if f else None,
                      r_hat_max=f.diagnostics["r_hat_max"] if f else None,
                      fit_seconds=f.diagnostics["fit_seconds"] if f else None,
                      flagged=f.diagnostics["flagged"] if f else None)
@@ -179,7 +183,8 @@ def choose_and_fit(data, p: ClvParams, progress: bool = False):
     quick = {name: fitcache.quick_fit(name, data, p.seed) for name in candidates}
     if all(q is not None and q.reliable for q in quick.values()):
         choice = fitcache.model_choice(quick, method="psis-loo (laplace)")
-        winner = fitcache.nuts_fit(choice.winner, data, p, progress)
+        winner = fitcache.posterior_fit(choice.winner, data, p, progress,
+                                        quick=quick[choice.winner])
         return {choice.winner: winner}, choice, quick
     fits = {name: fitcache.nuts_fit(name, data, p, progress) for name in candidates}
     return fits, fitcache.model_choice(fits), {k: v for k, v in quick.items() if v is not None}

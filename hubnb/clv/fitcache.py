@@ -122,6 +122,24 @@ def nuts_fit(name: str, data, p: ClvParams, progress: bool = False) -> FitResult
     return replace(fit, diagnostics={**fit.diagnostics, "fit_cache_hit": hit})
 
 
+def posterior_fit(name: str, data, p: ClvParams, progress: bool = False,
+                  quick=None) -> FitResult:
+    """The posterior of ``name`` (+ Gamma-Gamma) on ``data``: with
+    :data:`~hubnb.clv.laplace.LARGE_ROWS` or more distinct purchase histories and a Laplace
+    approximation whose Pareto k is at most :data:`~hubnb.clv.laplace.K_POSTERIOR`, its
+    importance-resampled draws (:func:`~hubnb.clv.laplace.importance_posterior`, seconds
+    where NUTS takes minutes); otherwise NUTS (:func:`nuts_fit`). ``quick`` is the
+    approximation when it was already made (``auto``'s first pass)."""
+    from .laplace import K_POSTERIOR, LARGE_ROWS, importance_posterior
+
+    if data.purchase_rows >= LARGE_ROWS:
+        quick = quick if quick is not None else quick_fit(name, data, p.seed)
+        if quick is not None and quick.pareto_k <= K_POSTERIOR:
+            fit = importance_posterior(quick, seed=p.seed)
+            return replace(fit, diagnostics={**fit.diagnostics, "fit_cache_hit": False})
+    return nuts_fit(name, data, p, progress)
+
+
 def quick_fit(name: str, data, seed: int):
     """:func:`hubnb.clv.laplace.laplace_fit`, through the fit cache."""
     return cached("laplace", data.arrays, lambda: laplace_fit(name, data, seed=seed),

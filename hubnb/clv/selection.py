@@ -21,6 +21,19 @@ and for the difference of two models, d_i = elpd_i(winner) - elpd_i(other):
 d_elpd = sum_i n_i d_i with d_se = sqrt(N Var_n(d_i)), the same weighted variance. The
 Pareto k share is the share of *profiles* whose history has k > 0.7.
 
+**Large data.** Above :data:`SUBSAMPLE_ABOVE` distinct histories, the exact PSIS-LOO of every
+history costs draws x histories evaluations of the likelihood (a minute per candidate at a
+million profiles). It is then estimated from a simple random sample (without replacement) of
+:data:`SUBSAMPLE_PROFILES` profiles, the same sample for every candidate, by Magnusson,
+Riis Andersen, Jonasson and Vehtari's difference estimator (2019, "Bayesian leave-one-out
+cross-validation for large data", ICML; ArviZ's ``loo_subsample`` with ``method="plpd"``):
+a cheap surrogate of every history's elpd_i, its log-likelihood at the posterior mean of
+the parameters, summed over all profiles, plus N times the sample's mean difference
+between the exact elpd_i and the surrogate. Its standard error for sampling the profiles
+(``subsample_se``) is reported beside the usual one, and both enter the standard error of
+a difference between candidates (the difference estimator applied to the pointwise
+differences, Magnusson et al. 2020), on which *clear* is decided.
+
 The winner is the candidate with the higher elpd_loo. The difference is called
 *clear* when it exceeds 4 and twice its standard error (Sivula, Magnusson and Vehtari's
 rule of thumb); otherwise the two models predict these customers about equally well and
@@ -48,6 +61,12 @@ ROWS_PER_CHUNK = 20_000
 #: Below this many draws PSIS cannot fit its Pareto tails (ArviZ needs 5 tail draws); the
 #: score is then the in-sample log predictive density, and the report says so.
 MIN_PSIS_DRAWS = 100
+#: Above this many distinct histories PSIS-LOO is estimated from a subsample of profiles...
+SUBSAMPLE_ABOVE = 50_000
+#: ... of this many profiles (drawn without replacement, the same for every candidate).
+SUBSAMPLE_PROFILES = 10_000
+#: The subsample's seed: fixed, so a rerun and every candidate see the same customers.
+SUBSAMPLE_SEED = 20190601
 
 
 @dataclass(frozen=True)
@@ -62,6 +81,12 @@ class Loo:
     elpd_i: np.ndarray
     weights: np.ndarray
     psis: bool = True
+    #: Subsampled (large data): each history's surrogate elpd (the log-likelihood at the
+    #: posterior mean), the profiles of each history in the sample (elpd_i is exact only
+    #: where this is positive), and the standard error of sampling the profiles.
+    approx_i: np.ndarray | None = None
+    sample: np.ndarray | None = None
+    subsample_se: float | None = None
 
 
 @dataclass(frozen=True)
@@ -146,23 +171,77 @@ def loo(fit: FitResult | LaplaceFit) -> Loo:
         flat = {k: v.reshape(-1, 1) for k, v in draws.items()}
         psis = chains * per_chain >= MIN_PSIS_DRAWS
         options = {"r_eff": relative_efficiency(draws) if psis else 1.0}
-    elpd_i = np.empty(len(x))
-    p_loo_i = np.empty(len(x))
-    k_i = np.empty(len(x))
-    for start in range(0, len(x), ROWS_PER_CHUNK):
-        sl = slice(start, start + ROWS_PER_CHUNK)
+    sample = (subsample(n, SUBSAMPLE_PROFILES, SUBSAMPLE_SEED) if len(x) > SUBSAMPLE_ABOVE
+              else None)
+    rows = np.arange(len(x)) if sample is None else np.flatnonzero(sample)
+    elpd_i = np.full(len(x), np.nan)
+    p_loo_i = np.full(len(x), np.nan)
+    k_i = np.full(len(x), np.nan)
+    for start in range(0, len(rows), ROWS_PER_CHUNK):
+        sl = rows[start:start + ROWS_PER_CHUNK]
         ll = model.loglik_rows(flat, x[sl], t_x[sl], T[sl])
         if not psis:
             elpd_i[sl] = logsumexp(ll, axis=0) - np.log(ll.shape[0])
             k_i[sl], p_loo_i[sl] = np.nan, 0.0
             continue
         elpd_i[sl], k_i[sl], p_loo_i[sl] = psis_loo(ll, **options)
+    if sample is not None:
+        point = {k: np.array([[float(np.mean(v))]]) for k, v in flat.items()}
+        approx_i = np.concatenate([
+            model.loglik_rows(point, x[s:s + ROWS_PER_CHUNK], t_x[s:s + ROWS_PER_CHUNK],
+                              T[s:s + ROWS_PER_CHUNK])[0]
+            for s in range(0, len(x), ROWS_PER_CHUNK)])
+        elpd, sub_se, se = difference_estimate(elpd_i, approx_i, sample, n)
+        m = float(sample.sum())
+        over = sample[rows] @ (k_i[rows] > K_THRESHOLD) / m if psis else None
+        return Loo(elpd=elpd, se=se, p_loo=float(n.sum() * (sample[rows] @ p_loo_i[rows]) / m),
+                   pareto_k_over_0_7=float(over) if psis else None,
+                   pareto_k_max=float(np.max(k_i[rows])) if psis else None, elpd_i=elpd_i,
+                   weights=n, psis=psis, approx_i=approx_i, sample=sample,
+                   subsample_se=sub_se)
     total = float(n.sum())
     elpd = float(n @ elpd_i)
     return Loo(elpd=elpd, se=weighted_se(elpd_i, n), p_loo=float(n @ p_loo_i),
                pareto_k_over_0_7=float(n[k_i > K_THRESHOLD].sum() / total) if psis else None,
                pareto_k_max=float(np.max(k_i)) if psis else None, elpd_i=elpd_i, weights=n,
                psis=psis)
+
+
+def subsample(weights: np.ndarray, profiles: int = SUBSAMPLE_PROFILES,
+              seed: int = SUBSAMPLE_SEED) -> np.ndarray:
+    """How many of each history's ``weights[i]`` profiles a simple random sample of
+    ``profiles`` profiles (without replacement) holds: a multivariate hypergeometric draw."""
+    counts = np.asarray(weights, dtype=np.int64)
+    take = min(int(profiles), int(counts.sum()))
+    return np.random.default_rng(seed).multivariate_hypergeometric(counts, take,
+                                                                   method="marginals")
+
+
+def difference_estimate(exact: np.ndarray, approx: np.ndarray, sample: np.ndarray,
+                        weights: np.ndarray) -> tuple[float, float, float]:
+    """``(estimate, subsampling se, se)`` of sum over profiles of ``exact``, known only for
+    the sampled profiles (``sample[i]`` of history i's ``weights[i]``), with ``approx``
+    known for every history: Magnusson et al. (2019)'s difference estimator under simple
+    random sampling without replacement, as ArviZ's ``_diff_srs_estimator``, with a row per
+    profile written as weighted sums over histories. ``se`` estimates sqrt(N Var(exact_i))
+    over all N profiles (the usual standard error of elpd_loo)."""
+    n = np.asarray(weights, dtype=float)
+    c = np.asarray(sample, dtype=float)
+    s = c > 0
+    N, m = float(n.sum()), float(c.sum())
+    e = exact[s] - approx[s]
+    mean_e = float(c[s] @ e) / m
+    scaled = N * mean_e
+    a_sum = float(n @ approx)
+    estimate = a_sum + scaled
+    if m <= 1:
+        return estimate, float("inf"), float("inf")
+    var_e = float(c[s] @ (e - mean_e) ** 2) / (m - 1)
+    sub_var = N ** 2 * max(0.0, 1.0 - m / N) * var_e / m
+    mean_sq = float(c[s] @ (exact[s] ** 2 - approx[s] ** 2)) / m
+    total = (float(n @ approx ** 2) + N * mean_sq
+             - (scaled ** 2 - sub_var + 2 * a_sum * estimate - a_sum ** 2) / N)
+    return estimate, float(np.sqrt(sub_var)), float(np.sqrt(max(total, 0.0)))
 
 
 def weighted_se(values: np.ndarray, weights: np.ndarray) -> float:
@@ -188,12 +267,23 @@ def choose_model(fits: dict[str, FitResult | LaplaceFit],
     candidates = {}
     for name, lo in loos.items():
         d = best.elpd_i - lo.elpd_i
+        if best.sample is None:
+            d_elpd, d_se = float(best.weights @ d), weighted_se(d, best.weights)
+        elif name == winner:
+            d_elpd, d_se = 0.0, 0.0
+        else:   # the same subsample for both: the difference estimator of the differences
+            d_elpd, d_sub, d_total = difference_estimate(d, best.approx_i - lo.approx_i,
+                                                         best.sample, best.weights)
+            d_se = float(np.hypot(d_total, d_sub))
         candidates[name] = {
             "elpd_loo": lo.elpd, "se": lo.se, "p_loo": lo.p_loo,
-            "d_elpd": float(best.weights @ d), "d_se": weighted_se(d, best.weights),
+            "d_elpd": d_elpd, "d_se": d_se,
             "pareto_k_over_0_7": lo.pareto_k_over_0_7, "pareto_k_max": lo.pareto_k_max,
             "weight": weights[name] / norm,
         }
+        if lo.sample is not None:
+            candidates[name].update(subsample_se=lo.subsample_se,
+                                    subsample_profiles=int(lo.sample.sum()))
     others = [n for n in candidates if n != winner]
     clear = all(candidates[n]["d_elpd"] > 4 and candidates[n]["d_elpd"] > 2 * candidates[n]["d_se"]
                 for n in others)
@@ -207,6 +297,12 @@ def choose_model(fits: dict[str, FitResult | LaplaceFit],
         reason += (" The candidates were compared on a quick Laplace approximation of each "
                    "(trusted: the Pareto k of its importance weights is at most 0.7), and "
                    "only the chosen model was then sampled in full.")
+    sampled = [lo for lo in loos.values() if lo.sample is not None]
+    if sampled:
+        reason += (f" With {len(best.weights):,} distinct purchase histories, the scores were "
+                   f"estimated from a random sample of {int(sampled[0].sample.sum()):,} "
+                   "customers (PSIS-LOO subsampling); the standard errors include the "
+                   "sampling.")
     return ModelChoice(winner, candidates, clear, reason, method)
 
 

@@ -50,6 +50,12 @@ def diagnostics_status(fit) -> tuple[bool, str]:
     if fit is None:
         return False, _("no model fitted")
     d = fit.diagnostics or {}
+    if d.get("posterior") == "laplace-is":
+        return bool(d.get("flagged")), _(
+            "importance-sampled Laplace approximation (Pareto k {k}), {ess} effective draws, "
+            "fitted in {seconds} s").format(k=fmt.number(d.get("pareto_k"), 2),
+                                            ess=fmt.number(d.get("ess_bulk_min"), 0),
+                                            seconds=fmt.number(d.get("fit_seconds"), 1))
     text = _("R-hat max {r_hat}, bulk ESS min {ess}, {divergences} divergences, fitted in "
              "{seconds} s").format(r_hat=fmt.number(d.get("r_hat_max"), 3),
                                    ess=fmt.number(d.get("ess_bulk_min"), 0),
@@ -75,10 +81,21 @@ def model_card(result, report) -> Card:
     chosen = (_("chosen by PSIS-LOO from Pareto/NBD and MBG/NBD (clv.model: auto)")
               if clv.model == "auto"
               else _("set by hand (clv.model: {model})").format(model=clv.model))
-    model = _("{model} (purchases), {chosen}, + Gamma-Gamma (spend), Bayesian in PyMC; "
-              "{chains} chains x {draws} draws; {interval} intervals").format(
-        model=MODEL_NAMES.get(name, name), chosen=chosen, chains=clv.chains,
-        draws=fmt.count(clv.draws), interval=fmt.share(clv.credible_interval, 0))
+    d = (result.fit.diagnostics or {}) if result.fit is not None else {}
+    if d.get("posterior") == "laplace-is":
+        model = _("{model} (purchases), {chosen}, + Gamma-Gamma (spend), Bayesian; with "
+                  "{rows} distinct purchase histories the posterior is a Laplace "
+                  "approximation, importance-sampled ({draws} draws) instead of NUTS; "
+                  "{interval} intervals").format(
+            model=MODEL_NAMES.get(name, name), chosen=chosen,
+            rows=fmt.count(result.fit.data.purchase_rows if result.fit.data else 0),
+            draws=fmt.count(int(d.get("proposal_draws") or 0)),
+            interval=fmt.share(clv.credible_interval, 0))
+    else:
+        model = _("{model} (purchases), {chosen}, + Gamma-Gamma (spend), Bayesian in PyMC; "
+                  "{chains} chains x {draws} draws; {interval} intervals").format(
+            model=MODEL_NAMES.get(name, name), chosen=chosen, chains=clv.chains,
+            draws=fmt.count(clv.draws), interval=fmt.share(clv.credible_interval, 0))
     rows = [
         (_("Historical data"), history),
         (_("Predictions for"), _("{start} to {end} ({days} days)").format(
@@ -181,7 +198,13 @@ def model_choice_reason(sel) -> str:
         text += " " + _("Pareto k is above 0.7 for more than {share} of the customers under "
                         "{models}: those scores are less reliable.").format(
             share=fmt.share(0.01, 0), models=" & ".join(bad))
-    if sel.method == "psis-loo (laplace)":
+    if (sel.method == "psis-loo (laplace)"
+            and sel.candidates.get(sel.winner, {}).get("posterior") == "laplace-is"):
+        text += " " + _("The candidates were compared on a quick approximation of each "
+                        "(Laplace, checked by importance sampling); with this much data the "
+                        "chosen model's approximation is also its posterior, without NUTS "
+                        "sampling, so no model has an R-hat.")
+    elif sel.method == "psis-loo (laplace)":
         text += " " + _("The candidates were compared on a quick approximation of each "
                         "(Laplace, checked by importance sampling); only the chosen model was "
                         "then sampled in full, so the others have no R-hat or fit time.")
@@ -189,6 +212,12 @@ def model_choice_reason(sel) -> str:
         text += " " + _("Too few posterior draws for PSIS-LOO: the scores are in-sample log "
                         "predictive densities, which favour the more flexible model; use more "
                         "draws (clv.draws).")
+    sampled = [c.get("subsample_profiles") for c in sel.candidates.values()
+               if c.get("subsample_profiles")]
+    if sampled:
+        text += " " + _("With this many customers the scores were estimated from a random "
+                        "sample of {n} customers (PSIS-LOO subsampling); the standard errors "
+                        "include the sampling.").format(n=fmt.count(sampled[0]))
     return text
 
 
