@@ -93,7 +93,7 @@ for mod in (C, B):
         setattr(mod, "predict", P.predict)
 try:
     import hubnb.clv.fitcache as FC, hubnb.clv.laplace as L
-    wrap(L, "laplace_fit", "quick Laplace pass")
+    wrap(L, "laplace_fit", where("quick Laplace pass"))
     FC.laplace_fit = L.laplace_fit
 except ImportError:
     pass

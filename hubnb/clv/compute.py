@@ -17,7 +17,7 @@ from .histories import compress
 from .models import AUTO_CANDIDATES, FitResult
 from .orders import counted_orders, historical_attributes, rfm_summary
 from .predict import PREDICTIVE, QUANTITIES, Predictions
-from .selection import ModelChoice
+from .selection import ModelChoice, with_approximate_posterior
 
 INTERVAL_COLUMNS = ([f"{q}_{s}" for q in ("predicted_orders", "predicted_clv", "total_clv",
                                           "aov", "churn_probability", "days_to_next_order",
@@ -185,6 +185,8 @@ def choose_and_fit(data, p: ClvParams, progress: bool = False):
         choice = fitcache.model_choice(quick, method="psis-loo (laplace)")
         winner = fitcache.posterior_fit(choice.winner, data, p, progress,
                                         quick=quick[choice.winner])
+        if winner.diagnostics.get("posterior") == "laplace-is":
+            choice = with_approximate_posterior(choice)
         return {choice.winner: winner}, choice, quick
     fits = {name: fitcache.nuts_fit(name, data, p, progress) for name in candidates}
     return fits, fitcache.model_choice(fits), {k: v for k, v in quick.items() if v is not None}

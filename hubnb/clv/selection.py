@@ -295,8 +295,8 @@ def choose_model(fits: dict[str, FitResult | LaplaceFit],
         return ModelChoice(winner, candidates, clear, reason, "lppd (too few draws for psis-loo)")
     if method == "psis-loo (laplace)":
         reason += (" The candidates were compared on a quick Laplace approximation of each "
-                   "(trusted: the Pareto k of its importance weights is at most 0.7), and "
-                   "only the chosen model was then sampled in full.")
+                   "(trusted: the Pareto k of its importance weights is at most 0.7),"
+                   + LAPLACE_SENTENCE)
     sampled = [lo for lo in loos.values() if lo.sample is not None]
     if sampled:
         reason += (f" With {len(best.weights):,} distinct purchase histories, the scores were "
@@ -304,6 +304,19 @@ def choose_model(fits: dict[str, FitResult | LaplaceFit],
                    "customers (PSIS-LOO subsampling); the standard errors include the "
                    "sampling.")
     return ModelChoice(winner, candidates, clear, reason, method)
+
+
+LAPLACE_SENTENCE = " and only the chosen model was then sampled in full."
+
+
+def with_approximate_posterior(choice: ModelChoice) -> ModelChoice:
+    """``choice`` whose reason says the winner's posterior is its importance-sampled
+    approximation (large data, :func:`hubnb.clv.fitcache.posterior_fit`), not NUTS."""
+    from dataclasses import replace
+
+    return replace(choice, reason=choice.reason.replace(
+        LAPLACE_SENTENCE, "; with this much data the chosen model's approximation is also its "
+        "posterior (importance-sampled, without NUTS), so no model has an R-hat."))
 
 
 LABELS = {"pareto_nbd": "Pareto/NBD", "mbg_nbd": "MBG/NBD", "bg_nbd": "BG/NBD"}
