@@ -194,6 +194,14 @@ def _stop_with_parent() -> None:
 
 
 def _interrupt(signum, frame):
+    """SIGTERM: unwind like Ctrl-C, once. Further SIGTERMs are ignored until the handler is
+    installed again, so they cannot interrupt the clean-up the first one started (removing
+    the staging folder, stopping the kernels): a batch killed by SIGKILL sends its runs'
+    and workers' parent-death SIGTERM once per thread it had (Linux sends it again each
+    time a child is handed on to the next dying thread of its parent), two or three in a
+    row, and the second used to leave a staging folder (a render thread still writing into
+    it) or the kernels' shutdown unfinished."""
+    signal.signal(signum, signal.SIG_IGN)
     raise KeyboardInterrupt(f"stopped by signal {signum}")
 
 

@@ -25,3 +25,53 @@ def test_demo_data_rejects_zero_profiles(tmp_path):
     proc = hubnb("demo-data", "--out", str(tmp_path / "d"), "--profiles", "0")
     assert proc.returncode != 0 and "--profiles" in proc.stderr
     assert not (tmp_path / "d").exists()
+
+
+PARENT = """
+import os, subprocess, sys, threading, time
+def spawn():
+    env = dict(os.environ, HUBNB_STOP_WITH_PARENT=str(os.getpid()))
+    subprocess.Popen([sys.executable, "-c", sys.argv[1], sys.argv[2]], env=env,
+                     start_new_session=True)
+    time.sleep(120)
+threading.Thread(target=spawn, daemon=True).start()
+for _ in range(8):
+    threading.Thread(target=time.sleep, args=(120,), daemon=True).start()
+time.sleep(120)
+"""
+
+RUN = """
+import signal, sys, time
+from hubnb.cli import _interrupt, _stop_with_parent
+signal.signal(signal.SIGTERM, _interrupt)
+_stop_with_parent()
+log = open(sys.argv[1], "a", buffering=1)
+log.write("ready\\n")
+try:
+    time.sleep(120)
+except KeyboardInterrupt:
+    log.write("stopping\\n")
+    time.sleep(1.5)                 # the clean-up: staging folder, kernels
+    log.write("cleaned up\\n")
+"""
+
+
+def test_a_run_whose_batch_is_killed_cleans_up_despite_repeated_sigterms(tmp_path):
+    """A batch killed by SIGKILL sends its runs (and warm workers) the parent-death SIGTERM
+    once per thread it had; only the first may interrupt the run, not its clean-up."""
+    import os
+    import signal
+    import time
+
+    log = tmp_path / "run.log"
+    batch = subprocess.Popen([sys.executable, "-c", PARENT, RUN, str(log)])
+    deadline = time.monotonic() + 60
+    while "ready" not in (log.read_text() if log.exists() else ""):
+        assert time.monotonic() < deadline and batch.poll() is None
+        time.sleep(0.05)
+    os.kill(batch.pid, signal.SIGKILL)
+    batch.wait()
+    deadline = time.monotonic() + 20
+    while "cleaned up" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert log.read_text().splitlines() == ["ready", "stopping", "cleaned up"]
