@@ -76,6 +76,7 @@ bench: bench-env
 	$(BENCH)/python benchmarks/overhead_bench.py
 	$(BENCH)/python benchmarks/throughput_bench.py
 	$(BIN)/python benchmarks/warm_batch_bench.py
+	$(BIN)/python benchmarks/big_bench.py --ref 99ef93b
 
 clean:
 	rm -rf $(VENV) .venv-bench data/demo data/batch outputs/*/ outputs/index.html
