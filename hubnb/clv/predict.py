@@ -110,10 +110,9 @@ def posterior_draws(fit: FitResult, max_draws: int = MAX_DRAWS) -> dict:
     return {k: np.asarray(v, dtype=float)[idx][:, None] for k, v in fit.draws.items()}
 
 
-def draw_budget(rfm: pd.DataFrame, max_draws: int = MAX_DRAWS) -> int:
-    """The posterior draws the predictions of ``rfm`` use: ``max_draws``, or fewer (down to
-    :data:`MIN_DRAWS`) so that draws x distinct keys stays within :data:`DRAW_CELLS`."""
-    keys = len(rfm[["frequency", "recency", "T", "monetary_value"]].drop_duplicates())
+def draw_budget(keys: int, max_draws: int = MAX_DRAWS) -> int:
+    """The posterior draws predictions for ``keys`` distinct keys use: ``max_draws``, or
+    fewer (down to :data:`MIN_DRAWS`) so that draws x keys stays within :data:`DRAW_CELLS`."""
     return int(min(max_draws, max(MIN_DRAWS, DRAW_CELLS // max(keys, 1))))
 
 
@@ -138,15 +137,6 @@ def predict(fit_or_draws, rfm: pd.DataFrame, horizon_days: float, credible_inter
     credible_interval : float
         Mass of the equal-tailed intervals.
     """
-    if isinstance(fit_or_draws, FitResult):
-        draws = posterior_draws(fit_or_draws, draw_budget(rfm, max_draws))
-        model_name = fit_or_draws.model_name
-    else:
-        draws = {k: np.atleast_1d(np.asarray(v, dtype=float))[:, None]
-                 for k, v in fit_or_draws.items()}
-    purchase = PURCHASE_MODELS[model_name]
-    lo, hi = interval_bounds(credible_interval)
-    t = float(horizon_days)
 
     x_all = rfm["frequency"].to_numpy(np.int64)
     z_all = np.where(x_all > 0, rfm["monetary_value"].to_numpy(float), 0.0)
@@ -156,6 +146,15 @@ def predict(fit_or_draws, rfm: pd.DataFrame, horizon_days: float, credible_inter
     grouped = frame.groupby(["x", "T", "tx", "z"], sort=True)
     key_of_profile = grouped.ngroup().to_numpy()
     keys = grouped.size().rename("count").reset_index()
+    if isinstance(fit_or_draws, FitResult):
+        draws = posterior_draws(fit_or_draws, draw_budget(len(keys), max_draws))
+        model_name = fit_or_draws.model_name
+    else:
+        draws = {k: np.atleast_1d(np.asarray(v, dtype=float))[:, None]
+                 for k, v in fit_or_draws.items()}
+    purchase = PURCHASE_MODELS[model_name]
+    lo, hi = interval_bounds(credible_interval)
+    t = float(horizon_days)
     n_keys, n_draws = len(keys), len(next(iter(draws.values())))
     sim_idx = np.linspace(0, n_draws - 1, min(n_draws, MAX_SIM_DRAWS)).round().astype(int)
     sim_idx = np.unique(sim_idx)

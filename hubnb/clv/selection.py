@@ -113,6 +113,8 @@ class ModelChoice:
     clear: bool
     reason: str
     method: str = "psis-loo"
+    #: The winner's posterior is its importance-sampled Laplace approximation (large data).
+    approximate_posterior: bool = False
 
     def as_metrics(self) -> dict:
         """metrics.json's ``clv.model.selection``."""
@@ -193,9 +195,9 @@ def loo(fit: FitResult | LaplaceFit) -> Loo:
             for s in range(0, len(x), ROWS_PER_CHUNK)])
         elpd, sub_se, se = difference_estimate(elpd_i, approx_i, sample, n)
         m = float(sample.sum())
-        over = sample[rows] @ (k_i[rows] > K_THRESHOLD) / m if psis else None
         return Loo(elpd=elpd, se=se, p_loo=float(n.sum() * (sample[rows] @ p_loo_i[rows]) / m),
-                   pareto_k_over_0_7=float(over) if psis else None,
+                   pareto_k_over_0_7=(float(sample[rows] @ (k_i[rows] > K_THRESHOLD) / m)
+                                      if psis else None),
                    pareto_k_max=float(np.max(k_i[rows])) if psis else None, elpd_i=elpd_i,
                    weights=n, psis=psis, approx_i=approx_i, sample=sample,
                    subsample_se=sub_se)
@@ -314,7 +316,7 @@ def with_approximate_posterior(choice: ModelChoice) -> ModelChoice:
     approximation (large data, :func:`hubnb.clv.fitcache.posterior_fit`), not NUTS."""
     from dataclasses import replace
 
-    return replace(choice, reason=choice.reason.replace(
+    return replace(choice, approximate_posterior=True, reason=choice.reason.replace(
         LAPLACE_SENTENCE, "; with this much data the chosen model's approximation is also its "
         "posterior (importance-sampled, without NUTS), so no model has an R-hat."))
 

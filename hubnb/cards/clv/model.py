@@ -198,8 +198,7 @@ def model_choice_reason(sel) -> str:
         text += " " + _("Pareto k is above 0.7 for more than {share} of the customers under "
                         "{models}: those scores are less reliable.").format(
             share=fmt.share(0.01, 0), models=" & ".join(bad))
-    if (sel.method == "psis-loo (laplace)"
-            and sel.candidates.get(sel.winner, {}).get("posterior") == "laplace-is"):
+    if sel.method == "psis-loo (laplace)" and sel.approximate_posterior:
         text += " " + _("The candidates were compared on a quick approximation of each "
                         "(Laplace, checked by importance sampling); with this much data the "
                         "chosen model's approximation is also its posterior, without NUTS "
