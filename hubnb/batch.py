@@ -393,16 +393,17 @@ def _write_status(final: Path, outcome: MerchantOutcome, keep_previous: bool = F
 def batch(params_dir, out_root="outputs", workers: int | None = None, only: str | None = None,
           force: bool = False, timeout: float | None = None, scheduler: str | None = None,
           progress: bool = True, notebooks_dir=None,
-          locale: str | None = None, warm: bool = False) -> list[MerchantOutcome]:
+          locale: str | None = None, warm: bool = True) -> list[MerchantOutcome]:
     """Run every merchant of ``params_dir``; return their outcomes in params-file order.
 
     ``workers`` merchants run at a time (default: the machine's cores), each with an equal
     share of the cores for its model fitting. With ``scheduler`` (``tcp://host:port``) the
     merchants go to that Dask cluster instead. The index page is written at the end.
     ``notebooks_dir`` replaces the shipped notebooks (as ``hubnb run --notebooks``).
-    ``warm`` (local runs): each worker slot is one warm process that keeps its imports and
-    kernels from one merchant to the next (:mod:`hubnb.worker`); otherwise every merchant
-    gets a new ``hubnb run`` process and new kernels.
+    ``warm`` (local runs, the default): each worker slot is one warm process that keeps its
+    imports and kernels from one merchant to the next (:mod:`hubnb.worker`); ``False``
+    (``hubnb batch --cold``): every merchant gets a new ``hubnb run`` process and new
+    kernels. Dask workers (``scheduler``) always start a new run per merchant.
     """
     if only is not None and only not in REPORTS:
         raise HubnbError(f"--only must be one of {', '.join(REPORTS)}, not {only!r}")

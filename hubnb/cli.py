@@ -62,10 +62,13 @@ def main(argv=None, warm=None) -> int:
     batch_p.add_argument("--scheduler", default=None,
                          help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (default: "
                               "a local pool)")
-    batch_p.add_argument("--warm", action="store_true",
-                         help="each local worker keeps its process and kernels warm from one "
-                              "merchant to the next (default: a new hubnb run process and "
-                              "new kernels per merchant)")
+    start = batch_p.add_mutually_exclusive_group()
+    start.add_argument("--cold", dest="warm", action="store_false",
+                       help="a new hubnb run process and new kernels for every merchant "
+                            "(default: each local worker keeps its process and kernels warm "
+                            "from one merchant to the next)")
+    start.add_argument("--warm", dest="warm", action="store_true", default=True,
+                       help="the default, kept for the scripts that pass it")
 
     nb_p = sub.add_parser("notebook",
                           help="write a report notebook to open by hand, its headings and "

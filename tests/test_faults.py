@@ -26,7 +26,8 @@ a killed process's leftovers: they must name a process that is gone, and the nex
 removes them (the last clean run of each test leaves none).
 
 ``HUBNB_SOAK_KILLS=N`` (``make soak``) raises the number of kills of ``hubnb run`` to N,
-and the others in proportion.
+and the others in proportion. The batches run with warm workers, as ``hubnb batch`` does by
+default; ``HUBNB_FAULTS_COLD=1`` runs them ``--cold`` (a new ``hubnb run`` per merchant).
 """
 
 import collections
@@ -577,8 +578,9 @@ class Batch:
         write_params(self.params / "south.yaml", str(self.datasets / other), "south")
         self.n += 1
         log = self.logs / f"{self.n}.log"
+        cold = ["--cold"] if os.environ.get("HUBNB_FAULTS_COLD") else []
         return hubnb(["batch", self.params, "--out", self.out, "--workers", 2, "--only",
-                      "customer_hub", "--force"], log, env=env), log
+                      "customer_hub", "--force", *cold], log, env=env), log
 
     def variants(self, variant: str) -> dict:
         return {"north": variant, "south": "b" if variant == "a" else "a"}

@@ -245,6 +245,22 @@ def _wait_gone(pids, seconds=20) -> bool:
     return False
 
 
+def test_hubnb_batch_is_warm_by_default_and_cold_on_request(monkeypatch, tmp_path):
+    """`hubnb batch` keeps its workers warm unless told `--cold`; `--warm` is still accepted,
+    and the two together are refused."""
+    import hubnb.batch
+    from hubnb import cli
+
+    seen = []
+    monkeypatch.setattr(hubnb.batch, "batch", lambda *a, **kw: seen.append(kw["warm"]) or [])
+    monkeypatch.setattr(hubnb.batch, "summary_table", lambda outcomes: "")
+    for flags in ([], ["--warm"], ["--cold"]):
+        assert cli.main(["batch", str(tmp_path), *flags]) == 0
+    assert seen == [True, True, False]
+    with pytest.raises(SystemExit):
+        cli.main(["batch", str(tmp_path), "--warm", "--cold"])
+
+
 def test_hubnb_batch_warm_runs_every_merchant_and_leaves_no_worker(merchants, tmp_path):
     root, params, odd = merchants
     folder = tmp_path / "params"
@@ -253,7 +269,7 @@ def test_hubnb_batch_warm_runs_every_merchant_and_leaves_no_worker(merchants, tm
         (folder / f"{merchant}.yaml").write_text(params[merchant].read_text())
     out = tmp_path / "out"
     done = subprocess.run([sys.executable, "-m", "hubnb.cli", "batch", str(folder), "--out",
-                           str(out), "--workers", "2", "--only", "customer_hub", "--warm"],
+                           str(out), "--workers", "2", "--only", "customer_hub"],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     for merchant in ("alpha", "beta", "gamma"):
