@@ -41,6 +41,13 @@ REPORTS = ("customer_hub", "clv")
 METRICS_PARTS = "_metrics"
 #: Bumped when the snapshot's layout changes, so a stale one is refused.
 SNAPSHOT_VERSION = 1
+#: The tables each report reads. ``hubnb run`` gives each notebook a snapshot of only these
+#: (the others empty, their presence and columns kept), so the CLV kernel never holds the hub
+#: events, the largest table. A notebook not named here gets every table.
+REPORT_TABLES = {
+    "customer_hub": ("profiles", "orders", "order_lines", "hub_events"),
+    "clv": ("profiles", "orders", "refunds", "predictions", "marketing_assets"),
+}
 
 
 @dataclass
@@ -76,13 +83,20 @@ class Report:
         return path
 
 
-def write_snapshot(dataset: Dataset, prov: Provenance, path) -> Path:
+def write_snapshot(dataset: Dataset, prov: Provenance, path,
+                   tables: tuple[str, ...] | None = None) -> Path:
     """Write the validated dataset and its provenance for the notebooks of one run.
 
     A pickle: the exact frames (dtypes, categories, time zones) the run validated, read back
-    without parsing or validating again. It lives only for the run that wrote it.
+    without parsing or validating again. It lives only for the run that wrote it. With
+    ``tables``, the other tables are written empty (with their dtypes; what was present and
+    which columns it had are kept, as is the data-quality table of every table).
     """
     path = Path(path)
+    if tables is not None:
+        dataset = replace(dataset, tables={
+            name: frame if name in tables else frame.iloc[:0]
+            for name, frame in dataset.tables.items()})
     with open(path, "wb") as handle:
         pickle.dump({"version": SNAPSHOT_VERSION, "dataset": dataset, "provenance": prov},
                     handle, protocol=pickle.HIGHEST_PROTOCOL)

@@ -29,7 +29,7 @@ from .errors import HubnbError
 from .folders import aside, publish, sweep, write_atomic
 from .params import load_params
 from .provenance import provenance
-from .report import METRICS_PARTS, REPORTS, jsonable, write_snapshot
+from .report import METRICS_PARTS, REPORT_TABLES, REPORTS, jsonable, write_snapshot
 
 
 def shipped_notebooks() -> Path:
@@ -144,7 +144,9 @@ def run(params_path, out_root="outputs", notebooks_dir=None, kernel_name=None,
     try:
         previous = _keep_other_reports(final, staging, [nb.stem for nb in notebooks]) \
             if only else {}
-        snapshot = write_snapshot(dataset, prov, scratch / "dataset.pickle")
+        snapshots = {nb.stem: write_snapshot(dataset, prov, scratch / f"{nb.stem}.pickle",
+                                             REPORT_TABLES.get(nb.stem))
+                     for nb in notebooks}
         del dataset
         _give_back_memory()     # the kernels load the snapshot; this process needs no tables
         from .kernels import KernelGroup
@@ -156,7 +158,7 @@ def run(params_path, out_root="outputs", notebooks_dir=None, kernel_name=None,
             source = localized_notebook(nb, language, scratch)
             km = warm.manager(nb.stem, staging, kernels) if warm is not None else None
             try:
-                stderr = _execute(source, staging, params_path, snapshot,
+                stderr = _execute(source, staging, params_path, snapshots[nb.stem],
                                   kernel_name or "python3", failed_dir, language,
                                   kernels.manager(), km)
             finally:

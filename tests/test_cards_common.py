@@ -1,6 +1,7 @@
 """The cards both reports show, in the reader's language: the data-quality table reads in the
 report's language although its sentences reach the card as plain text."""
 
+import pandas as pd
 import pytest
 
 from hubnb import i18n
@@ -10,7 +11,7 @@ from hubnb.i18n import N_
 from hubnb.messages import Message, translated
 from hubnb.params import load_params
 from hubnb.provenance import provenance
-from hubnb.report import Report, read_snapshot, write_snapshot
+from hubnb.report import REPORT_TABLES, Report, read_snapshot, write_snapshot
 from test_data import write
 
 ORDERS = """order_id,profile_id,placed_at,value,signed_in
@@ -64,3 +65,34 @@ def test_a_sentence_that_lost_its_message_is_read_back_with_its_values(locale):
         assert translated(str(message)) == message.translated() != str(message)
         assert translated("not a sentence of hubnb") == "not a sentence of hubnb"
         assert translated("") == "" and translated(None) is None
+
+
+def test_a_reports_snapshot_holds_only_its_tables_and_says_what_the_others_were(tmp_path):
+    """`hubnb run` gives each notebook only the tables it reads: the CLV kernel does not hold
+    the hub events. The others come back empty with their dtypes, and what the dataset had
+    (tables present, their columns, the data-quality rows) is unchanged."""
+    data = write(tmp_path / "data", orders=ORDERS,
+                 hub_events="event_id,profile_id,occurred_at,event_type\n"
+                            "e1,a,2026-03-01T09:00:00Z,hub_opened\n",
+                 order_lines="order_id,line_id,product_id,line_total\no1,1,p1,12.50\n")
+    params_file = tmp_path / "shop.yaml"
+    params_file.write_text(f"merchant: shop\ndata: {data}\ntimezone: UTC\n"
+                           "as_of: 2026-03-10\nperiod: last_7_days\n")
+    params = load_params(params_file)
+    full = load_dataset(params.data)
+    assert len(full.hub_events) and len(full.order_lines)
+    snapshot = write_snapshot(full, provenance(params), tmp_path / "clv.pickle",
+                              REPORT_TABLES["clv"])
+    clv, _ = read_snapshot(snapshot)
+    for name, frame in full.tables.items():
+        kept = clv.tables[name]
+        assert list(kept.dtypes.astype(str)) == list(frame.dtypes.astype(str)), name
+        if name in REPORT_TABLES["clv"]:
+            pd.testing.assert_frame_equal(kept, frame)
+        else:
+            assert len(kept) == 0, name
+    assert clv.present == full.present and clv.columns_present == full.columns_present
+    pd.testing.assert_frame_equal(clv.quality, full.quality)
+    hub, _ = read_snapshot(write_snapshot(full, provenance(params), tmp_path / "hub.pickle",
+                                          REPORT_TABLES["customer_hub"]))
+    assert len(hub.hub_events) == len(full.hub_events) and len(hub.refunds) == 0
