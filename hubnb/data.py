@@ -409,14 +409,20 @@ def _read_parquet(file: Path, table: Table) -> pd.DataFrame:
     arrow = pq.read_table(file, columns=wanted, read_dictionary=text)
     for i, name in enumerate(arrow.column_names):
         arrow = arrow.set_column(i, name, _plain(arrow.column(i), table, name, file))
-    frame = arrow.to_pandas()
-    for name in arrow.column_names:
-        column = arrow.column(name)
-        if pa.types.is_integer(column.type) and column.null_count:
-            # pandas would make integers with nulls floats, and a float is exact only
-            # to 2**53: keep them integers (with a mask)
-            frame[name] = column.to_pandas(types_mapper=_NULLABLE_INTS.get)
-    return frame
+    # pandas would make integers with nulls floats, and a float is exact only to 2**53:
+    # keep them integers (with a mask)
+    masked = {name: arrow.column(name).to_pandas(types_mapper=_NULLABLE_INTS.get)
+              for name in arrow.column_names
+              if pa.types.is_integer(arrow.column(name).type) and arrow.column(name).null_count}
+    order = arrow.column_names
+    arrow = arrow.drop_columns(list(masked))
+    # Each Arrow column is freed as soon as pandas has it, so a large table is not held
+    # twice (10M profiles: the hub events alone are 3.5 GB)
+    frame = arrow.to_pandas(split_blocks=True, self_destruct=True)
+    del arrow
+    for name, column in masked.items():
+        frame[name] = column
+    return frame[order] if masked else frame
 
 
 _NULLABLE_INTS = {pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(),

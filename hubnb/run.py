@@ -147,6 +147,9 @@ def run(params_path, out_root="outputs", notebooks_dir=None, kernel_name=None,
         snapshots = {nb.stem: write_snapshot(dataset, prov, scratch / f"{nb.stem}.pickle",
                                              REPORT_TABLES.get(nb.stem))
                      for nb in notebooks}
+        at_once = len(notebooks) if _table_bytes(dataset) <= SIDE_BY_SIDE_BYTES else 1
+        if at_once == 1 and len(notebooks) > 1:
+            log("large dataset: the notebooks run one after the other (memory)")
         del dataset
         _give_back_memory()     # the kernels load the snapshot; this process needs no tables
         from .kernels import KernelGroup
@@ -173,7 +176,7 @@ def run(params_path, out_root="outputs", notebooks_dir=None, kernel_name=None,
             faults.point("rendered")
             log(f"{nb.stem}.html done")
 
-        _side_by_side(report, notebooks, kernels)
+        _side_by_side(report, notebooks, kernels, at_once)
         _write_metrics(staging, params, prov, previous.get("metrics") or {})
         _write_fingerprint(staging, prov, [nb.stem for nb in notebooks],
                            previous.get("fingerprint") or {})
@@ -253,25 +256,45 @@ def _keep_other_reports(final: Path, staging: Path, rerun: list[str]) -> dict:
                             if k not in rerun}}
 
 
-def _side_by_side(report, notebooks: list[Path], kernels: KernelGroup) -> None:
-    """``report(nb)`` for every notebook at once, each in its own thread and kernel.
+def _table_bytes(dataset) -> int:
+    """What the dataset's tables take in memory (each kernel loads its share of them)."""
+    return int(sum(frame.memory_usage(index=False).sum() for frame in dataset.tables.values()))
 
-    The notebooks share nothing but the read-only snapshot, so they run side by side: the
+
+def _side_by_side(report, notebooks: list[Path], kernels: KernelGroup,
+                  at_once: int | None = None) -> None:
+    """``report(nb)`` for every notebook, each in its own thread and kernel, ``at_once`` at
+    a time (default: all).
+
+    The notebooks share nothing but the read-only snapshots, so they run side by side: the
     short Customer Hub notebook costs no wall time beside the CLV fit, and one notebook's
-    start-up (kernel, imports) overlaps the other's work. The first failure, or an
-    interrupt, stops every other kernel of the run and is raised once they have ended.
+    start-up (kernel, imports) overlaps the other's work. A dataset of more than
+    :data:`SIDE_BY_SIDE_BYTES` runs them one after the other, so that only one kernel holds
+    its tables at a time (10,000,000 profiles: about 6 GB for the Customer Hub's). The first
+    failure, or an interrupt, stops every other kernel of the run and is raised once they
+    have ended.
     """
-    with ThreadPoolExecutor(len(notebooks), thread_name_prefix="hubnb-notebook") as pool:
+    with ThreadPoolExecutor(at_once or len(notebooks),
+                            thread_name_prefix="hubnb-notebook") as pool:
         futures = [pool.submit(report, nb) for nb in notebooks]
         try:
             done, _ = wait(futures, return_when=FIRST_EXCEPTION)
         except BaseException:  # Ctrl-C or SIGTERM: the threads' kernels are stopped too
+            for future in futures:      # (one after the other: the next does not start)
+                future.cancel()
             kernels.stop()
             raise
         failed = [f for f in futures if f in done and f.exception() is not None]
         if failed:
+            for future in futures:
+                future.cancel()
             kernels.stop()
             raise failed[0].exception()
+
+
+#: Tables larger than this in memory (about 2,500,000 profiles of the demo merchant's
+#: shape) run their notebooks one after the other instead of side by side.
+SIDE_BY_SIDE_BYTES = 2 * 2**30
 
 
 def _give_back_memory() -> None:

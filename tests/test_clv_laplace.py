@@ -228,3 +228,38 @@ def test_large_data_samples_with_nuts_when_the_approximation_is_not_close(data, 
     got = fitcache.posterior_fit("mbg_nbd", data, ClvParams(**SETTINGS),
                                  quick=replace(quick, pareto_k=0.55))
     assert got == "nuts" and ran == ["mbg_nbd"]
+
+
+def test_a_large_merchants_backtest_scores_a_fixed_random_sample_of_its_customers(
+        monkeypatch):
+    """Past the large-data limit the backtest fits on every calibration customer but scores
+    a seeded random sample: the sample's per-customer predictions and holdout orders are
+    those of the same customers in the backtest of everyone, and the holdout total is the
+    sample's own."""
+    import datetime as dt
+
+    from hubnb.clv import backtest as B
+    from test_clv_models import _cdnow_sample_orders
+
+    orders = _cdnow_sample_orders()
+    params = ClvParams(model="mbg_nbd", backtest_days=180, **SETTINGS)
+    as_of = dt.date(1998, 6, 30)
+    monkeypatch.setattr(L, "LARGE_ROWS", 1)               # the importance-sampled posterior
+    everyone = B.run_backtest(orders, None, params, as_of, "UTC")
+    monkeypatch.setattr(B, "SCORED_PROFILES", 500)
+    sampled = B.run_backtest(orders, None, params, as_of, "UTC")
+    n = everyone.summary["profiles"]
+    assert n > 500 and "sample_of" not in everyone.summary
+    assert sampled.summary["profiles"] == 500 and sampled.summary["sample_of"] == n
+    ids = sampled.per_profile.index
+    assert ids.is_monotonic_increasing and ids.isin(everyone.per_profile.index).all()
+    # the same 500 every time (the seed), and not simply the first 500
+    again = B.run_backtest(orders, None, params, as_of, "UTC")
+    assert list(again.per_profile.index) == list(ids)
+    assert list(ids) != list(everyone.per_profile.index[:500])
+    same = everyone.per_profile.loc[ids]
+    np.testing.assert_array_equal(sampled.per_profile["actual"], same["actual"])
+    np.testing.assert_allclose(sampled.per_profile["predicted_mean"], same["predicted_mean"])
+    assert sampled.summary["actual_orders"] == int(same["actual"].sum())
+    # the tracking plot still counts every customer
+    assert sampled.cumulative["actual"].iloc[-1] == everyone.cumulative["actual"].iloc[-1]

@@ -167,6 +167,32 @@ def test_notebooks_run_side_by_side_and_a_failure_stops_the_others(merchant):
     assert [p.name for p in out.iterdir()] == []
 
 
+def test_a_large_dataset_runs_its_notebooks_one_after_the_other(merchant, monkeypatch):
+    """Past SIDE_BY_SIDE_BYTES of tables only one kernel at a time holds its tables: the
+    notebooks' running times do not overlap, and after a failure the next never starts."""
+    import hubnb.run
+
+    monkeypatch.setattr(hubnb.run, "SIDE_BY_SIDE_BYTES", 0)
+    nbs = merchant / "seq"
+    nbs.mkdir()
+    for name in ("a", "b"):
+        notebook(nbs / f"{name}.ipynb",
+                 f"import time\nopen({str(merchant / name)!r}, 'w').write(str(time.time()))\n"
+                 f"time.sleep(1.5)\nopen({str(merchant / name)!r}, 'a').write(' ' + "
+                 "str(time.time()))")
+    lines = []
+    run(merchant / "tiny.yaml", out_root=merchant / "out", notebooks_dir=nbs, log=lines.append)
+    (a0, a1), (b0, b1) = ([float(t) for t in (merchant / n).read_text().split()] for n in "ab")
+    assert a1 <= b0 or b1 <= a0, "the notebooks ran side by side"
+    assert any("one after the other" in line for line in lines)
+    (merchant / "b").unlink()
+    notebook(nbs / "a.ipynb", "raise RuntimeError('first fails')")
+    with pytest.raises(ReportError, match="a.ipynb failed"):
+        run(merchant / "tiny.yaml", out_root=merchant / "out", notebooks_dir=nbs,
+            log=lambda m: None)
+    assert not (merchant / "b").exists(), "the second notebook ran after the first failed"
+
+
 def test_notebooks_side_by_side_leave_the_working_folder_alone(merchant):
     # a and b meet (each waits for the other's marker), then a ends first: a kernel
     # started through a change of the process's working folder would leave it changed

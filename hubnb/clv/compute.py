@@ -103,7 +103,8 @@ def compute_clv(orders: pd.DataFrame, refunds: pd.DataFrame | None, profiles: pd
     if reasons:
         metrics["reasons"] = list(reasons)
     if (not eligible and not p.force) or counted.empty:
-        return ClvResult(eligible, list(reasons), frame[PROFILE_COLUMNS], metrics, counted)
+        return ClvResult(eligible, list(reasons), _without_predictions(frame)[PROFILE_COLUMNS],
+                         metrics, counted)
 
     rfm = rfm_summary(counted, as_of)
     data = compress(rfm)
@@ -204,19 +205,24 @@ def _base_frame(hist: pd.DataFrame, profiles: pd.DataFrame | None) -> pd.DataFra
         frame["email"] = frame["profile_id"].map(email)
     else:
         frame["email"] = None
+    return frame
+
+
+def _without_predictions(frame: pd.DataFrame) -> pd.DataFrame:
+    """The predicted columns, empty (no model was fitted)."""
     for col in INTERVAL_COLUMNS:
         frame[col] = pd.NaT if col.startswith("expected_next") else np.nan
     return frame
 
 
 def _with_predictions(frame: pd.DataFrame, pred: Predictions, as_of: dt.date) -> pd.DataFrame:
-    pp = pred.profiles.reindex(frame["profile_id"])
+    ids = frame["profile_id"].to_numpy()
     for q in QUANTITIES:
         for s in ("mean", "lower", "upper"):
-            frame[f"{q}_{s}"] = pp[f"{q}_{s}"].to_numpy()
+            frame[f"{q}_{s}"] = pred.column(f"{q}_{s}", ids)
     for q in PREDICTIVE:
         for s in ("pred_lower", "pred_upper"):
-            frame[f"{q}_{s}"] = pp[f"{q}_{s}"].to_numpy()
+            frame[f"{q}_{s}"] = pred.column(f"{q}_{s}", ids)
     for s in ("mean", "lower", "upper", "pred_lower", "pred_upper"):
         frame[f"total_clv_{s}"] = frame["historical_clv"] + frame[f"predicted_clv_{s}"]
     for s in ("mean", "lower", "upper"):

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..i18n import N_
 from ..messages import Message
@@ -49,11 +51,15 @@ def run_clv(report, progress: bool = False):
 
 def clv_profiles_frame(result) -> pd.DataFrame:
     """``clv_profiles.csv``: the engine's profiles frame, dates written as ISO days."""
-    out = result.profiles.copy()
+    out = result.profiles.copy(deep=False)      # (copy on write: the result is not touched)
     for column in out.columns:
         if column.endswith("_date") or "_date_" in column:
-            dates = local_dates(out[column], "UTC")
-            out[column] = dates.dt.strftime("%Y-%m-%d").where(dates.notna(), None)
+            days = local_dates(out[column], "UTC").to_numpy("datetime64[D]")
+            # ISO days by Arrow (pandas' strftime makes a Python string per profile)
+            text = pc.cast(pa.array(days, type=pa.date32(), from_pandas=True), pa.string())
+            iso = text.to_pandas()
+            iso.index = out.index
+            out[column] = iso
     return out
 
 

@@ -85,22 +85,48 @@ P_ORDER_DAYS = 30
 class Predictions:
     """Per-profile predictions and totals.
 
+    Profiles with the same purchase history and spend share their predictions: they are
+    kept once per distinct key and spread to the profiles only when asked (10,000,000
+    profiles would otherwise hold a second 2.5 GB table of the same numbers).
+
     Attributes
     ----------
-    profiles : DataFrame
-        Indexed by profile_id: ``<quantity>_mean/_lower/_upper`` for each of
+    per_key : DataFrame
+        One row per distinct key: ``<quantity>_mean/_lower/_upper`` for each of
         :data:`QUANTITIES`, plus ``<q>_pred_lower/_pred_upper`` for each of
         :data:`PREDICTIVE`, the posterior predictive interval of the profile's number of
         orders and of its spend over the horizon.
+    key_of_profile : ndarray of int
+        Each profile's row of ``per_key``, in the order of ``index``.
+    index : Index
+        The profile ids.
     totals : dict
         ``predicted_orders`` and ``predicted_clv``, each ``{"mean", "lower", "upper"}``.
     total_draws : dict of ndarray
         The per-draw totals behind ``totals`` (and ``expected_orders``: M_d).
     """
 
-    profiles: pd.DataFrame
+    per_key: pd.DataFrame
+    key_of_profile: np.ndarray
+    index: pd.Index
     totals: dict
     total_draws: dict
+
+    def column(self, name: str, profile_ids=None) -> np.ndarray:
+        """One statistic per profile: in the order of :attr:`index`, or of ``profile_ids``
+        (NaN for an id without predictions)."""
+        values = self.per_key[name].to_numpy()
+        if profile_ids is None:
+            return values[self.key_of_profile]
+        pos = self.index.get_indexer(profile_ids)
+        out = values[self.key_of_profile[pos]]
+        out[pos < 0] = np.nan
+        return out
+
+    @property
+    def profiles(self) -> pd.DataFrame:
+        """Every statistic per profile, indexed by profile_id."""
+        return self.per_key.iloc[self.key_of_profile].set_index(self.index)
 
 
 def posterior_draws(fit: FitResult, max_draws: int = MAX_DRAWS) -> dict:
@@ -200,7 +226,6 @@ def predict(fit_or_draws, rfm: pd.DataFrame, horizon_days: float, credible_inter
             collect(*run(i))
 
     per_key = pd.DataFrame(stats)
-    per_profile = per_key.iloc[key_of_profile].set_index(rfm.index)
     z_draw = np.random.default_rng(seed).standard_normal((2, n_sims))
     orders = np.maximum(tot["orders_mean"] + np.sqrt(tot["orders_var"]) * z_draw[0], 0.0)
     clv = np.maximum(tot["clv_mean"] + np.sqrt(tot["clv_var"]) * z_draw[1], 0.0)
@@ -208,7 +233,7 @@ def predict(fit_or_draws, rfm: pd.DataFrame, horizon_days: float, credible_inter
               "predicted_clv": summarize(clv, lo, hi)}
     total_draws = {"predicted_orders": orders, "predicted_clv": clv,
                    "expected_orders": tot["orders_mean"], "expected_clv": tot["clv_mean"]}
-    return Predictions(per_profile, totals, total_draws)
+    return Predictions(per_key, key_of_profile, pd.Index(rfm.index), totals, total_draws)
 
 
 def summarize(values: np.ndarray, lo: float, hi: float) -> dict:
