@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DEMO_PROFILES ?= 20000
 DEMO_SEED ?= 7
 
-.PHONY: demo test soak env bench-env bench clean cdnow batch-demo catalogs catalog
+.PHONY: demo test soak env bench-env bench bench-big clean cdnow batch-demo catalogs catalog
 
 env: $(BIN)/.installed catalogs
 
@@ -77,6 +77,10 @@ bench: bench-env
 	$(BENCH)/python benchmarks/throughput_bench.py
 	$(BIN)/python benchmarks/warm_batch_bench.py
 	$(BIN)/python benchmarks/big_bench.py --ref 99ef93b
+
+# one 10,000,000-profile merchant (about 15 minutes with its data; 24 GB of memory advised)
+bench-big: env
+	$(BIN)/python benchmarks/big_bench.py --profiles 10000000
 
 clean:
 	rm -rf $(VENV) .venv-bench data/demo data/batch outputs/*/ outputs/index.html
