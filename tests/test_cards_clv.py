@@ -443,3 +443,33 @@ def test_next_order_dates_beyond_the_window_read_not_expected():
     nxt = table.loc["Expected next order date"]
     assert nxt["Value (mean)"] == "not expected within 365 days"
     assert nxt[cards.credible_label()] == "Jun 1, 2027 to after Nov 22, 2027"
+
+
+def test_a_large_merchants_cards_say_the_posterior_is_approximate_and_the_backtest_sampled():
+    """Past the large-data limit the model card names the importance-sampled Laplace
+    posterior with its Pareto k and effective draws, and the backtest card says its scores
+    come from a random sample of the customers the model was fitted on; in Italian too."""
+    from types import SimpleNamespace
+
+    from hubnb import i18n
+
+    result = fake_result()
+    result.fit.diagnostics.update(posterior="laplace-is", pareto_k=-0.49, ess_bulk_min=842.06,
+                                  r_hat_max=None, proposal_draws=1000, fit_seconds=37.3)
+    result.fit.data = SimpleNamespace(purchase_rows=1_688_962)
+    result.backtest.summary.update(sample_of=8_911_542, profiles=200_000)
+    html = cards.model_card(result, FakeReport()).html()
+    assert ("importance-sampled Laplace approximation (Pareto k -0.49), 842 effective draws, "
+            "fitted in 37.3 s") in html
+    assert ("with 1,688,962 distinct purchase histories the posterior is a Laplace "
+            "approximation, importance-sampled (1,000 draws) instead of NUTS") in html
+    bt = cards.backtest_card(result, FakeReport()).html()
+    assert ("The model was fitted on all 8,911,542 customers; its holdout was scored on a "
+            "random sample of 200,000 of them (more than 50,000 distinct purchase "
+            "histories") in bt
+    with i18n.using("it"):
+        bt_it = cards.backtest_card(result, FakeReport()).html()
+    assert "campione casuale di 200.000" in bt_it and "8.911.542" in bt_it
+    # a merchant below the limit: no such sentence
+    del result.backtest.summary["sample_of"]
+    assert "random sample" not in cards.backtest_card(result, FakeReport()).html()

@@ -58,6 +58,7 @@ def clv_distribution(profiles: pd.DataFrame, currency: str, horizon_days: int) -
         beyond = int((values > cap).sum())
         ax.hist(values.clip(upper=cap), bins=40, range=(0, cap), color=color)
         money_axis(ax, currency, "x")
+        count_axis(ax)          # 2,500,000 profiles, not "2.5" under a "1e6" offset
         ax.axvline(values.median(), color=NEUTRAL, ls="--", lw=1)
         ax.text(values.median(), ax.get_ylim()[1] * 0.95,
                 " " + _("median {money}").format(money=fmt.money(values.median(), currency, 0)),
