@@ -256,11 +256,26 @@ def weighted_se(values: np.ndarray, weights: np.ndarray) -> float:
     return float(np.sqrt(total * var))
 
 
+def _each(fn, items: list) -> list:
+    """``[fn(item) for item in items]``, the items side by side on a run's own cores (numpy's
+    array work and the native likelihoods release the GIL; CDNOW: PSIS-LOO of both
+    candidates 4.0 s -> about 2 s). In a batch, where each merchant has one core
+    (``HUBNB_THREADS``), one after the other."""
+    from .predict import PREDICT_THREADS
+
+    if PREDICT_THREADS < 2 or len(items) < 2:
+        return [fn(item) for item in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(min(PREDICT_THREADS, len(items))) as pool:
+        return list(pool.map(fn, items))
+
+
 def choose_model(fits: dict[str, FitResult | LaplaceFit],
                  method: str = "psis-loo") -> ModelChoice:
     """The candidate with the higher elpd_loo, with every candidate's scores; ``method``
     names what the scores were computed on (``psis-loo (laplace)``: Laplace fits)."""
-    loos = {name: loo(fit) for name, fit in fits.items()}
+    loos = dict(zip(fits, _each(loo, list(fits.values()))))
     winner = max(loos, key=lambda name: loos[name].elpd)
     best = loos[winner]
     top = max(v.elpd for v in loos.values())
