@@ -15,7 +15,6 @@ doubled), ``True``/``False``, ``\\n`` line ends. A frame with a column of any ot
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -23,10 +22,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .cores import cpu_budget
+
 #: Rows formatted at a time: the text of a block of clv_profiles.csv is about 100 MB.
 BLOCK_ROWS = 250_000
-#: Blocks formatted at once (the machine's cores, at most 4).
-THREADS = min(4, os.cpu_count() or 1)
+#: Blocks formatted at once: the run's cores (:func:`hubnb.cores.cpu_budget`), at most 4.
+THREADS = min(4, cpu_budget())
 # Python's repr writes a float in exponent form below 1e-4 and from 1e16 on; Arrow
 # switches elsewhere, so those cells, and any Arrow writes with an exponent, are written by
 # Python itself (rare in money and counts).
@@ -40,7 +41,7 @@ def write_csv(frame: pd.DataFrame, path) -> Path:
     # (pandas writes a lone empty cell as "", so a one-column frame is left to pandas)
     fast = len(frame.columns) > 1 and all(_kind(frame[c]) is not None for c in frame.columns)
 
-    def text(start: int) -> bytes:
+    def text(start: int) -> bytes | memoryview:
         block = frame.iloc[start:start + BLOCK_ROWS]
         if fast:
             return _block_bytes(block)
@@ -79,7 +80,7 @@ def _kind(column: pd.Series) -> str | None:
     return None
 
 
-def _block_bytes(block: pd.DataFrame) -> bytes:
+def _block_bytes(block: pd.DataFrame) -> memoryview:
     cells = [_cells(block[c]) for c in block.columns]
     lines = pc.binary_join_element_wise(*cells, ",", null_handling="replace",
                                         null_replacement="")
@@ -88,7 +89,7 @@ def _block_bytes(block: pd.DataFrame) -> bytes:
         text = text.combine_chunks()
     offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[text.offset:
                                                                text.offset + len(text) + 1]
-    return text.buffers()[2].to_pybytes()[offsets[0]:offsets[-1]]
+    return memoryview(text.buffers()[2])[offsets[0]:offsets[-1]]    # the block's text, uncopied
 
 
 def _cells(column: pd.Series) -> pa.Array:

@@ -216,13 +216,13 @@ def _without_predictions(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _with_predictions(frame: pd.DataFrame, pred: Predictions, as_of: dt.date) -> pd.DataFrame:
-    ids = frame["profile_id"].to_numpy()
+    rows = pred.rows(frame["profile_id"].to_numpy())
     for q in QUANTITIES:
         for s in ("mean", "lower", "upper"):
-            frame[f"{q}_{s}"] = pred.column(f"{q}_{s}", ids)
+            frame[f"{q}_{s}"] = pred.column(f"{q}_{s}", rows)
     for q in PREDICTIVE:
         for s in ("pred_lower", "pred_upper"):
-            frame[f"{q}_{s}"] = pred.column(f"{q}_{s}", ids)
+            frame[f"{q}_{s}"] = pred.column(f"{q}_{s}", rows)
     for s in ("mean", "lower", "upper", "pred_lower", "pred_upper"):
         frame[f"total_clv_{s}"] = frame["historical_clv"] + frame[f"predicted_clv_{s}"]
     for s in ("mean", "lower", "upper"):

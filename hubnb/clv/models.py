@@ -31,7 +31,6 @@ v          LogNormal(0, 2) x mean repeat spend      0.04 to 27 x mean spend
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 
@@ -40,6 +39,7 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 
+from ..cores import cpu_budget
 from ..i18n import N_
 from ..messages import Message
 from . import formulas as F
@@ -47,15 +47,6 @@ from . import pareto
 from .histories import CompressedData
 
 # ----------------------------------------------------------------------------- data
-
-
-def cpu_budget() -> int:
-    """Cores one fit may use: ``HUBNB_THREADS`` (set by ``hubnb batch``, which shares the
-    machine between merchants), else the machine's."""
-    try:
-        return max(1, int(os.environ.get("HUBNB_THREADS") or os.cpu_count() or 1))
-    except ValueError:
-        return os.cpu_count() or 1
 
 
 # ----------------------------------------------------------------------------- models

@@ -70,11 +70,11 @@ recompiles this module too).
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 from numba import njit
 
+from ..cores import cpu_budget
 from .histories import history_rows
 from .native import (
     digamma,
@@ -586,7 +586,7 @@ def row_loglik(r, alpha, s, beta, x, t_x, T, threads=None):
     layout = (ys, gap_k, grp_x, grp_start, pair_k, pair_gap, row_g[first], row_kT[first],
               lo[first], hi[first], row_u)
     if threads is None:
-        threads = min(4, os.cpu_count() or 1) if out.size > 2_000_000 else 1
+        threads = min(4, cpu_budget()) if out.size > 2_000_000 else 1
     threads = max(1, min(int(threads), n_draws))
     if threads == 1:
         _row_loglik(r, alpha, s, beta, *layout, out)

@@ -43,12 +43,12 @@ total is a sum over many profiles. CLV totals do the same with simulated spend
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from ..cores import cpu_budget
 from . import formulas as F
 from .models import PURCHASE_MODELS, FitResult, GammaGammaModel
 
@@ -71,7 +71,7 @@ MIN_DRAWS = 250
 MAX_SIM_DRAWS = 250
 
 #: Chunks are processed by this many threads (numpy and the numba kernels release the GIL).
-PREDICT_THREADS = min(2, int(os.environ.get("HUBNB_THREADS") or os.cpu_count() or 1))
+PREDICT_THREADS = min(2, cpu_budget())
 
 QUANTITIES = ("predicted_orders", "predicted_clv", "aov", "churn_probability",
               "days_to_next_order", "p_order_30d")
@@ -112,15 +112,20 @@ class Predictions:
     totals: dict
     total_draws: dict
 
-    def column(self, name: str, profile_ids=None) -> np.ndarray:
-        """One statistic per profile: in the order of :attr:`index`, or of ``profile_ids``
-        (NaN for an id without predictions)."""
-        values = self.per_key[name].to_numpy()
-        if profile_ids is None:
-            return values[self.key_of_profile]
+    def rows(self, profile_ids) -> np.ndarray:
+        """The ``per_key`` row of each of ``profile_ids`` (-1: no predictions), for
+        :meth:`column`."""
         pos = self.index.get_indexer(profile_ids)
-        out = values[self.key_of_profile[pos]]
-        out[pos < 0] = np.nan
+        return np.where(pos >= 0, self.key_of_profile[pos], -1)
+
+    def column(self, name: str, rows: np.ndarray | None = None) -> np.ndarray:
+        """One statistic per profile: in the order of :attr:`index`, or of the profiles
+        whose :meth:`rows` are given (NaN for a profile without predictions)."""
+        values = self.per_key[name].to_numpy()
+        if rows is None:
+            return values[self.key_of_profile]
+        out = values[rows]
+        out[rows < 0] = np.nan
         return out
 
     @property
