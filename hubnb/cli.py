@@ -194,6 +194,37 @@ def _stop_with_parent() -> None:
         return
     if os.getppid() != int(parent):   # the batch died before the request was made
         raise KeyboardInterrupt("hubnb batch has stopped")
+    import threading
+
+    threading.Thread(target=_orphan_watchdog, args=(int(parent),), daemon=True,
+                     name="hubnb-orphan-watchdog").start()
+
+
+#: Seconds an orphaned run (or warm worker) has to finish the clean-up its parent-death
+#: SIGTERM started before the watchdog ends it.
+ORPHAN_GRACE = 8.0
+
+
+def _orphan_watchdog(parent: int) -> None:
+    """The backstop of the parent-death signal: once the batch is gone, the SIGTERM's
+    clean-up gets ``grace`` seconds; a process still alive after them (its KeyboardInterrupt
+    swallowed, or its clean-up stuck) kills its own child processes (the kernels) and
+    exits, so that nothing outlives the batch."""
+    import time
+
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    time.sleep(ORPHAN_GRACE)
+    me = str(os.getpid())
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text() if entry.name.isdigit() else ""
+            if stat and stat.rsplit(")", 1)[1].split()[1] == me:     # its parent: this one
+                os.kill(int(entry.name), signal.SIGKILL)
+        except (OSError, IndexError):
+            continue
+    print("hubnb: error: hubnb batch has stopped (clean-up did not finish)", file=sys.stderr)
+    os._exit(130)
 
 
 def _interrupt(signum, frame):

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 import subprocess
 import sys
 
@@ -75,3 +76,48 @@ def test_a_run_whose_batch_is_killed_cleans_up_despite_repeated_sigterms(tmp_pat
     while "cleaned up" not in log.read_text() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert log.read_text().splitlines() == ["ready", "stopping", "cleaned up"]
+
+
+STUCK = """
+import os, signal, subprocess, sys, time
+import hubnb.cli as cli
+cli.ORPHAN_GRACE = 1.0
+signal.signal(signal.SIGTERM, cli._interrupt)
+cli._stop_with_parent()
+kernel = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+open(sys.argv[1], "w").write(f"{os.getpid()} {kernel.pid}\\n")
+while True:
+    try:
+        time.sleep(120)
+    except KeyboardInterrupt:   # a clean-up that swallows the interrupt and hangs
+        pass
+"""
+
+
+def test_a_run_stuck_after_its_batch_died_is_ended_with_its_kernels(tmp_path):
+    """The backstop of the parent-death signal: a run (or warm worker) whose clean-up hangs
+    is ended ORPHAN_GRACE seconds after its batch died, its child processes with it."""
+    import os
+    import signal
+    import time
+
+    pids = tmp_path / "pids"
+    batch = subprocess.Popen([sys.executable, "-c", PARENT, STUCK, str(pids)])
+    deadline = time.monotonic() + 60
+    while not (pids.exists() and pids.read_text().endswith("\n")):
+        assert time.monotonic() < deadline and batch.poll() is None
+        time.sleep(0.05)
+    run, kernel = map(int, pids.read_text().split())
+    os.kill(batch.pid, signal.SIGKILL)
+    batch.wait()
+    start = time.monotonic()
+
+    def alive(pid):
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+    while (alive(run) or alive(kernel)) and time.monotonic() - start < 15:
+        time.sleep(0.1)
+    assert not alive(run) and not alive(kernel)
+    assert 1.0 <= time.monotonic() - start < 6
