@@ -106,6 +106,10 @@ def main(argv=None, warm=None) -> int:
     demo_p.add_argument("--format", choices=("parquet", "csv"), default="parquet")
     demo_p.add_argument("--with-predictions", action="store_true",
                         help="also write a predictions table (another system's CLV)")
+    demo_p.add_argument("--regularity", type=int, default=0, metavar="K",
+                        help="purchases from MBG/CNBD-K (Erlang-K gaps between orders: "
+                             "customers who reorder at regular intervals); 0, the default, "
+                             "BG/NBD")
 
     cdnow_p = sub.add_parser("cdnow-data", help="write the CDNOW benchmark as a dataset")
     cdnow_p.add_argument("--out", required=True, help="dataset directory to write")
@@ -164,8 +168,11 @@ def main(argv=None, warm=None) -> int:
 
             if args.profiles < 1:
                 raise HubnbError("--profiles must be at least 1")
+            if not 0 <= args.regularity <= 12:
+                raise HubnbError("--regularity must be from 1 to 12 (0: BG/NBD purchases)")
             generate_demo_data(Path(args.out), args.profiles, args.seed, fmt=args.format,
-                               with_predictions=args.with_predictions)
+                               with_predictions=args.with_predictions,
+                               regularity=args.regularity)
             print(f"demo dataset written to {args.out}/")
         elif args.command == "cdnow-data":
             from .datasets import cdnow_dataset

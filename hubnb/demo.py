@@ -131,6 +131,7 @@ from .folders import aside, publish
 __all__ = [
     "generate_demo_data",
     "TRUE_BG_NBD",
+    "true_mbg_cnbd",
     "TRUE_GAMMA_GAMMA",
     "HUB_EVENT_TYPES",
     "RAW_METRICS",
@@ -140,6 +141,13 @@ __all__ = [
 
 #: True BG/NBD parameters (time unit: day; ``alpha`` in days).
 TRUE_BG_NBD = {"r": 0.25, "alpha": 60.0, "a": 0.8, "b": 2.5}
+#: True MBG/CNBD-k parameters of a merchant with regular reorders (``--regularity K``):
+#: phase rates lambda ~ Gamma(r, alpha), alpha scaled by k so that the mean gap between
+#: orders, k alpha / (r - 1) over customers, is 90 days whatever k.
+def true_mbg_cnbd(k: int) -> dict:
+    return {"k": int(k), "r": 3.0, "alpha": 180.0 / int(k), "a": 0.6, "b": 4.0}
+
+
 #: True Gamma-Gamma parameters (mean transaction value ``p * v / (q - 1)`` = 72 USD).
 TRUE_GAMMA_GAMMA = {"p": 6.0, "q": 3.5, "v": 30.0}
 #: Source names of the orders the truth covers.
@@ -284,7 +292,7 @@ def _as_date(as_of) -> _dt.date:
 
 def generate_demo_data(out_dir, profiles: int, seed: int,
                        as_of=_dt.date(2026, 11, 22), fmt: str = "parquet",
-                       with_predictions: bool = False) -> dict:
+                       with_predictions: bool = False, regularity: int = 0) -> dict:
     """Write a synthetic merchant dataset directory with known true parameters.
 
     Parameters
@@ -307,6 +315,12 @@ def generate_demo_data(out_dir, profiles: int, seed: int,
         Also write a ``predictions`` table (Klaviyo-style predicted CLV) computed
         from the true parameters with the BG/NBD closed form plus noise, for a
         random 90 % of the profiles.
+    regularity : int, default 0
+        0: purchases from BG/NBD (``TRUE_BG_NBD``). K >= 1: from MBG/CNBD-K
+        (:func:`true_mbg_cnbd`): Erlang-K gaps between a customer's orders (K = 1
+        exponential: MBG/NBD), a dropout chance right after every order, the first
+        included. The truth then has ``mbg_cnbd`` (k, r, alpha, a, b) instead of
+        ``bg_nbd``.
 
     Returns
     -------
@@ -329,6 +343,9 @@ def generate_demo_data(out_dir, profiles: int, seed: int,
         raise ValueError(f"profiles must be >= 1, got {profiles}")
     if fmt not in ("parquet", "csv"):
         raise ValueError(f"fmt must be 'parquet' or 'csv', got {fmt!r}")
+    regularity = int(regularity)
+    if not 0 <= regularity <= 12:
+        raise ValueError(f"regularity must be from 1 to 12 (or 0: BG/NBD), got {regularity}")
     as_of = _as_date(as_of)
     out_dir = Path(out_dir)
     if out_dir.exists():
@@ -337,9 +354,11 @@ def generate_demo_data(out_dir, profiles: int, seed: int,
             raise FileExistsError(
                 f"{out_dir} exists and is not an earlier demo dataset; choose another --out")
 
-    tables = _build_tables(profiles, int(seed), as_of, with_predictions)
+    tables = _build_tables(profiles, int(seed), as_of, with_predictions, regularity)
+    purchases = ({"mbg_cnbd": true_mbg_cnbd(regularity)} if regularity
+                 else {"bg_nbd": dict(TRUE_BG_NBD)})
     truth = {
-        "bg_nbd": dict(TRUE_BG_NBD),
+        **purchases,
         "gamma_gamma": dict(TRUE_GAMMA_GAMMA),
         "time_unit": "day",
         "seed": int(seed),
@@ -519,6 +538,7 @@ class _DemoState:
     as_of: _dt.date
     rng: _Streams
     grid: _DayGrid
+    regularity: int = 0  # 0: BG/NBD purchases; K: MBG/CNBD-K
     # _profiles
     first: np.ndarray | None = None  # first purchase (a model order), sorted
     created: np.ndarray | None = None  # profile creation, 1-30 min before ``first``
@@ -603,6 +623,15 @@ def _model_orders(s: _DemoState) -> None:
     bg, gg = TRUE_BG_NBD, TRUE_GAMMA_GAMMA
     r_bg, r_val = s.rng.bg, s.rng.val
     T_days = (t_end - first) / _DAY
+    if s.regularity:
+        rep_owner, rep_t = _regular_orders(s, T_days)
+        rep_t = np.minimum(np.floor(first[rep_owner] + rep_t * _DAY), t_end - 1)
+        s.bg_owner = np.concatenate([np.arange(n), rep_owner])
+        s.bg_t = np.concatenate([first, rep_t])
+        s.nu = r_val.gamma(gg["q"], 1.0 / gg["v"], n)
+        s.bg_cents = np.maximum(np.round(r_val.gamma(gg["p"], 1.0 / s.nu[s.bg_owner]) * 100), 1)
+        s.bg_src = r_val.choice(3, size=s.bg_owner.size, p=[0.72, 0.16, 0.12])
+        return
     lam = r_bg.gamma(bg["r"], 1.0 / bg["alpha"], n)
     p_drop = np.clip(r_bg.beta(bg["a"], bg["b"], n), 1e-12, 1.0)
     # BG/NBD (FHL 2005): no dropout at the first purchase; after each *repeat*
@@ -625,6 +654,29 @@ def _model_orders(s: _DemoState) -> None:
     s.nu = r_val.gamma(gg["q"], 1.0 / gg["v"], n)
     s.bg_cents = np.maximum(np.round(r_val.gamma(gg["p"], 1.0 / s.nu[s.bg_owner]) * 100), 1)
     s.bg_src = r_val.choice(3, size=s.bg_owner.size, p=[0.72, 0.16, 0.12])  # web, iphone, android
+
+
+def _regular_orders(s: _DemoState, T_days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """MBG/CNBD-k repeat orders (owner, days after the first order): Erlang-k gaps of phase
+    rate lambda ~ Gamma(r, alpha); right after each order, the first included, dropout
+    with probability p ~ Beta(a, b). Drawn round by round over the customers still
+    buying."""
+    n, truth, rng = s.n, true_mbg_cnbd(s.regularity), s.rng.bg
+    k = truth["k"]
+    lam = rng.gamma(truth["r"], 1.0 / truth["alpha"], n)
+    p_drop = np.clip(rng.beta(truth["a"], truth["b"], n), 1e-12, 1.0)
+    who = np.flatnonzero(rng.random(n) >= p_drop)       # survived the first order
+    t = np.zeros(n)
+    owners, times = [], []
+    while who.size:
+        t[who] += rng.gamma(k, 1.0 / lam[who])
+        inside = who[t[who] < T_days[who]]
+        owners.append(inside)
+        times.append(t[inside].copy())
+        who = inside[rng.random(inside.size) >= p_drop[inside]]
+    owner = np.concatenate(owners) if owners else np.zeros(0, np.int64)
+    days = np.concatenate(times) if times else np.zeros(0)
+    return owner, days
 
 
 def _extra_orders(s: _DemoState) -> None:
@@ -934,9 +986,11 @@ _STEPS = (_profiles, _model_orders, _extra_orders, _hub_accounts, _signed_in, _r
           _order_lines, _hub_events, _hub_add_to_cart, _event_log)
 
 
-def _build_tables(n: int, seed: int, as_of: _dt.date, with_predictions: bool) -> dict:
+def _build_tables(n: int, seed: int, as_of: _dt.date, with_predictions: bool,
+                  regularity: int = 0) -> dict:
     """Run every step of ``_STEPS`` on a fresh state and assemble the arrow tables."""
     s = _DemoState.new(n, seed, as_of)
+    s.regularity = regularity
     for step in _STEPS:
         step(s)
     return _assemble_tables(s, with_predictions)

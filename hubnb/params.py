@@ -29,8 +29,11 @@ CLV_ATTRIBUTES = (
 )
 INTERVAL_ATTRIBUTES = ("predicted_orders", "predicted_clv", "total_clv", "aov",
                        "churn_probability", "days_to_next_order", "p_order_30d")
-#: ``clv.model``: auto (the better of Pareto/NBD and MBG/NBD by PSIS-LOO) or one model.
-CLV_MODELS = ("auto", "pareto_nbd", "mbg_nbd", "bg_nbd")
+#: ``clv.model``: auto (the best of Pareto/NBD, MBG/NBD and MBG/CNBD-k by PSIS-LOO) or one
+#: model.
+CLV_MODELS = ("auto", "pareto_nbd", "mbg_nbd", "mbg_cnbd", "bg_nbd")
+#: ``clv.regularity_k``: the largest k a params file may fix.
+MAX_REGULARITY_K = 12
 SEGMENT_NAMES = frozenset(
     list(CLV_ATTRIBUTES)
     + [f"{a}_{b}" for a in INTERVAL_ATTRIBUTES for b in ("mean", "lower", "upper")]
@@ -85,6 +88,8 @@ class ClvParams:
     backtest_days: int = 0
     force: bool = False
     churn_bands: tuple[float, float] = (0.3, 0.7)
+    #: MBG/CNBD-k's k (``mbg_cnbd`` and ``auto``); None: chosen by the data.
+    regularity_k: int | None = None
 
 
 @dataclass(frozen=True)
@@ -117,7 +122,7 @@ TOP_KEYS = {"merchant", "display_name", "data", "timezone", "currency", "locale"
             "period", "comparison", "hub", "clv", "segments"}
 HUB_KEYS = {"launched_on", "paused", "attribution_window_days", "inactive_after_days"}
 CLV_KEYS = {"horizon_days", "history_days", "orders", "model", "credible_interval", "chains",
-            "draws", "tune", "seed", "backtest_days", "force", "churn_bands"}
+            "draws", "tune", "seed", "backtest_days", "force", "churn_bands", "regularity_k"}
 ORDER_KEYS = {"sources", "exclude_pos", "exclude_subscriptions", "exclude_zero_value"}
 
 
@@ -359,6 +364,14 @@ def _clv(raw) -> ClvParams:
     if model not in CLV_MODELS:
         raise ParamsError("clv.model", f"{_value(model)} is not a model; use one of "
                           + ", ".join(CLV_MODELS))
+    k = raw.get("regularity_k")
+    if k is not None:
+        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_REGULARITY_K:
+            raise ParamsError("clv.regularity_k", f"{_value(k)} must be a whole number from 1 "
+                              f"to {MAX_REGULARITY_K}, or null (chosen by the data)")
+        if model not in ("auto", "mbg_cnbd"):
+            raise ParamsError("clv.regularity_k", f"applies to clv.model mbg_cnbd and auto, "
+                              f"not {model}")
     ci = raw.get("credible_interval", 0.9)
     if not isinstance(ci, (int, float)) or isinstance(ci, bool) or not 0 < ci < 1:
         raise ParamsError("clv.credible_interval",
@@ -380,6 +393,7 @@ def _clv(raw) -> ClvParams:
         backtest_days=_int(raw, "backtest_days", 0, "clv.", minimum=0),
         force=_bool(raw, "force", False, "clv."),
         churn_bands=(float(bands[0]), float(bands[1])),
+        regularity_k=k,
     )
 
 

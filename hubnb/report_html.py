@@ -19,6 +19,7 @@ from babel.dates import format_skeleton
 
 from . import format as fmt
 from . import i18n
+from .clv.purchase import MODEL_NAMES
 from .i18n import _
 from .render import TEMPLATES, render, stylesheet
 
@@ -100,7 +101,6 @@ def notebook_to_html(executed: Path, title: str, locale: str = "en") -> Path:
     return target
 
 
-MODEL_NAMES = {"bg_nbd": "BG/NBD", "mbg_nbd": "MBG/NBD", "pareto_nbd": "Pareto/NBD"}
 
 
 def status_labels() -> dict[str, str]:

@@ -8,6 +8,7 @@ from scipy import stats
 from scipy.special import gammaln, hyp2f1
 
 from hubnb.clv import formulas as F
+from hubnb.clv import bg_nbd, mbg_nbd, pareto_nbd
 from hubnb.clv.histories import compress, uncompressed
 from hubnb.clv.models import BetaGeoModel, ModifiedBetaGeoModel, ParetoNBDModel, build_model
 from hubnb.clv.predict import predict
@@ -96,7 +97,7 @@ def ref_gamma_gamma_loglik_by_integration(p, q, v, x, z):
 
 def test_bgnbd_likelihood_matches_integrating_the_individual_model():
     for x, t_x, T in CUSTOMERS[:5]:
-        got = F.bgnbd_loglik(**BG, x=x, t_x=t_x, T=T)
+        got = bg_nbd.loglik(**BG, x=x, t_x=t_x, T=T)
         assert got == pytest.approx(ref_bgnbd_loglik_by_integration(**BG, x=x, t_x=t_x, T=T),
                                     abs=2e-3)
 
@@ -105,8 +106,8 @@ def test_bgnbd_likelihood_matches_integrating_the_individual_model():
 def test_pareto_closed_forms_match_integration(params):
     for x, t_x, T in CUSTOMERS[:5]:
         p_alive, expected = ref_pareto_by_integration(**params, x=x, t_x=t_x, T=T, t=HORIZON)
-        assert F.paretonbd_p_alive(**params, x=x, t_x=t_x, T=T) == pytest.approx(p_alive, rel=2e-3)
-        assert F.paretonbd_expected_purchases(**params, x=x, t_x=t_x, T=T, t=HORIZON) == \
+        assert pareto_nbd.p_alive(**params, x=x, t_x=t_x, T=T) == pytest.approx(p_alive, rel=2e-3)
+        assert pareto_nbd.expected_purchases(**params, x=x, t_x=t_x, T=T, t=HORIZON) == \
             pytest.approx(expected, rel=2e-3)
 
 
@@ -159,7 +160,8 @@ def test_simulated_purchases_average_to_the_closed_form(model, params):
     for x, t_x, T in [(0, 0, 100), (2, 150, 200), (6, 50, 300)]:
         xs, Ts = np.array([x], float), np.array([T], float)
         alive = rng.random((n, 1)) < model.probability_alive(params, x, t_x, T)
-        sims = np.where(alive, model.simulate_purchases_alive(p, xs, Ts, HORIZON, rng), 0)
+        sims = np.where(alive, model.simulate_purchases_alive(
+            p, xs, np.array([t_x], float), Ts, HORIZON, rng), 0)
         closed = (model.expected_purchases_alive(params, x, T, HORIZON)
                   * model.probability_alive(params, x, t_x, T))
         se = sims.std() / np.sqrt(n)
@@ -199,8 +201,8 @@ def test_compressed_likelihood_equals_one_row_per_profile():
     x, tx, T = (rfm[c].to_numpy(float) for c in ("frequency", "recency", "T"))
     spender = x > 0
     z = rfm["monetary_value"].to_numpy()[spender] / comp.spend_scale
-    for model_cls, loglik in [(BetaGeoModel, F.bgnbd_loglik), (ModifiedBetaGeoModel, F.mbgnbd_loglik),
-                              (ParetoNBDModel, F.paretonbd_loglik)]:
+    for model_cls, loglik in [(BetaGeoModel, bg_nbd.loglik), (ModifiedBetaGeoModel, mbg_nbd.loglik),
+                              (ParetoNBDModel, pareto_nbd.loglik)]:
         fns = {}
         for label, data in (("compressed", comp), ("full", full)):
             m = build_model(model_cls, data)
@@ -264,7 +266,7 @@ def ref_mbgnbd_loglik_by_integration(r, alpha, a, b, x, t_x, T):
 
 def test_mbgnbd_likelihood_matches_integrating_the_individual_model():
     for x, t_x, T in CUSTOMERS:
-        got = F.mbgnbd_loglik(**BG, x=x, t_x=t_x, T=T)
+        got = mbg_nbd.loglik(**BG, x=x, t_x=t_x, T=T)
         ref = ref_mbgnbd_loglik_by_integration(**BG, x=x, t_x=t_x, T=T)
         assert got == pytest.approx(ref, abs=2e-3), (x, t_x, T)
 
@@ -291,8 +293,8 @@ def test_mbgnbd_and_bgnbd_maximum_likelihood_on_cdnow_reproduce_the_published_fi
     LL -9582.4. hubnb's days are whole local days and zero-value purchases are left out, so
     the data differ slightly from the papers' (weeks with fractions)."""
     x, tx, T = _weeks_rfm()
-    mbg, ll_mbg = _mle(F.mbgnbd_loglik, x, tx, T)
-    bg, ll_bg = _mle(F.bgnbd_loglik, x, tx, T)
+    mbg, ll_mbg = _mle(mbg_nbd.loglik, x, tx, T)
+    bg, ll_bg = _mle(bg_nbd.loglik, x, tx, T)
     # measured: MBG/NBD 0.527, 6.197, 0.895, 1.627, LL -9578.0; BG/NBD 0.244, 4.422, 0.793,
     # 2.423, LL -9578.2
     np.testing.assert_allclose(mbg, [0.525, 6.183, 0.891, 1.614], rtol=0.015)
@@ -303,8 +305,8 @@ def test_mbgnbd_and_bgnbd_maximum_likelihood_on_cdnow_reproduce_the_published_fi
     assert abs(ll_mbg - ll_bg) < 2
 
 
-@pytest.mark.parametrize("p_alive,params", [(F.mbgnbd_p_alive, BG),
-                                            (F.paretonbd_p_alive, PARETO)])
+@pytest.mark.parametrize("p_alive,params", [(mbg_nbd.p_alive, BG),
+                                            (pareto_nbd.p_alive, PARETO)])
 def test_churn_rises_with_silence_one_order_customers_included(p_alive, params):
     T = np.arange(0.0, 2000.0, 7.0)
     for x, t_x in [(0, 0.0), (1, 0.0), (4, 0.0)]:
@@ -313,9 +315,9 @@ def test_churn_rises_with_silence_one_order_customers_included(p_alive, params):
     # MBG/NBD's one-order customer, by hand: odds a/b ((alpha+T)/alpha)^r at T = 100
     r, alpha, a, b = BG.values()
     odds = a / b * ((alpha + 100) / alpha) ** r
-    assert F.mbgnbd_p_alive(**BG, x=0, t_x=0, T=100) == pytest.approx(1 / (1 + odds))
+    assert mbg_nbd.p_alive(**BG, x=0, t_x=0, T=100) == pytest.approx(1 / (1 + odds))
     # BG/NBD holds them alive whatever the silence
-    assert F.bgnbd_p_alive(**BG, x=0, t_x=0, T=T).min() == 1.0
+    assert bg_nbd.p_alive(**BG, x=0, t_x=0, T=T).min() == 1.0
 
 
 def _simulate_mbg_new(r, alpha, a, b, t_values, n, rng):
@@ -340,7 +342,7 @@ def test_mbgnbd_expected_purchases_of_a_new_customer_match_simulation():
     sims = _simulate_mbg_new(**BG, t_values=t_values, n=200_000, rng=rng)
     for i, t in enumerate(t_values):
         se = sims[i].std() / np.sqrt(sims.shape[1])
-        assert abs(sims[i].mean() - F.mbgnbd_expected_purchases_new(**BG, t=t)) < 4 * se
+        assert abs(sims[i].mean() - mbg_nbd.expected_purchases_new(**BG, t=t)) < 4 * se
 
 
 def test_next_order_median_is_the_median_of_simulated_waits():
@@ -362,13 +364,13 @@ def test_p_order_within_30_days_given_alive_matches_simulation():
         # BG/NBD and MBG/NBD: dropout only after a purchase, so an order comes iff W < t
         lam = rng.gamma(BG["r"] + x, 1 / (BG["alpha"] + T), n)
         sim = np.mean(rng.exponential(1 / lam) < t)
-        assert F.bgnbd_p_order_alive(BG["r"], BG["alpha"], x, T, t) == pytest.approx(sim, abs=0.004)
+        assert bg_nbd.p_order_alive(BG["r"], BG["alpha"], x, T, t) == pytest.approx(sim, abs=0.004)
         # Pareto/NBD: the order must also come before death
         lam = rng.gamma(PARETO["r"] + x, 1 / (PARETO["alpha"] + T), n)
         mu = rng.gamma(PARETO["s"], 1 / (PARETO["beta"] + T), n)
         wait, life = rng.exponential(1 / lam), rng.exponential(1 / mu)
         sim = np.mean(wait < np.minimum(t, life))
-        got = F.paretonbd_p_order_alive(*PARETO.values(), x, T, t)
+        got = pareto_nbd.p_order_alive(*PARETO.values(), x, T, t)
         assert got == pytest.approx(sim, abs=0.004)
 
 
@@ -383,4 +385,4 @@ def test_pareto_p_order_quadrature_equals_adaptive_integration():
         f = lambda w: ((r + x) / (alpha + T) * ((alpha + T) / (alpha + T + w)) ** (r + x + 1)  # noqa: E731
                        * ((beta + T) / (beta + T + w)) ** s)
         ref = quad(f, 0, 30.0, epsabs=0, epsrel=1e-13)[0]
-        assert F.paretonbd_p_order_alive(r, alpha, s, beta, x, T, 30.0) == pytest.approx(ref, rel=1e-6)
+        assert pareto_nbd.p_order_alive(r, alpha, s, beta, x, T, 30.0) == pytest.approx(ref, rel=1e-6)

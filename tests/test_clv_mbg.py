@@ -14,6 +14,7 @@ from scipy.optimize import minimize
 from scipy.special import betaln, gammaln, log1p
 
 from hubnb.clv import formulas as F
+from hubnb.clv import bg_nbd, mbg_nbd, pareto_nbd
 from hubnb.clv.orders import counted_orders, rfm_summary
 from hubnb.datasets import load_cdnow
 from hubnb.params import OrderFilter
@@ -74,10 +75,10 @@ def _mbg_terms(r, alpha, a, b, x, t_x, T):
 def test_likelihood_and_p_alive_are_the_integrated_individual_model(params):
     for x, t_x, T in ROWS:
         alive, dropped = _mbg_terms(**params, x=x, t_x=t_x, T=T)
-        assert F.mbgnbd_loglik(**params, x=x, t_x=t_x, T=T) == pytest.approx(
+        assert mbg_nbd.loglik(**params, x=x, t_x=t_x, T=T) == pytest.approx(
             np.log(alive + dropped), abs=1e-9), (x, t_x, T)
         # Bayes: P(alive) is the alive term's share of the likelihood
-        assert F.mbgnbd_p_alive(**params, x=x, t_x=t_x, T=T) == pytest.approx(
+        assert mbg_nbd.p_alive(**params, x=x, t_x=t_x, T=T) == pytest.approx(
             alive / (alive + dropped), rel=1e-9), (x, t_x, T)
 
 
@@ -85,10 +86,10 @@ def test_p_alive_falls_with_silence_for_one_order_and_repeat_customers():
     silence = np.arange(0.0, 3000.0, 5.0)
     for params in (MBG, MBG2):
         for x, t_x in [(0, 0.0), (1, 30.0), (4, 200.0), (20, 500.0)]:
-            p = F.mbgnbd_p_alive(**params, x=x, t_x=t_x, T=t_x + silence)
+            p = mbg_nbd.p_alive(**params, x=x, t_x=t_x, T=t_x + silence)
             assert np.all(np.diff(p) < 0) and 0 < p[-1] < p[0] < 1, (params, x)
     # a one-order customer seen today: alive iff it survived time 0, P = b/(a+b)
-    assert F.mbgnbd_p_alive(**MBG, x=0, t_x=0, T=0) == pytest.approx(2.5 / 3.3, rel=1e-12)
+    assert mbg_nbd.p_alive(**MBG, x=0, t_x=0, T=0) == pytest.approx(2.5 / 3.3, rel=1e-12)
 
 
 # ---- CDNOW: the published maximum-likelihood fits
@@ -126,8 +127,8 @@ def test_cdnow_fits_reproduce_the_published_mbgnbd_and_bgnbd_estimates():
     0.7929, 2.4259, -9582.43. The tolerances are the papers' rounding."""
     x, t_x, T = _cdnow_weeks(exclude_zero_value=False)
     assert len(x) == 2357 and x.sum() == 2457           # FHL05's 2,357 customers, 2,457 repeats
-    mbg, ll_mbg = _mle(F.mbgnbd_loglik, x, t_x, T)
-    bg, ll_bg = _mle(F.bgnbd_loglik, x, t_x, T)
+    mbg, ll_mbg = _mle(mbg_nbd.loglik, x, t_x, T)
+    bg, ll_bg = _mle(bg_nbd.loglik, x, t_x, T)
     np.testing.assert_allclose(mbg, [0.525, 6.183, 0.891, 1.614], rtol=2e-3)
     np.testing.assert_allclose(bg, [0.243, 4.414, 0.793, 2.426], rtol=2e-3)
     assert ll_mbg == pytest.approx(-9582.1, abs=0.1)
@@ -137,7 +138,7 @@ def test_cdnow_fits_reproduce_the_published_mbgnbd_and_bgnbd_estimates():
     # terms, about -0.5 each (measured -9577.98)
     x0, t_x0, T0 = _cdnow_weeks(exclude_zero_value=True)
     assert len(x0) == 2349 and x0.sum() == 2457
-    mbg0, ll_mbg0 = _mle(F.mbgnbd_loglik, x0, t_x0, T0)
+    mbg0, ll_mbg0 = _mle(mbg_nbd.loglik, x0, t_x0, T0)
     np.testing.assert_allclose(mbg0, mbg, rtol=1e-2)
     assert 8 * 0.4 < ll_mbg0 - ll_mbg < 8 * 0.6
 
@@ -190,7 +191,7 @@ def test_new_customer_expectation_matches_simulation_and_its_prefactor_is_b_over
     for t in NEW_T:
         c = counts[t]
         se = c.std() / np.sqrt(c.size)
-        closed = F.mbgnbd_expected_purchases_new(**params, t=t)
+        closed = mbg_nbd.expected_purchases_new(**params, t=t)
         assert _z(c.mean(), closed, se) < 4, (t, c.mean(), closed)
         # BG/NBD's eq. (9) with b + 1 for b, i.e. prefactor (a+b)/(a-1) instead of b/(a-1):
         # too large by (a+b)/b, far outside the simulation's error
@@ -217,7 +218,7 @@ def _mbg_pmf_mean(r, alpha, a, b, t, n_max=20_000):
 @pytest.mark.parametrize("params", [MBG, MBG2])
 def test_new_customer_expectation_is_the_mean_of_the_pmf(params):
     for t in (1.0, 30.0, 365.0, 3000.0):
-        assert F.mbgnbd_expected_purchases_new(**params, t=t) == pytest.approx(
+        assert mbg_nbd.expected_purchases_new(**params, t=t) == pytest.approx(
             _mbg_pmf_mean(**params, t=t), rel=1e-9), t
 
 
@@ -232,17 +233,17 @@ def test_conditional_p_alive_and_expectations_match_simulated_histories(sim):
     for k in (0, 1, 3):
         m = x == k
         assert m.sum() > 3000
-        pa = F.mbgnbd_p_alive(**params, x=k, t_x=t_x[m], T=T_CAL)
+        pa = mbg_nbd.p_alive(**params, x=k, t_x=t_x[m], T=T_CAL)
         d = alive[m] - pa
         assert _z(d.mean(), 0.0, d.std() / np.sqrt(d.size)) < 4, k
-        e = F.mbgnbd_expected_purchases(**params, x=k, t_x=t_x[m], T=T_CAL, t=WINDOW)
+        e = mbg_nbd.expected_purchases(**params, x=k, t_x=t_x[m], T=T_CAL, t=WINDOW)
         d = future[m] - e
         assert _z(d.mean(), 0.0, d.std() / np.sqrt(d.size)) < 4, k
         ma = m & alive
         f = future[ma]
-        e_alive = F.mbgnbd_expected_purchases_alive(**params, x=k, T=T_CAL, t=WINDOW)
+        e_alive = mbg_nbd.expected_purchases_alive(**params, x=k, T=T_CAL, t=WINDOW)
         assert _z(f.mean(), e_alive, f.std() / np.sqrt(f.size)) < 4, k
-        p_order = F.bgnbd_p_order_alive(params["r"], params["alpha"], k, T_CAL, WINDOW)
+        p_order = bg_nbd.p_order_alive(params["r"], params["alpha"], k, T_CAL, WINDOW)
         bought = f > 0
         assert _z(bought.mean(), p_order, np.sqrt(p_order * (1 - p_order) / f.size)) < 4, k
 
@@ -276,7 +277,7 @@ def test_p_order_given_alive_matches_simulation():
         # first wait is below t
         lam = rng.gamma(MBG["r"] + x, 1.0 / (MBG["alpha"] + T), n)
         sim = np.mean(rng.exponential(1.0 / lam) < t)
-        got = F.bgnbd_p_order_alive(MBG["r"], MBG["alpha"], x, T, t)
+        got = bg_nbd.p_order_alive(MBG["r"], MBG["alpha"], x, T, t)
         assert _z(sim, got, np.sqrt(got * (1 - got) / n)) < 4, (x, T)
         # Pareto/NBD: the first purchase must also come before death
         for p in (PARETO, pareto_sharp):
@@ -284,7 +285,7 @@ def test_p_order_given_alive_matches_simulation():
             mu = rng.gamma(p["s"], 1.0 / (p["beta"] + T), n)
             wait, life = rng.exponential(1.0 / lam), rng.exponential(1.0 / mu)
             sim = np.mean(wait < np.minimum(t, life))
-            got = F.paretonbd_p_order_alive(*p.values(), x, T, t)
+            got = pareto_nbd.p_order_alive(*p.values(), x, T, t)
             assert _z(sim, got, np.sqrt(got * (1 - got) / n)) < 4, (p, x, T)
 
 
@@ -311,9 +312,9 @@ def test_pareto_p_order_quadrature_equals_adaptive_integration():
     with warnings.catch_warnings():
         warnings.simplefilter("error")                  # no overflow or division warnings
         for case in cases:
-            assert F.paretonbd_p_order_alive(*case) == pytest.approx(_p_order_quad(*case),
+            assert pareto_nbd.p_order_alive(*case) == pytest.approx(_p_order_quad(*case),
                                                                      rel=1e-8), case
-    assert F.paretonbd_p_order_alive(*PARETO.values(), 3, 50.0, 0.0) == 0.0
+    assert pareto_nbd.p_order_alive(*PARETO.values(), 3, 50.0, 0.0) == 0.0
 
 
 def test_draws_by_rows_broadcasting():
@@ -325,13 +326,13 @@ def test_draws_by_rows_broadcasting():
     mbg, bg_rate = (d["r"], d["alpha"], d["a"], d["b"]), (d["r"], d["alpha"])
     pareto = (d["r"], d["alpha"], d["s"], d["beta"])
     outputs = {
-        "loglik": (F.mbgnbd_loglik, mbg, (x, t_x, T)),
-        "p_alive": (F.mbgnbd_p_alive, mbg, (x, t_x, T)),
-        "e_alive": (F.mbgnbd_expected_purchases_alive, mbg, (x, T, 60.0)),
-        "e": (F.mbgnbd_expected_purchases, mbg, (x, t_x, T, 60.0)),
+        "loglik": (mbg_nbd.loglik, mbg, (x, t_x, T)),
+        "p_alive": (mbg_nbd.p_alive, mbg, (x, t_x, T)),
+        "e_alive": (mbg_nbd.expected_purchases_alive, mbg, (x, T, 60.0)),
+        "e": (mbg_nbd.expected_purchases, mbg, (x, t_x, T, 60.0)),
         "median": (F.next_order_median_days, bg_rate, (x, T)),
-        "p_order": (F.bgnbd_p_order_alive, bg_rate, (x, T, 30.0)),
-        "p_order_pareto": (F.paretonbd_p_order_alive, pareto, (x, T, 30.0)),
+        "p_order": (bg_nbd.p_order_alive, bg_rate, (x, T, 30.0)),
+        "p_order_pareto": (pareto_nbd.p_order_alive, pareto, (x, T, 30.0)),
     }
     for name, (fn, params, data) in outputs.items():
         got = fn(*params, *data)
@@ -340,4 +341,4 @@ def test_draws_by_rows_broadcasting():
             for j in range(5):
                 one = fn(*(p[i, 0] for p in params), *(v[j] if np.ndim(v) else v for v in data))
                 assert got[i, j] == pytest.approx(float(one), rel=1e-12), (name, i, j)
-    assert F.mbgnbd_expected_purchases_new(*mbg, np.array([30.0, 90.0])).shape == (5, 2)
+    assert mbg_nbd.expected_purchases_new(*mbg, np.array([30.0, 90.0])).shape == (5, 2)

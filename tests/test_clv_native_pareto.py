@@ -20,6 +20,7 @@ from scipy.integrate import quad
 from scipy.special import gammaln
 
 from hubnb.clv import formulas as F
+from hubnb.clv import pareto_nbd
 from hubnb.clv import native_pareto as NP
 from hubnb.clv.histories import compress
 from hubnb.clv.models import ParetoNBDModel, build_model
@@ -147,7 +148,7 @@ def test_rows_equal_the_closed_form_where_it_is_accurate():
               (0.25, 20.0, 1.5, 400.0), (2.0, 300.0, 0.2, 15.0)]:
         got = NP.row_loglik(*p, x, t_x, T)[0]
         with np.errstate(all="ignore"):
-            ref = F.paretonbd_loglik(*p, x, t_x, T)
+            ref = pareto_nbd.loglik(*p, x, t_x, T)
         np.testing.assert_allclose(got, ref, rtol=0, atol=1e-8, err_msg=str(p))
         # and the 2F1 form written independently in test_clv_pareto
         np.testing.assert_allclose(got, ref_loglik(*p, x, t_x, T), rtol=0, atol=1e-8)
@@ -158,9 +159,9 @@ def test_rows_hold_where_the_closed_form_overflows():
     p = (0.1, 5.0, 0.05, 2000.0)
     x, t_x, T = np.array([170.0, 300.0]), np.array([20.0, 100.0]), np.array([545.0, 4000.0])
     with np.errstate(all="ignore"):
-        assert not np.all(np.isfinite(F.paretonbd_loglik(*p, x, t_x, T)))
+        assert not np.all(np.isfinite(pareto_nbd.loglik(*p, x, t_x, T)))
     got = NP.row_loglik(*p, x, t_x, T)[0]
-    quadrature = quadrature_loglik_fn()(np.log(p), x, t_x, T)   # hubnb.clv.pareto's
+    quadrature = quadrature_loglik_fn()(np.log(p), x, t_x, T)   # hubnb.clv.pareto_nbd's
     for i in range(2):
         assert got[i] == pytest.approx(reference_row_loglik(*p, x[i], t_x[i], T[i]), abs=1e-9)
         assert got[i] == pytest.approx(quadrature[i], abs=1e-8)

@@ -1,4 +1,4 @@
-"""The Pareto/NBD likelihood by quadrature (hubnb.clv.pareto) against FH05's closed form with
+"""The Pareto/NBD likelihood by quadrature (hubnb.clv.pareto_nbd) against FH05's closed form with
 scipy's 2F1 (written here, independently of hubnb.clv.formulas), its gradient against finite
 differences, compression, and a fit on the CDNOW sample against maximum likelihood."""
 
@@ -13,7 +13,8 @@ from scipy.integrate import quad
 from scipy.optimize import minimize
 from scipy.special import gammaln, hyp2f1
 
-from hubnb.clv import ClvModel, pareto
+from hubnb.clv import ClvModel
+from hubnb.clv import pareto_nbd
 from hubnb.clv.histories import compress, uncompressed
 from test_clv_models import _cdnow_sample_rfm  # the CDNOW sample's calibration RFM
 
@@ -52,21 +53,21 @@ def ref_loglik(r, alpha, s, beta, x, t_x, T):
 
 
 def quadrature_loglik_fn():
-    """Compiled per-row log-likelihood of hubnb.clv.pareto at log-parameters theta."""
+    """Compiled per-row log-likelihood of hubnb.clv.pareto_nbd at log-parameters theta."""
     theta = pt.dvector("theta")
     r, alpha, s, beta = (pt.exp(theta[i]) for i in range(4))
     x, t_x, T = pt.dvectors("x", "t_x", "T")
     ll = (pt.gammaln(r + x) - pt.gammaln(r) + r * pt.log(alpha) + s * pt.log(beta)
-          + pareto.row_loglike(r, alpha, s, beta, x, t_x, T))
+          + pareto_nbd.row_loglike(r, alpha, s, beta, x, t_x, T))
     return pytensor.function([theta, x, t_x, T], ll)
 
 
 def compressed_loglik_fn(arrays):
-    """Compiled pareto.loglike on data arrays: value and gradient at log-parameters."""
+    """Compiled pareto_nbd.loglike on data arrays: value and gradient at log-parameters."""
     theta = pt.dvector("theta")
     v = {n: pt.exp(theta[i]) for i, n in enumerate(NAMES)}
     d = {k: pt.constant(np.asarray(a, dtype=float)) for k, a in arrays.items()}
-    ll = pareto.loglike(v, d)
+    ll = pareto_nbd.loglike(v, d)
     return pytensor.function([theta], [ll, pt.grad(ll, theta)])
 
 

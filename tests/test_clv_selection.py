@@ -9,6 +9,7 @@ import pytest
 import xarray as xr
 
 from hubnb.clv.backtest import auc, score
+from hubnb.clv import bg_nbd
 from hubnb.clv.compute import next_order_dates
 from hubnb.clv.histories import compress, history_rows
 from hubnb.clv.models import FitResult
@@ -52,7 +53,7 @@ def test_weighted_loo_equals_arviz_with_one_row_per_profile():
 
     post = fit.idata["posterior"]
     p = {k: post[k].to_numpy()[..., None] for k in ("r", "alpha", "a", "b")}
-    ll = F.bgnbd_loglik(p["r"], p["alpha"], p["a"], p["b"], rfm["frequency"].to_numpy(),
+    ll = bg_nbd.loglik(p["r"], p["alpha"], p["a"], p["b"], rfm["frequency"].to_numpy(),
                         rfm["recency"].to_numpy(), rfm["T"].to_numpy())
     tree = DataTree.from_dict({
         "posterior": post,
@@ -159,7 +160,7 @@ def test_too_few_draws_for_psis_fall_back_to_the_in_sample_score_and_say_so():
 
     post = fits["bg_nbd"].idata["posterior"]
     p = {k: post[k].to_numpy().reshape(-1, 1) for k in ("r", "alpha", "a", "b")}
-    ll = F.bgnbd_loglik(p["r"], p["alpha"], p["a"], p["b"], rfm["frequency"].to_numpy(),
+    ll = bg_nbd.loglik(p["r"], p["alpha"], p["a"], p["b"], rfm["frequency"].to_numpy(),
                         rfm["recency"].to_numpy(), rfm["T"].to_numpy())
     lppd = float(np.sum(logsumexp(ll, axis=0) - np.log(40)))
     assert choice.candidates["bg_nbd"]["elpd_loo"] == pytest.approx(lppd, rel=1e-10)

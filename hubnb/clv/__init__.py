@@ -1,8 +1,10 @@
 """The Bayesian predictive CLV engine.
 
 ``compute_clv`` is the entry point; the pieces follow pymc-marketing's layout:
-:mod:`~hubnb.clv.orders` (which orders count, RFM summary), :mod:`~hubnb.clv.formulas`
-(closed forms), :mod:`~hubnb.clv.models` (PyMC models and fitting),
+:mod:`~hubnb.clv.orders` (which orders count, RFM summary), one module per purchase model
+behind :class:`~hubnb.clv.purchase.PurchaseModel` (:mod:`~hubnb.clv.bg_nbd`,
+:mod:`~hubnb.clv.mbg_nbd`, :mod:`~hubnb.clv.pareto_nbd`, :mod:`~hubnb.clv.mbg_cnbd`),
+:mod:`~hubnb.clv.models` (the joint PyMC model with Gamma-Gamma, and fitting),
 :mod:`~hubnb.clv.predict`, :mod:`~hubnb.clv.selection` (``clv.model: auto``),
 :mod:`~hubnb.clv.backtest`, :mod:`~hubnb.clv.eligibility`.
 See docs/clv.md.

@@ -13,6 +13,29 @@ intervals of orders and spend against their nominal level, and how well churn an
 next order date rank the customers who actually order in the holdout (``auc``: the
 probability that a random holdout buyer is ranked ahead of a random non-buyer, ties
 counting one half; 0.5 is chance).
+
+Calibration a reviewer can see (:func:`reliability` and :func:`holdout_tracking`):
+
+- **Reliability of p_order_30d.** The scored customers in ten groups of equal size by their
+  predicted chance of an order within 30 days of the calibration end (deciles; tied values
+  may merge groups), each group's mean prediction against the share that did order in
+  those 30 days, with its count; the calibration error is the count-weighted mean absolute
+  gap between the two (the expected calibration error). Needs a holdout of 30 days or
+  more.
+- **Weekly tracking.** The scored customers' cumulative repeat orders week by week over the
+  holdout, against the model's: per posterior draw (:data:`TRACK_DRAWS`, evenly thinned)
+  the sum of their conditional expected orders up to each week's end. The predictive band
+  adds purchase randomness to that parameter uncertainty: the holdout total's simulated
+  variance over its mean (its dispersion, from the predictions) is carried to each week in
+  proportion to the orders expected so far, and the band is the quantiles of the normal
+  mixture over draws. Above :data:`TRACK_PROFILES` scored customers the expectation is
+  summed over a seeded random sample of that many, scaled up.
+
+Every candidate of ``clv.model: auto`` is backtested. The chosen model's backtest is
+fitted as its main fit was; the others on their importance-resampled Laplace approximation
+where it is trusted (:func:`hubnb.clv.fitcache.approximate_fit`, the same approximation
+``auto`` compared them on), with at most :data:`CANDIDATE_DRAWS` draws for their
+predictions: a second or two each instead of a full NUTS fit.
 """
 
 from __future__ import annotations
@@ -33,6 +56,18 @@ from .predict import interval_bounds, posterior_draws
 PAST_ORDER_BINS = ("0", "1", "2", "3", "4", "5", "6", "7+")
 #: Customers scored in the backtest of a large merchant (see :func:`scored_profiles`).
 SCORED_PROFILES = 200_000
+#: Days after the calibration end of the reliability diagram's outcome (p_order_30d).
+RELIABILITY_DAYS = 30
+#: Groups of the reliability diagram.
+RELIABILITY_BINS = 10
+#: Posterior draws of the weekly tracking's expectation...
+TRACK_DRAWS = 40
+#: ... summed over at most this many scored customers (a seeded sample, scaled up).
+TRACK_PROFILES = 20_000
+#: Normal draws per posterior draw of the tracking's predictive band.
+TRACK_NORMALS = 25
+#: Posterior draws of the other candidates' backtest predictions.
+CANDIDATE_DRAWS = 250
 
 
 @dataclass(frozen=True)
@@ -68,13 +103,20 @@ class BacktestResult:
     coverage: float
     per_profile: pd.DataFrame
     fit: FitResult
+    #: The reliability diagram of p_order_30d (:func:`reliability`), None with a holdout
+    #: shorter than 30 days.
+    reliability: pd.DataFrame | None = None
+    #: The weekly tracking of the holdout (:func:`holdout_tracking`).
+    tracking: pd.DataFrame | None = None
 
 
 def run_backtest(orders: pd.DataFrame, refunds: pd.DataFrame | None, params: ClvParams,
                  as_of: dt.date, timezone: str, progress: bool = False,
-                 model: str | None = None) -> BacktestResult:
-    """Fit ``model`` (default ``params.model``, which must then name one model) on the
-    calibration period and score the ``params.backtest_days`` holdout."""
+                 model: str | None = None, approximate: bool = False) -> BacktestResult:
+    """Fit ``model`` (a purchase model's name; default ``params.model``, which must then
+    name one model) on the calibration period and score the ``params.backtest_days``
+    holdout. ``approximate``: another candidate of ``auto``, fitted by
+    :func:`~hubnb.clv.fitcache.approximate_fit` (see the module's docstring)."""
     days = params.backtest_days
     model = model or params.model
     cal_end = as_of - dt.timedelta(days=days)
@@ -83,9 +125,11 @@ def run_backtest(orders: pd.DataFrame, refunds: pd.DataFrame | None, params: Clv
         raise ValueError(f"no counted orders up to the calibration end {cal_end}")
     all_rfm = rfm_summary(cal, cal_end)
     data = compress(all_rfm)
-    fit = fitcache.posterior_fit(model, data, params, progress)
+    fit = (fitcache.approximate_fit(model, data, params, progress) if approximate
+           else fitcache.posterior_fit(model, data, params, progress))
     rfm = scored_profiles(all_rfm, data.purchase_rows, params.seed)
-    pred = fitcache.predictions(fit, rfm, days, params.credible_interval, params.seed)
+    pred = fitcache.predictions(fit, rfm, days, params.credible_interval, params.seed,
+                                max_draws=CANDIDATE_DRAWS if approximate else None)
     hold = counted_orders(orders, refunds, params.orders, as_of, timezone, days)
     hold_tx = transactions(hold[hold["profile_id"].isin(all_rfm.index)])
     by_profile = hold_tx.groupby("profile_id")
@@ -95,7 +139,7 @@ def run_backtest(orders: pd.DataFrame, refunds: pd.DataFrame | None, params: Clv
     p = {name: pd.Series(pred.column(name), index=pred.index) for name in (
         "predicted_orders_mean", "predicted_orders_pred_lower", "predicted_orders_pred_upper",
         "predicted_orders_pred_mass", "predicted_clv_pred_lower", "predicted_clv_pred_upper",
-        "churn_probability_mean", "days_to_next_order_mean")}
+        "churn_probability_mean", "days_to_next_order_mean", "p_order_30d_mean")}
     per = pd.DataFrame({
         "actual": actual.astype(float),
         "predicted_mean": p["predicted_orders_mean"],
@@ -108,14 +152,26 @@ def run_backtest(orders: pd.DataFrame, refunds: pd.DataFrame | None, params: Clv
         "churn_probability": p["churn_probability_mean"],
         "days_to_next_order": p["days_to_next_order_mean"],
         "past_repeat": rfm["frequency"],
+        "p_order_30d": p["p_order_30d_mean"],
     })
     summary = score(per, pred.totals["predicted_orders"], params.credible_interval)
     d = fit.diagnostics
     if len(rfm) < len(all_rfm):
         summary["sample_of"] = int(len(all_rfm))
     summary.update(holdout_days=days, calibration_end=cal_end.isoformat(), model=model,
+                   posterior=d.get("posterior", "nuts"),
                    diagnostics={"r_hat_max": d["r_hat_max"], "divergences": d["divergences"],
                                 "flagged": d["flagged"], "fit_seconds": d["fit_seconds"]})
+    rel = reliability(per, hold_tx, cal_end) if days >= RELIABILITY_DAYS else None
+    track = holdout_tracking(fit, rfm, hold_tx, cal_end, days, params.credible_interval, pred,
+                             params.seed)
+    summary["calibration"] = {
+        "p_order_30d": (None if rel is None else {
+            "calibration_error": float((rel["profiles"] * (rel["observed"] - rel["predicted"])
+                                        .abs()).sum() / rel["profiles"].sum()),
+            "bins": rel.to_dict("records")}),
+        "weekly_tracking": track.assign(day=track["day"].astype(int)).to_dict("records"),
+    }
     coverage = summary["coverage"]["orders"]
     label = np.where(per["past_repeat"] >= 7, "7+", per["past_repeat"].clip(upper=7).astype(str))
     by = (per.assign(past_repeat_orders=pd.Categorical(label, categories=PAST_ORDER_BINS,
@@ -127,7 +183,7 @@ def run_backtest(orders: pd.DataFrame, refunds: pd.DataFrame | None, params: Clv
     by["past_repeat_orders"] = by["past_repeat_orders"].astype(str)
     cumulative = cumulative_transactions(fit, all_rfm, cal, hold_tx, cal_end, as_of,
                                          params.credible_interval)
-    return BacktestResult(summary, by, cumulative, coverage, per, fit)
+    return BacktestResult(summary, by, cumulative, coverage, per, fit, rel, track)
 
 
 def scored_profiles(rfm: pd.DataFrame, purchase_rows: int, seed: int) -> pd.DataFrame:
@@ -143,6 +199,62 @@ def scored_profiles(rfm: pd.DataFrame, purchase_rows: int, seed: int) -> pd.Data
         return rfm
     rows = np.random.default_rng(seed).choice(len(rfm), SCORED_PROFILES, replace=False)
     return rfm.iloc[np.sort(rows)]
+
+
+def reliability(per: pd.DataFrame, hold_tx: pd.DataFrame, cal_end: dt.date,
+                bins: int = RELIABILITY_BINS) -> pd.DataFrame:
+    """The reliability diagram of p_order_30d: ``bin`` (1..), ``profiles``, ``predicted``
+    (the group's mean p_order_30d) and ``observed`` (the share that ordered within
+    :data:`RELIABILITY_DAYS` days after ``cal_end``), groups of equal size by predicted
+    value (module docstring)."""
+    last = pd.Timestamp(cal_end) + pd.Timedelta(days=RELIABILITY_DAYS)
+    early = hold_tx.loc[hold_tx["local_date"] <= last, "profile_id"].unique()
+    ordered = per.index.isin(early).astype(float)
+    predicted = per["p_order_30d"].to_numpy(float)
+    ranks = pd.Series(predicted).rank(method="first").to_numpy()
+    group = np.minimum((ranks - 1) * bins // max(len(ranks), 1), bins - 1).astype(int)
+    frame = pd.DataFrame({"group": group, "predicted": predicted, "observed": ordered})
+    out = (frame.groupby("group").agg(profiles=("predicted", "size"),
+                                      predicted=("predicted", "mean"),
+                                      observed=("observed", "mean"))
+           .reset_index(drop=True))
+    out.insert(0, "bin", np.arange(1, len(out) + 1))
+    return out
+
+
+def holdout_tracking(fit: FitResult, rfm: pd.DataFrame, hold_tx: pd.DataFrame,
+                     cal_end: dt.date, days: int, credible_interval: float, pred,
+                     seed: int = 1) -> pd.DataFrame:
+    """Week by week over the holdout: ``day`` (days after ``cal_end``), ``actual``
+    cumulative repeat orders of the scored customers, the model's ``predicted_mean`` and
+    its predictive band ``lower``/``upper`` (module docstring)."""
+    purchase = PURCHASE_MODELS[fit.model_name]
+    ends = list(range(7, days + 1, 7))
+    if not ends or ends[-1] != days:
+        ends.append(days)
+    sample, scale = rfm, 1.0
+    if len(rfm) > TRACK_PROFILES:
+        rows = np.random.default_rng(seed).choice(len(rfm), TRACK_PROFILES, replace=False)
+        sample, scale = rfm.iloc[np.sort(rows)], len(rfm) / TRACK_PROFILES
+    keys = (sample.groupby(["frequency", "recency", "T"]).size().rename("n").reset_index())
+    x, t_x, T = (keys[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    counts = keys["n"].to_numpy(float) * scale
+    draws = posterior_draws(fit, TRACK_DRAWS)
+    expected = np.stack([purchase.expected_orders(draws, x, t_x, T, float(t)) @ counts
+                         for t in ends], axis=1)                    # draws x weeks
+    tot = pred.total_draws
+    dispersion = float(np.mean(tot["orders_var"]) / max(np.mean(tot["expected_orders"]), 1e-12))
+    z = np.random.default_rng(seed).standard_normal((1, TRACK_NORMALS, 1))
+    band = np.maximum(expected[:, None, :] + np.sqrt(dispersion * expected)[:, None, :] * z,
+                      0.0).reshape(-1, len(ends))
+    lo, hi = interval_bounds(credible_interval)
+    offsets = (hold_tx.loc[hold_tx["profile_id"].isin(rfm.index), "local_date"]
+               - pd.Timestamp(cal_end)).dt.days.to_numpy()
+    actual = np.array([(offsets <= t).sum() for t in ends], dtype=float)
+    return pd.DataFrame({"week": np.arange(1, len(ends) + 1), "day": ends, "actual": actual,
+                         "predicted_mean": expected.mean(axis=0),
+                         "lower": np.quantile(band, lo, axis=0),
+                         "upper": np.quantile(band, hi, axis=0)})
 
 
 def auc(score: np.ndarray, positive: np.ndarray) -> float | None:

@@ -14,6 +14,7 @@ from . import fitcache
 from .backtest import BacktestResult, run_backtest
 from .eligibility import eligibility_reasons
 from .histories import compress
+from .mbg_cnbd import K_GRID, model_name
 from .models import AUTO_CANDIDATES, FitResult
 from .orders import counted_orders, historical_attributes, rfm_summary
 from .predict import PREDICTIVE, QUANTITIES, Predictions
@@ -108,13 +109,14 @@ def compute_clv(orders: pd.DataFrame, refunds: pd.DataFrame | None, profiles: pd
 
     rfm = rfm_summary(counted, as_of)
     data = compress(rfm)
-    candidates = candidate_models(p.model)
+    reg = regularity(data, p)
+    candidates = candidate_models(p.model, reg["k"] if reg else 1)
     if p.model == "auto":
-        fits, selection, quick = choose_and_fit(data, p, progress)
+        fits, selection, quick = choose_and_fit(data, p, progress, candidates)
     else:
-        fits = {p.model: fitcache.posterior_fit(p.model, data, p, progress)}
+        fits = {candidates[0]: fitcache.posterior_fit(candidates[0], data, p, progress)}
         selection, quick = None, {}
-    fit = fits[selection.winner if selection else p.model]
+    fit = fits[selection.winner if selection else candidates[0]]
     pred = fitcache.predictions(fit, rfm, p.horizon_days, p.credible_interval, p.seed)
     frame = _with_predictions(frame, pred, as_of)
     d = fit.diagnostics
@@ -138,6 +140,9 @@ def compute_clv(orders: pd.DataFrame, refunds: pd.DataFrame | None, profiles: pd
     })
     if d.get("posterior") == "laplace-is":
         metrics["model"]["pareto_k"] = d["pareto_k"]
+    if reg is not None:
+        metrics["model"]["regularity"] = dict(reg, grid={str(k): v for k, v in reg["grid"].items()},
+                                              median_gap_days=median_gap_days(rfm))
     if selection is not None:
         metrics["model"]["selection"] = selection.as_metrics()
         for name, c in metrics["model"]["selection"]["candidates"].items():
@@ -152,14 +157,11 @@ def compute_clv(orders: pd.DataFrame, refunds: pd.DataFrame | None, profiles: pd
                          laplace_pareto_k=quick[name].pareto_k)
     backtest, backtests = None, {}
     if p.backtest_days > 0:
-        # Only the sampled winner is backtested, unless every candidate was sampled (the
-        # quick pass was not trusted) and they are close: then each is, for comparison.
-        compared = (selection is not None and selection.method == "psis-loo"
-                    and not selection.clear)
-        tested = candidates if compared else (fit.model_name,)
+        # Every candidate is backtested: the chosen model as it was fitted, the others on
+        # their Laplace approximation where it is trusted, else NUTS (hubnb.clv.backtest)
         backtests = {name: run_backtest(orders, refunds, p, as_of, timezone, progress=progress,
-                                        model=name)
-                     for name in tested}
+                                        model=name, approximate=name != fit.model_name)
+                     for name in candidates}
         backtest = backtests[fit.model_name]
         metrics["backtest"] = dict(backtest.summary)
         if len(backtests) > 1:
@@ -168,7 +170,8 @@ def compute_clv(orders: pd.DataFrame, refunds: pd.DataFrame | None, profiles: pd
                      counted, fit, backtest, pred, selection, backtests)
 
 
-def choose_and_fit(data, p: ClvParams, progress: bool = False):
+def choose_and_fit(data, p: ClvParams, progress: bool = False,
+                   candidates: tuple[str, ...] = AUTO_CANDIDATES):
     """``clv.model: auto``: ``(NUTS fits by name, ModelChoice, Laplace fits by name)``.
 
     Every candidate is first approximated (:mod:`hubnb.clv.laplace`, a second or two each)
@@ -180,7 +183,6 @@ def choose_and_fit(data, p: ClvParams, progress: bool = False):
     nothing the report uses. Otherwise every candidate is sampled and compared on its
     NUTS draws, as without the quick pass.
     """
-    candidates = candidate_models("auto")
     quick = {name: fitcache.quick_fit(name, data, p.seed) for name in candidates}
     if all(q is not None and q.reliable for q in quick.values()):
         choice = fitcache.model_choice(quick, method="psis-loo (laplace)")
@@ -193,9 +195,53 @@ def choose_and_fit(data, p: ClvParams, progress: bool = False):
     return fits, fitcache.model_choice(fits), {k: v for k, v in quick.items() if v is not None}
 
 
-def candidate_models(model: str) -> tuple[str, ...]:
-    """The purchase models ``clv.model`` fits: both candidates for ``auto``, else itself."""
-    return AUTO_CANDIDATES if model == "auto" else (model,)
+def candidate_models(model: str, k: int = 1) -> tuple[str, ...]:
+    """The purchase models ``clv.model`` fits: for ``auto`` Pareto/NBD, MBG/NBD and, when the
+    data chose a regularity k > 1, MBG/CNBD-k; for ``mbg_cnbd`` MBG/CNBD-k (k = 1 is
+    MBG/NBD); else the model itself."""
+    if model == "auto":
+        return AUTO_CANDIDATES + ((model_name(k),) if k > 1 else ())
+    if model == "mbg_cnbd":
+        return (model_name(k),)
+    return (model,)
+
+
+def regularity(data, p: ClvParams) -> dict | None:
+    """MBG/CNBD-k's k for ``auto`` and ``mbg_cnbd`` (None for the other models, or when the
+    data carry no gaps between orders): ``{"k", "fixed", "grid"}``.
+
+    ``clv.regularity_k`` fixes k. Otherwise each k of :data:`~hubnb.clv.mbg_cnbd.K_GRID`
+    (1..6) gets a cheap score, the log posterior density at its mode plus the customers'
+    likelihood constants (:func:`hubnb.clv.laplace.mode_score`, a BFGS run of a fraction of
+    a second, cached), and the best k wins; the search stops once the score has fallen
+    twice in a row (BTYDplus's rule). Only that k's model is then approximated, compared
+    by PSIS-LOO and, if it wins, sampled. Where the data show no regularity the best k is
+    1, MBG/NBD itself, and ``auto`` has its two candidates as before.
+    """
+    if p.model not in ("auto", "mbg_cnbd"):
+        return None
+    if p.regularity_k is not None:
+        return {"k": int(p.regularity_k), "fixed": True, "grid": {}}
+    if not float(data.arrays.get("has_litt", 0.0)):
+        return None
+    scores: dict[int, float] = {}
+    for k in K_GRID:
+        scores[k] = fitcache.mode_score(model_name(k), data)
+        s = [scores[j] for j in sorted(scores)]
+        if len(s) >= 3 and s[-1] < s[-2] < s[-3]:
+            break
+    best = max(scores, key=lambda k: scores[k])
+    return {"k": int(best), "fixed": False, "grid": scores}
+
+
+def median_gap_days(rfm: pd.DataFrame) -> float | None:
+    """The median, over customers with a repeat order, of their average days between
+    orders (t_x / x): "about every N days" in the model-choice card."""
+    x = rfm["frequency"].to_numpy(float)
+    repeat = x > 0
+    if not repeat.any():
+        return None
+    return float(np.median(rfm["recency"].to_numpy(float)[repeat] / x[repeat]))
 
 
 def _base_frame(hist: pd.DataFrame, profiles: pd.DataFrame | None) -> pd.DataFrame:

@@ -21,9 +21,8 @@ import pyarrow.compute as pc
 from ..i18n import N_
 from ..messages import Message
 from ..periods import local_dates
+from .purchase import param_names_of
 
-GLOBAL_PARAMS = {"bg_nbd": ("r", "alpha", "a", "b"), "mbg_nbd": ("r", "alpha", "a", "b"),
-                 "pareto_nbd": ("r", "alpha", "s", "beta")}
 SPEND_PARAMS = ("p", "q", "v")
 
 
@@ -231,7 +230,7 @@ def top_profiles(profiles: pd.DataFrame, n: int = 10) -> pd.DataFrame:
 
 def global_draws(fit, model: str) -> dict[str, np.ndarray]:
     """Posterior draws of the global parameters (purchase model, then spend model)."""
-    names = tuple(getattr(fit, "param_names", ())) or GLOBAL_PARAMS[model] + SPEND_PARAMS
+    names = tuple(getattr(fit, "param_names", ())) or param_names_of(model) + SPEND_PARAMS
     idata = fit.idata
     sources = idata.values() if isinstance(idata, dict) else [idata]
     draws = {}

@@ -38,8 +38,9 @@ MAX_ENTRIES = 64
 #: write and read than they cost to compute again).
 MAX_CACHED_PROFILES = 200_000
 #: The modules whose code a fit depends on.
-_ENGINE = ("histories.py", "models.py", "native.py", "native_pareto.py", "pareto.py",
-           "formulas.py", "laplace.py", "predict.py", "selection.py", "psis.py")
+_ENGINE = ("histories.py", "models.py", "native.py", "native_pareto.py", "purchase.py",
+           "bg_nbd.py", "mbg_nbd.py", "pareto_nbd.py", "mbg_cnbd.py", "formulas.py",
+           "laplace.py", "predict.py", "selection.py", "psis.py")
 _CODE: list = []
 
 
@@ -146,6 +147,13 @@ def quick_fit(name: str, data, seed: int):
                   model=name, seed=seed)[0]
 
 
+def mode_score(name: str, data) -> float:
+    """:func:`hubnb.clv.laplace.mode_score`, through the fit cache."""
+    from .laplace import mode_score as score
+
+    return cached("mode", data.arrays, lambda: score(name, data), model=name)[0]
+
+
 # ------------------------------------------------- what follows a fit, for the same rerun
 
 def _fit_arrays(fits: dict) -> dict:
@@ -161,7 +169,21 @@ def _fit_arrays(fits: dict) -> dict:
     return arrays
 
 
-def predictions(fit, rfm, horizon_days: int, credible_interval: float, seed: int):
+def approximate_fit(name: str, data, p: ClvParams, progress: bool = False) -> FitResult:
+    """A backtest's other candidates: the importance-resampled Laplace approximation
+    (:func:`~hubnb.clv.laplace.importance_posterior`) where it is trusted (Pareto k of its
+    weights at most :data:`~hubnb.clv.laplace.K_GOOD`), else NUTS (:func:`nuts_fit`)."""
+    from .laplace import K_GOOD, importance_posterior
+
+    quick = quick_fit(name, data, p.seed)
+    if quick is not None and quick.pareto_k <= K_GOOD:
+        fit = importance_posterior(quick, seed=p.seed)
+        return replace(fit, diagnostics={**fit.diagnostics, "fit_cache_hit": False})
+    return nuts_fit(name, data, p, progress)
+
+
+def predictions(fit, rfm, horizon_days: int, credible_interval: float, seed: int,
+                max_draws: int | None = None):
     """:func:`hubnb.clv.predict.predict`, through the cache: the same draws and the same
     customers (every profile id and its frequency, recency, T and spend) give the same
     predictions."""
@@ -169,14 +191,17 @@ def predictions(fit, rfm, horizon_days: int, credible_interval: float, seed: int
 
     from .predict import predict
 
+    from .predict import MAX_DRAWS
+
+    draws = int(max_draws or MAX_DRAWS)
     if len(rfm) > MAX_CACHED_PROFILES:      # large: recomputed (quicker than a big pickle)
-        return predict(fit, rfm, horizon_days, credible_interval, seed=seed)
+        return predict(fit, rfm, horizon_days, credible_interval, seed=seed, max_draws=draws)
     arrays = _fit_arrays({fit.model_name: fit})
     arrays["profiles"] = pd.util.hash_pandas_object(rfm, index=True).to_numpy()
     return cached("predict", arrays, lambda: predict(fit, rfm, horizon_days, credible_interval,
-                                                     seed=seed),
+                                                     seed=seed, max_draws=draws),
                   model=fit.model_name, horizon_days=horizon_days,
-                  credible_interval=credible_interval, seed=seed)[0]
+                  credible_interval=credible_interval, seed=seed, max_draws=draws)[0]
 
 
 def model_choice(fits: dict, method: str = "psis-loo"):

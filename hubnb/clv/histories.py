@@ -40,9 +40,13 @@ def compress(rfm: pd.DataFrame) -> CompressedData:
     xu, xc = np.unique(x, return_counts=True)
     zero = x == 0
     T0, w0 = np.unique(T[zero], return_counts=True)
-    rows1, w1 = np.unique(np.stack([x[~zero], tx[~zero], T[~zero]], axis=1), axis=0,
-                          return_counts=True)
+    rows1, inverse1, w1 = np.unique(np.stack([x[~zero], tx[~zero], T[~zero]], axis=1), axis=0,
+                                    return_inverse=True, return_counts=True)
     rows1 = rows1.reshape(-1, 3)
+    inverse1 = inverse1.reshape(-1)
+    # MBG/CNBD-k's per-customer constant needs the log gaps: their sum and sum of squares
+    # per history (for the standard errors of PSIS-LOO); 0 without the column
+    litt = (rfm["litt"].to_numpy(float)[~zero] if "litt" in rfm else np.zeros((~zero).sum()))
     sp = (x > 0) & (z > 0)
     scale = float(np.average(z[sp], weights=x[sp])) if sp.any() else 1.0
     zs = z[sp] / scale
@@ -56,6 +60,9 @@ def compress(rfm: pd.DataFrame) -> CompressedData:
         "T0": T0.astype(float), "w0": w0.astype(float),
         "x1": rows1[:, 0].astype(float), "tx1": rows1[:, 1].astype(float),
         "T1": rows1[:, 2].astype(float), "w1": w1.astype(float),
+        "litt1": np.bincount(inverse1, weights=litt, minlength=len(w1)).astype(float),
+        "litt1_sq": np.bincount(inverse1, weights=litt ** 2, minlength=len(w1)).astype(float),
+        "has_litt": np.array(float("litt" in rfm)),
         "gx_uniq": gxu.astype(float), "gx_count": gxc.astype(float),
         "n_spenders": np.array(float(sp.sum())),
         "gx": gx, "gz": gz, "gw": gw,
@@ -75,6 +82,15 @@ def history_rows(arrays: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
     return x, t_x, T, n
 
 
+def history_litt(arrays: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Per distinct history (in :func:`history_rows`' order), the sum over its customers of
+    litt (the log gaps between their orders) and of litt squared; zeros for x = 0."""
+    zeros = np.zeros_like(arrays["T0"])
+    s1 = arrays.get("litt1", np.zeros_like(arrays["x1"]))
+    s2 = arrays.get("litt1_sq", np.zeros_like(arrays["x1"]))
+    return np.concatenate([zeros, s1]), np.concatenate([zeros, s2])
+
+
 def uncompressed(rfm: pd.DataFrame) -> CompressedData:
     """One row per profile (weights 1): the reference the compression is tested against."""
     data = compress(rfm)
@@ -86,6 +102,8 @@ def uncompressed(rfm: pd.DataFrame) -> CompressedData:
     zero = x == 0
     a.update(T0=T[zero], w0=np.ones(zero.sum()), x1=x[~zero], tx1=tx[~zero], T1=T[~zero],
              w1=np.ones((~zero).sum()))
+    litt = rfm["litt"].to_numpy(float)[~zero] if "litt" in rfm else np.zeros((~zero).sum())
+    a.update(litt1=litt, litt1_sq=litt ** 2)
     sp = (x > 0) & (z > 0)
     a.update(gx=x[sp], gz=z[sp] / data.spend_scale, gw=np.ones(sp.sum()))
     return CompressedData(a, data.customers, len(x), int(sp.sum()), data.spend_scale)

@@ -106,41 +106,19 @@ class LaplaceFit:
 
 def _native(model_name: str, arrays: dict):
     """``(logp, prior_mu, prior_sigma, expand)`` of the model's native log density."""
-    if model_name == "pareto_nbd":
-        from . import native_pareto as npar
+    from .models import PURCHASE_MODELS
 
-        npar.warm_up()
-        return npar.make_logp(arrays), npar.PRIOR_MU, npar.PRIOR_SIGMA, npar.expand
-    from . import native
-
-    native.warm_up()
-    return (native.make_logp(arrays, model_name), native.PRIOR_MU, native.PRIOR_SIGMA,
-            native.expand)
+    return PURCHASE_MODELS[model_name].native(arrays)
 
 
 def laplace_fit(model_name: str, data: CompressedData, draws: int = LAPLACE_DRAWS,
                 seed: int = 1) -> LaplaceFit | None:
     """The Laplace approximation of ``model_name`` (+ Gamma-Gamma) on ``data``, or None
     when there is none (no finite mode, or a Hessian that is not negative definite)."""
-    from scipy.optimize import minimize
-
     t0 = time.perf_counter()
     logp, mu, sigma, expand = _native(model_name, data.arrays)
-    calls = 0
-
-    def negative(theta):
-        nonlocal calls
-        calls += 1
-        value, grad = logp(theta)
-        if not np.isfinite(value):
-            return 1e300, np.zeros_like(theta)
-        return -value, -grad
-
-    start = mu + 0.5 * sigma ** 2
-    found = minimize(negative, start, jac=True, method="BFGS",
-                     options={"gtol": 1e-6, "maxiter": 2000})
-    mode = found.x
-    if not np.all(np.isfinite(mode)) or not np.isfinite(found.fun) or found.fun >= 1e300:
+    mode, _, calls = _mode(logp, mu, sigma)
+    if mode is None:
         return None
     k = len(mode)
     hessian = np.empty((k, k))
@@ -197,6 +175,49 @@ def laplace_fit(model_name: str, data: CompressedData, draws: int = LAPLACE_DRAW
     stored.pop("q_minus_1", None)
     return LaplaceFit(model_name, mode, used, stored, log_p, log_q, pareto_k,
                       round(time.perf_counter() - t0, 3), calls, data)
+
+
+def _mode(logp, mu, sigma):
+    """``(mode, log density there, evaluations)`` by BFGS with the exact gradient, started
+    where the sampler starts (the priors' support points); mode None when not finite."""
+    from scipy.optimize import minimize
+
+    calls = 0
+
+    def negative(theta):
+        nonlocal calls
+        calls += 1
+        value, grad = logp(theta)
+        if not np.isfinite(value):
+            return 1e300, np.zeros_like(theta)
+        return -value, -grad
+
+    start = mu + 0.5 * sigma ** 2
+    found = minimize(negative, start, jac=True, method="BFGS",
+                     options={"gtol": 1e-6, "maxiter": 2000})
+    mode = found.x
+    if not np.all(np.isfinite(mode)) or not np.isfinite(found.fun) or found.fun >= 1e300:
+        return None, float("-inf"), calls
+    return mode, -float(found.fun), calls
+
+
+def mode_score(model_name: str, data: CompressedData) -> float:
+    """The log posterior density at its mode plus every customer's parameter-free
+    likelihood constant: what the grid over MBG/CNBD-k's k compares (BTYDplus searches k
+    by the maximised likelihood; here the priors, the same for every k, come with it).
+    -inf when no mode is found."""
+    from .histories import history_litt, history_rows
+    from .models import PURCHASE_MODELS
+
+    model = PURCHASE_MODELS[model_name]
+    logp, mu, sigma, _ = _native(model_name, data.arrays)
+    mode, value, _ = _mode(logp, mu, sigma)
+    if mode is None:
+        return float("-inf")
+    x, _, _, n = history_rows(data.arrays)
+    s1, _ = history_litt(data.arrays)
+    return value + float(n @ model.customer_constant(x, np.zeros_like(x))) + float(
+        (model.k - 1) * s1.sum())
 
 
 def _log_t(mahalanobis2: np.ndarray, k: int, df: float, log_det_precision: float) -> np.ndarray:

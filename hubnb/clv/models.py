@@ -43,187 +43,16 @@ from ..cores import cpu_budget
 from ..i18n import N_
 from ..messages import Message
 from . import formulas as F
-from . import pareto
+from .bg_nbd import BetaGeoModel
 from .histories import CompressedData
+from .mbg_nbd import ModifiedBetaGeoModel
+from .pareto_nbd import ParetoNBDModel
+from .purchase import PurchaseModel
 
 # ----------------------------------------------------------------------------- data
 
 
 # ----------------------------------------------------------------------------- models
-
-
-class BetaGeoModel:
-    """BG/NBD (Fader, Hardie and Lee 2005): purchases at rate lambda ~ Gamma(r, alpha) while
-    alive, dropping out after any purchase with probability p ~ Beta(a, b)."""
-
-    name = "bg_nbd"
-    param_names = ("r", "alpha", "a", "b")
-
-    @staticmethod
-    def priors():
-        r = pm.LogNormal("r", mu=np.log(0.5), sigma=1.5)
-        alpha = pm.LogNormal("alpha", mu=np.log(100.0), sigma=2.0)
-        a = pm.LogNormal("a", mu=0.0, sigma=1.5)
-        b = pm.LogNormal("b", mu=np.log(2.0), sigma=1.5)
-        return {"r": r, "alpha": alpha, "a": a, "b": b}
-
-    @staticmethod
-    def loglike(v, d):
-        """FHL05 eq. (6) summed over weighted distinct rows."""
-        r, alpha, a, b = v["r"], v["alpha"], v["a"], v["b"]
-        xu = d["x_uniq"]
-        per_x = (pt.gammaln(r + xu) - pt.gammaln(r) + pt.gammaln(b + xu)
-                 - pt.gammaln(a + b + xu) + pt.gammaln(a + b) - pt.gammaln(b))
-        ll = pt.sum(d["x_count"] * per_x) + d["n_customers"] * r * pt.log(alpha)
-        ll += pt.sum(d["w0"] * (-r * pt.log(alpha + d["T0"])))
-        x1 = d["x1"]
-        u = -(r + x1) * pt.log(alpha + d["T1"])
-        w = pt.log(a) - pt.log(b + x1 - 1) - (r + x1) * pt.log(alpha + d["tx1"])
-        ll += pt.sum(d["w1"] * pt.logaddexp(u, w))
-        return ll
-
-    #: Dropout chances survived by an alive customer with x repeat purchases: x + this.
-    first_purchase_dropout = 0
-    #: The model holds every one-order customer active (churn 0).
-    holds_one_order_alive = True
-
-    @staticmethod
-    def expected_purchases_alive(p, x, T, t):
-        return F.bgnbd_expected_purchases_alive(p["r"], p["alpha"], p["a"], p["b"], x, T, t)
-
-    @staticmethod
-    def probability_alive(p, x, t_x, T):
-        return F.bgnbd_p_alive(p["r"], p["alpha"], p["a"], p["b"], x, t_x, T)
-
-    @staticmethod
-    def expected_purchases_new(p, t):
-        return F.bgnbd_expected_purchases_new(p["r"], p["alpha"], p["a"], p["b"], t)
-
-    @staticmethod
-    def loglik_rows(p, x, t_x, T):
-        """Per-customer log-likelihood (draws x rows), for PSIS-LOO."""
-        return F.bgnbd_loglik(p["r"], p["alpha"], p["a"], p["b"], x, t_x, T)
-
-    @staticmethod
-    def p_order_alive(p, x, T, t):
-        """P(at least one order in (T, T+t] | alive): dropout only follows a purchase."""
-        return F.bgnbd_p_order_alive(p["r"], p["alpha"], x, T, t)
-
-    @classmethod
-    def simulate_purchases_alive(cls, p, x, T, t, rng):
-        """Purchases in (T, T+t] of one alive customer per (draw, row): lambda ~ Gamma(r+x,
-        alpha+T), p ~ Beta(a, b+x) (MBG/NBD: Beta(a, b+x+1), one more dropout chance
-        survived); Poisson(lambda t) purchases cut at the first dropout (a Geometric(p)
-        number of purchases, the dropout purchase included)."""
-        shape = np.broadcast_shapes(np.shape(p["r"]), np.shape(x))
-        lam = rng.gamma(p["r"] + x, 1.0 / (p["alpha"] + T), size=shape)
-        drop = rng.beta(np.broadcast_to(p["a"], shape),
-                        p["b"] + x + cls.first_purchase_dropout, size=shape)
-        k = rng.poisson(lam * t)
-        m = rng.geometric(np.clip(drop, 1e-12, 1.0))
-        return np.minimum(k, m)
-
-
-class ModifiedBetaGeoModel(BetaGeoModel):
-    """MBG/NBD (Batislam, Denizel and Filiztekin 2007): BG/NBD in which a customer may also
-    drop out right after the first purchase (at time 0), so a one-order customer's chance of
-    being alive falls with silence. Same parameters and priors as BG/NBD."""
-
-    name = "mbg_nbd"
-    first_purchase_dropout = 1
-    holds_one_order_alive = False
-
-    @staticmethod
-    def loglike(v, d):
-        """Batislam et al. (2007) eq. (2) summed over weighted distinct rows: BG/NBD's with
-        B(a, b+x+1) for B(a, b+x), and the "dropped out at t_x" term for x = 0 too."""
-        r, alpha, a, b = v["r"], v["alpha"], v["a"], v["b"]
-        xu = d["x_uniq"]
-        per_x = (pt.gammaln(r + xu) - pt.gammaln(r) + pt.gammaln(b + xu + 1)
-                 - pt.gammaln(a + b + xu + 1) + pt.gammaln(a + b) - pt.gammaln(b))
-        ll = pt.sum(d["x_count"] * per_x) + d["n_customers"] * r * pt.log(alpha)
-        ll += pt.sum(d["w0"] * pt.logaddexp(-r * pt.log(alpha + d["T0"]),
-                                            pt.log(a) - pt.log(b) - r * pt.log(alpha)))
-        x1 = d["x1"]
-        u = -(r + x1) * pt.log(alpha + d["T1"])
-        w = pt.log(a) - pt.log(b + x1) - (r + x1) * pt.log(alpha + d["tx1"])
-        ll += pt.sum(d["w1"] * pt.logaddexp(u, w))
-        return ll
-
-    @staticmethod
-    def expected_purchases_alive(p, x, T, t):
-        return F.mbgnbd_expected_purchases_alive(p["r"], p["alpha"], p["a"], p["b"], x, T, t)
-
-    @staticmethod
-    def probability_alive(p, x, t_x, T):
-        return F.mbgnbd_p_alive(p["r"], p["alpha"], p["a"], p["b"], x, t_x, T)
-
-    @staticmethod
-    def expected_purchases_new(p, t):
-        return F.mbgnbd_expected_purchases_new(p["r"], p["alpha"], p["a"], p["b"], t)
-
-    @staticmethod
-    def loglik_rows(p, x, t_x, T):
-        return F.mbgnbd_loglik(p["r"], p["alpha"], p["a"], p["b"], x, t_x, T)
-
-
-class ParetoNBDModel:
-    """Pareto/NBD (Schmittlein, Morrison and Colombo 1987): purchases at rate
-    lambda ~ Gamma(r, alpha), an exponential lifetime of rate mu ~ Gamma(s, beta)."""
-
-    name = "pareto_nbd"
-    param_names = ("r", "alpha", "s", "beta")
-
-    @staticmethod
-    def priors():
-        r = pm.LogNormal("r", mu=np.log(0.5), sigma=1.5)
-        alpha = pm.LogNormal("alpha", mu=np.log(100.0), sigma=2.0)
-        s = pm.LogNormal("s", mu=np.log(0.5), sigma=1.5)
-        beta = pm.LogNormal("beta", mu=np.log(500.0), sigma=2.5)
-        return {"r": r, "alpha": alpha, "s": s, "beta": beta}
-
-    @staticmethod
-    def loglike(v, d):
-        """FH05's likelihood summed over weighted distinct rows, its A_0 term as an integral
-        over the dropout time by Gauss-Legendre quadrature (:mod:`hubnb.clv.pareto`)."""
-        return pareto.loglike(v, d)
-
-    @staticmethod
-    def expected_purchases_alive(p, x, T, t):
-        return F.paretonbd_expected_purchases_alive(p["r"], p["alpha"], p["s"], p["beta"], x, T, t)
-
-    @staticmethod
-    def probability_alive(p, x, t_x, T):
-        return F.paretonbd_p_alive(p["r"], p["alpha"], p["s"], p["beta"], x, t_x, T)
-
-    @staticmethod
-    def expected_purchases_new(p, t):
-        return F.paretonbd_expected_purchases_new(p["r"], p["alpha"], p["s"], p["beta"], t)
-
-    holds_one_order_alive = False
-
-    @staticmethod
-    def loglik_rows(p, x, t_x, T):
-        """Per-customer log-likelihood (draws x rows), for PSIS-LOO."""
-        from .native_pareto import row_loglik
-
-        return row_loglik(p["r"], p["alpha"], p["s"], p["beta"], x, t_x, T)
-
-    @staticmethod
-    def p_order_alive(p, x, T, t):
-        """P(at least one order in (T, T+t] | alive), death during the window included."""
-        return F.paretonbd_p_order_alive(p["r"], p["alpha"], p["s"], p["beta"], x, T, t)
-
-    @staticmethod
-    def simulate_purchases_alive(p, x, T, t, rng):
-        """Purchases in (T, T+t] of one alive customer: lambda ~ Gamma(r+x, alpha+T),
-        mu ~ Gamma(s, beta+T), remaining lifetime Exponential(mu) (memoryless), then
-        Poisson(lambda * min(t, lifetime))."""
-        shape = np.broadcast_shapes(np.shape(p["r"]), np.shape(x))
-        lam = rng.gamma(p["r"] + x, 1.0 / (p["alpha"] + T), size=shape)
-        mu = rng.gamma(np.broadcast_to(p["s"], shape), 1.0 / (p["beta"] + T), size=shape)
-        life = rng.exponential(1.0, size=shape) / mu
-        return rng.poisson(lam * np.minimum(t, life))
 
 
 class GammaGammaModel:
@@ -258,8 +87,28 @@ class GammaGammaModel:
         return F.gamma_gamma_expected_spend(p["p"], p["q"], p["v"], x, mean_spend)
 
 
-PURCHASE_MODELS = {"pareto_nbd": ParetoNBDModel, "mbg_nbd": ModifiedBetaGeoModel,
-                   "bg_nbd": BetaGeoModel}
+class _Models(dict):
+    """The purchase models by name; ``mbg_cnbd_k<K>`` is MBG/CNBD-k with regularity K."""
+
+    def __missing__(self, name):
+        from .mbg_cnbd import model_for
+
+        model = model_for(name)
+        if model is None:
+            raise KeyError(name)
+        self[name] = model
+        return model
+
+    def __contains__(self, name):
+        try:
+            self[name]
+        except KeyError:
+            return False
+        return True
+
+
+PURCHASE_MODELS: dict[str, type[PurchaseModel]] = _Models(
+    {"pareto_nbd": ParetoNBDModel, "mbg_nbd": ModifiedBetaGeoModel, "bg_nbd": BetaGeoModel})
 #: What ``clv.model: auto`` fits and chooses between (BG/NBD holds one-order customers
 #: active, so it is never chosen automatically).
 AUTO_CANDIDATES = ("pareto_nbd", "mbg_nbd")
@@ -343,17 +192,10 @@ class ClvModel:
         import nutpie
 
         t0 = time.perf_counter()
-        if self.purchase.name in ("bg_nbd", "mbg_nbd"):
-            from . import native
-
-            model, info = native.compile_model(data.arrays, self.purchase.name)
-            return model, time.perf_counter() - t0, {
-                "compile_cache_hit": bool(info["cache_hit"]),
-                "compiled_in_process": not info["first_in_process"]}
-        if self.purchase is ParetoNBDModel and native_pareto:
-            from . import native_pareto as npar
-
-            model, info = npar.compile_model(data.arrays)
+        native = (self.purchase.compile_native(data.arrays)
+                  if native_pareto or self.purchase is not ParetoNBDModel else None)
+        if native is not None:
+            model, info = native
             return model, time.perf_counter() - t0, {
                 "compile_cache_hit": bool(info["cache_hit"]),
                 "compiled_in_process": not info["first_in_process"]}

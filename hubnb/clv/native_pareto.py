@@ -9,7 +9,7 @@ locator (``$HUBNB_CACHE_DIR/numba``). Tested against the PyMC model's compiled l
 gradient, scipy's adaptive quadrature, the 2F1 closed form and finite differences
 (``tests/test_clv_native_pareto.py``).
 
-Per customer (FH05 eq. 22), with I the dropout integral of :mod:`hubnb.clv.pareto`,
+Per customer (FH05 eq. 22), with I the dropout integral of :mod:`hubnb.clv.pareto_nbd`,
 
     L = Gamma(r+x) alpha^r beta^s / Gamma(r) [(alpha+T)^-(r+x) (beta+T)^-s + s I],
     I = int_{t_x}^{T} f_x(tau) dtau,   f_x(tau) = (alpha+tau)^-(r+x) (beta+tau)^-(s+1).
@@ -55,7 +55,7 @@ Accuracy (tests; sweeps of thousands of random rows): a row's log-likelihood agr
 scipy's adaptive quadrature to ~1e-13 relative (worst seen 1.4e-12) over r, s in
 [0.005, 50], alpha, beta in [0.1, 1e6] days (alpha = beta included), x <= 1,000,
 T <= 20,000 days, whole or fractional days; with the 2F1 closed form to 1e-8 wherever that
-is finite and accurate; with :mod:`hubnb.clv.pareto`'s per-row quadrature (the PyMC
+is finite and accurate; with :mod:`hubnb.clv.pareto_nbd`'s per-row quadrature (the PyMC
 path) to ~1e-12 over r, s in [0.02, 20], alpha, beta in [0.5, 1e5], x < 200, T < 5,000.
 
 Speed (benchmarks/pareto_native_bench.py, 2 shared cores): logp + gradient on the full

@@ -137,7 +137,9 @@ def rfm_summary(counted: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     ``frequency`` (x) is the number of repeat transactions (local days with an order after
     the first), ``recency`` (t_x) the days from the first to the last transaction, ``T`` the
     days from the first transaction to ``as_of``, and ``monetary_value`` the mean value of
-    the repeat transactions (0 for profiles without one), which the Gamma-Gamma model uses.
+    the repeat transactions (0 for profiles without one), which the Gamma-Gamma model uses;
+    ``litt`` the sum of the logs of the days between consecutive transactions, which
+    MBG/CNBD-k's likelihood needs (Reutterer et al. 2020; BTYDplus's ``litt``).
 
     Returns
     -------
@@ -159,5 +161,21 @@ def rfm_summary(counted: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
         "recency": (last - first).dt.days.astype("int64"),
         "T": (end - first).dt.days.astype("int64"),
         "monetary_value": monetary.astype(float),
+        "litt": _log_gaps(t),
         "first_date": first,
     })
+
+
+def _log_gaps(t: pd.DataFrame) -> np.ndarray:
+    """Per profile (in ``t``'s sorted order), the sum of the logs of the days between its
+    consecutive transaction days: MBG/CNBD-k's ``litt`` (0 with one transaction)."""
+    pid = t["profile_id"].to_numpy()
+    days = t["local_date"].to_numpy("datetime64[D]").astype(np.int64)
+    same = np.zeros(len(t), bool)
+    same[1:] = pid[1:] == pid[:-1]
+    gaps = np.empty(len(t), np.int64)
+    gaps[0] = 1
+    gaps[1:] = days[1:] - days[:-1]
+    logs = np.where(same, np.log(np.maximum(gaps, 1)), 0.0)
+    starts = np.flatnonzero(~same)
+    return np.add.reduceat(logs, starts) if len(t) else np.zeros(0)

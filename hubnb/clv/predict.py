@@ -49,7 +49,6 @@ import numpy as np
 import pandas as pd
 
 from ..cores import cpu_budget
-from . import formulas as F
 from .models import PURCHASE_MODELS, FitResult, GammaGammaModel
 
 #: Upper bound of draws x keys cells per chunk (about 16 MB per float array).
@@ -237,6 +236,7 @@ def predict(fit_or_draws, rfm: pd.DataFrame, horizon_days: float, credible_inter
     totals = {"predicted_orders": summarize(orders, lo, hi),
               "predicted_clv": summarize(clv, lo, hi)}
     total_draws = {"predicted_orders": orders, "predicted_clv": clv,
+                   "orders_var": tot["orders_var"],
                    "expected_orders": tot["orders_mean"], "expected_clv": tot["clv_mean"]}
     return Predictions(per_key, key_of_profile, pd.Index(rfm.index), totals, total_draws)
 
@@ -269,13 +269,8 @@ def _chunk(purchase, p, x, tx, T, z, count, t, rng, sim_idx, lo, hi):
     new[1:] = (np.diff(x) != 0) | (np.diff(T) != 0) | (np.diff(tx) != 0)
     pk = np.cumsum(new) - 1
     ux, utx, uT = x[new], tx[new], T[new]
-    # the hypergeometric part only once per distinct (x, T) of the chunk
-    pair, inverse = np.unique(np.stack([ux, uT]), axis=1, return_inverse=True)
-    e_alive = purchase.expected_purchases_alive(p, pair[0], pair[1], t)[:, inverse.ravel()]
-    p_alive = purchase.probability_alive(p, ux, utx, uT)
-    e_n = e_alive * p_alive
-    days = F.next_order_median_days(p["r"], p["alpha"], ux, uT)
-    p_order = p_alive * purchase.p_order_alive(p, ux, uT, P_ORDER_DAYS)
+    h = purchase.per_history(p, ux, utx, uT, t, P_ORDER_DAYS)
+    p_alive, e_n, days, p_order = h["p_alive"], h["expected"], h["next_days"], h["p_order"]
     out = {}
     for q, arr in (("predicted_orders", e_n), ("churn_probability", 1.0 - p_alive),
                    ("days_to_next_order", days), ("p_order_30d", p_order)):
@@ -291,7 +286,7 @@ def _chunk(purchase, p, x, tx, T, z, count, t, rng, sim_idx, lo, hi):
     ps = {k: v[sim_idx] for k, v in p.items()}
     pa = p_alive[sim_idx]
     alive = rng.random(pa.shape) < pa
-    n_sim_u = np.where(alive, purchase.simulate_purchases_alive(ps, ux, uT, t, rng), 0)
+    n_sim_u = np.where(alive, purchase.simulate_purchases_alive(ps, ux, utx, uT, t, rng), 0)
     _, pl, pu = _stats(n_sim_u, lo, hi, linear=False)
     out["predicted_orders_pred_lower"], out["predicted_orders_pred_upper"] = pl[pk], pu[pk]
     out["predicted_orders_pred_mass"] = ((n_sim_u >= pl) & (n_sim_u <= pu)).mean(axis=0)[pk]

@@ -47,10 +47,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import logsumexp
 
-from .histories import history_rows
+from .histories import history_litt, history_rows
 from .laplace import LaplaceFit
 from .models import PURCHASE_MODELS, FitResult
 from .psis import psis_loo
+from .purchase import MODEL_NAMES as LABELS
 
 #: A Pareto k above this makes the history's PSIS estimate unreliable (Vehtari et al. 2024).
 K_THRESHOLD = 0.7
@@ -87,6 +88,12 @@ class Loo:
     approx_i: np.ndarray | None = None
     sample: np.ndarray | None = None
     subsample_se: float | None = None
+    #: MBG/CNBD-k: each customer's score is elpd_i of its history plus this times its
+    #: litt (k - 1; the x part of the constant is inside elpd_i), and the histories' sums
+    #: of litt and litt squared.
+    litt_coef: float = 0.0
+    litt1: np.ndarray | None = None
+    litt2: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -187,26 +194,34 @@ def loo(fit: FitResult | LaplaceFit) -> Loo:
             k_i[sl], p_loo_i[sl] = np.nan, 0.0
             continue
         elpd_i[sl], k_i[sl], p_loo_i[sl] = psis_loo(ll, **options)
+    # the per-customer constant of the likelihood (MBG/CNBD-k): its x part per history
+    # here, its litt part (the same coefficient for every customer) in the sums below
+    shift = model.customer_constant(x, np.zeros_like(x))
+    elpd_i = elpd_i + shift
+    coef = float(model.k - 1)
+    s1, s2 = history_litt(fit.data.arrays)
+    litt = {"litt_coef": coef, "litt1": s1, "litt2": s2}
     if sample is not None:
         point = {k: np.array([[float(np.mean(v))]]) for k, v in flat.items()}
         approx_i = np.concatenate([
             model.loglik_rows(point, x[s:s + ROWS_PER_CHUNK], t_x[s:s + ROWS_PER_CHUNK],
                               T[s:s + ROWS_PER_CHUNK])[0]
-            for s in range(0, len(x), ROWS_PER_CHUNK)])
+            for s in range(0, len(x), ROWS_PER_CHUNK)]) + shift
         elpd, sub_se, se = difference_estimate(elpd_i, approx_i, sample, n)
+        elpd += coef * float(s1.sum())     # known for every customer: not estimated
         m = float(sample.sum())
         return Loo(elpd=elpd, se=se, p_loo=float(n.sum() * (sample[rows] @ p_loo_i[rows]) / m),
                    pareto_k_over_0_7=(float(sample[rows] @ (k_i[rows] > K_THRESHOLD) / m)
                                       if psis else None),
                    pareto_k_max=float(np.max(k_i[rows])) if psis else None, elpd_i=elpd_i,
                    weights=n, psis=psis, approx_i=approx_i, sample=sample,
-                   subsample_se=sub_se)
+                   subsample_se=sub_se, **litt)
     total = float(n.sum())
-    elpd = float(n @ elpd_i)
-    return Loo(elpd=elpd, se=weighted_se(elpd_i, n), p_loo=float(n @ p_loo_i),
+    elpd = float(n @ elpd_i) + coef * float(s1.sum())
+    return Loo(elpd=elpd, se=litt_se(elpd_i, n, coef, s1, s2), p_loo=float(n @ p_loo_i),
                pareto_k_over_0_7=float(n[k_i > K_THRESHOLD].sum() / total) if psis else None,
                pareto_k_max=float(np.max(k_i)) if psis else None, elpd_i=elpd_i, weights=n,
-               psis=psis)
+               psis=psis, **litt)
 
 
 def subsample(weights: np.ndarray, profiles: int = SUBSAMPLE_PROFILES,
@@ -244,6 +259,20 @@ def difference_estimate(exact: np.ndarray, approx: np.ndarray, sample: np.ndarra
     total = (float(n @ approx ** 2) + N * mean_sq
              - (scaled ** 2 - sub_var + 2 * a_sum * estimate - a_sum ** 2) / N)
     return estimate, float(np.sqrt(sub_var)), float(np.sqrt(max(total, 0.0)))
+
+
+def litt_se(values: np.ndarray, weights: np.ndarray, coef: float, s1: np.ndarray,
+            s2: np.ndarray) -> float:
+    """:func:`weighted_se` of per-customer scores values[h] + coef * litt_i (customer i of
+    history h), from the histories' sums of litt (``s1``) and of litt squared (``s2``)."""
+    if coef == 0.0:
+        return weighted_se(values, weights)
+    total = float(weights.sum())
+    first = float(weights @ values) + coef * float(s1.sum())
+    second = (float(weights @ values ** 2) + 2 * coef * float(values @ s1)
+              + coef ** 2 * float(s2.sum()))
+    var = (second - first ** 2 / total) / max(total - 1.0, 1.0)
+    return float(np.sqrt(total * max(var, 0.0)))
 
 
 def weighted_se(values: np.ndarray, weights: np.ndarray) -> float:
@@ -284,13 +313,17 @@ def choose_model(fits: dict[str, FitResult | LaplaceFit],
     candidates = {}
     for name, lo in loos.items():
         d = best.elpd_i - lo.elpd_i
+        coef = best.litt_coef - lo.litt_coef
+        s1_total = coef * float(best.litt1.sum()) if coef else 0.0
         if best.sample is None:
-            d_elpd, d_se = float(best.weights @ d), weighted_se(d, best.weights)
+            d_elpd = float(best.weights @ d) + s1_total
+            d_se = litt_se(d, best.weights, coef, best.litt1, best.litt2)
         elif name == winner:
             d_elpd, d_se = 0.0, 0.0
         else:   # the same subsample for both: the difference estimator of the differences
             d_elpd, d_sub, d_total = difference_estimate(d, best.approx_i - lo.approx_i,
                                                          best.sample, best.weights)
+            d_elpd += s1_total
             d_se = float(np.hypot(d_total, d_sub))
         candidates[name] = {
             "elpd_loo": lo.elpd, "se": lo.se, "p_loo": lo.p_loo,
@@ -336,15 +369,14 @@ def with_approximate_posterior(choice: ModelChoice) -> ModelChoice:
         "posterior (importance-sampled, without NUTS), so no model has an R-hat."))
 
 
-LABELS = {"pareto_nbd": "Pareto/NBD", "mbg_nbd": "MBG/NBD", "bg_nbd": "BG/NBD"}
 
 
 def explain(winner: str, candidates: dict, clear: bool) -> str:
     """Why ``winner`` won, in plain words."""
-    others = [n for n in candidates if n != winner]
+    others = sorted((n for n in candidates if n != winner), key=lambda n: candidates[n]["d_elpd"])
     if not others:
         return f"{LABELS[winner]} was the only candidate."
-    other = others[0]
+    other = others[0]           # the runner-up
     d, se = candidates[other]["d_elpd"], candidates[other]["d_se"]
     w, o = LABELS[winner], LABELS[other]
     if clear:
@@ -357,6 +389,9 @@ def explain(winner: str, candidates: dict, clear: bool) -> str:
                 f"log predictive density is higher by {d:,.1f}, within about two standard "
                 f"errors ({se:,.1f}) of no difference. hubnb keeps {w}, the higher score; "
                 "the predictions of either would be much the same.")
+    for rest in others[1:]:
+        text += (f" {LABELS[rest]} comes after them, lower than {w} by "
+                 f"{candidates[rest]['d_elpd']:,.1f} (standard error {candidates[rest]['d_se']:,.1f}).")
     bad = [LABELS[n] for n, c in candidates.items() if (c["pareto_k_over_0_7"] or 0) > 0.01]
     if bad:
         text += (" Pareto k is above 0.7 for more than 1% of the customers under "

@@ -243,6 +243,70 @@ def backtest_cumulative_chart(cumulative: pd.DataFrame, credible_interval: float
     return fig
 
 
+def _share_axis(ax, axis: str = "y") -> None:
+    from matplotlib import ticker
+
+    formatter = ticker.FuncFormatter(lambda v, pos: fmt.share(v, 0))
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(formatter)
+
+
+def reliability_chart(diagrams: dict[str, pd.DataFrame], days: int = 30) -> Figure:
+    """The reliability diagram of p_order_30d, one line per model (label -> its
+    :func:`hubnb.clv.backtest.reliability` frame): predicted against observed share by
+    group, the diagonal the perfectly calibrated model, each point's count beside it for
+    the first model."""
+    fig, ax = new_axes(None, 6.5, 5.2)
+    top = 0.0
+    for i, (label, rel) in enumerate(diagrams.items()):
+        ax.plot(rel["predicted"], rel["observed"], marker="o", lw=1.5, color=PALETTE[i],
+                label=label)
+        top = max(top, float(rel["predicted"].max()), float(rel["observed"].max()))
+        if i == 0:
+            for _i, row in rel.iterrows():
+                ax.annotate(fmt.count(row["profiles"]), (row["predicted"], row["observed"]),
+                            textcoords="offset points", xytext=(5, -10), fontsize=7,
+                            color=NEUTRAL)
+    top = min(1.0, top * 1.08 + 0.02)
+    ax.plot([0, top], [0, top], color=NEUTRAL, lw=1, ls=":", label=_("perfectly calibrated"))
+    ax.set_xlim(0, top)
+    ax.set_ylim(0, top)
+    ax.set_title(_("Reliability: the chance of an order within {days} days").format(days=days))
+    ax.set_xlabel(_("Predicted chance (group mean)"))
+    ax.set_ylabel(_("Share that ordered"))
+    _share_axis(ax, "x")
+    _share_axis(ax)
+    ax.legend(frameon=False, loc="upper left", fontsize=9)
+    return fig
+
+
+def tracking_chart(tracks: dict[str, pd.DataFrame], credible_interval: float,
+                   calibration_end) -> Figure:
+    """Weekly cumulative repeat orders over the holdout: actual (the first frame's) against
+    each model's prediction and predictive band (label -> its
+    :func:`hubnb.clv.backtest.holdout_tracking` frame)."""
+    fig, ax = new_axes(None, 10, 4.2)
+    start = pd.Timestamp(calibration_end)
+    first = next(iter(tracks.values()))
+    dates = start + pd.to_timedelta(first["day"], unit="D")
+    ax.plot(dates, first["actual"], color="black", lw=2, marker="o", ms=3, label=_("actual"))
+    for i, (label, tr) in enumerate(tracks.items()):
+        d = start + pd.to_timedelta(tr["day"], unit="D")
+        ax.plot(d, tr["predicted_mean"], color=PALETTE[i], lw=1.8, ls="--",
+                label=_("{model}: predicted (mean)").format(model=label))
+        ax.fill_between(d, tr["lower"].astype(float), tr["upper"].astype(float),
+                        color=PALETTE[i], alpha=0.12,
+                        label=_("{model}: {interval}").format(
+                            model=label, interval=_interval(credible_interval)))
+    ax.set_title(_("Backtest: cumulative repeat orders week by week after {day}").format(
+        day=fmt.day(start.date())))
+    ax.set_xlabel(_("Date (account time zone)"))
+    ax.set_ylabel(_("Cumulative orders"))
+    count_axis(ax)
+    date_axis(ax)
+    ax.legend(frameon=False, loc="upper left", fontsize=8)
+    return fig
+
+
 def posterior_chart(draws: dict[str, np.ndarray], credible_interval: float) -> Figure:
     """A histogram of the posterior of each global parameter, with its mean and interval."""
     n = len(draws)

@@ -47,18 +47,15 @@ def backtest_card(result, report) -> Card:
             all=fmt.count(s["sample_of"]), sample=fmt.count(s.get("profiles")),
             limit=fmt.count(LARGE_ROWS)))
     card.table(backtest_scores_table(backtests, ci, chosen=result.fit.model_name))
-    sel = result.selection
-    if sel is not None and len(backtests) == 1 and len(sel.candidates) > 1:
-        if sel.method == "psis-loo (laplace)":
-            card.text(_("Only the chosen model was backtested: the candidates were compared "
-                        "on a quick approximation of each (see “Which model the data chose”) "
-                        "and only the chosen one was sampled in full. To backtest another "
-                        "candidate, set clv.model to it."))
-        else:
-            card.text(_("Only the chosen model was backtested: the data clearly preferred "
-                        "it (see “Which model the data chose”), so the other candidates' "
-                        "backtests would not change the choice. When the candidates are "
-                        "close, each is backtested for comparison."))
+    approximated = [MODEL_NAMES[n] for n, b in backtests.items()
+                    if (b.summary or {}).get("posterior") == "laplace-is"
+                    and n != result.fit.model_name]
+    if approximated:
+        card.text(_("Every candidate was backtested. {models}: fitted on their quick "
+                    "approximation (Laplace, checked by importance sampling, the one the "
+                    "candidates were compared on) rather than sampled in full, which makes "
+                    "their backtests cheap and their intervals a little less exact than the "
+                    "chosen model's.").format(models=", ".join(approximated)))
     for name, b in backtests.items():
         d = (b.summary or {}).get("diagnostics") or {}
         if d.get("flagged"):
@@ -67,6 +64,7 @@ def backtest_card(result, report) -> Card:
                           "with caution.").format(
                 model=MODEL_NAMES[name], r_hat=fmt.number(d.get("r_hat_max"), 3),
                 divergences=fmt.count(d.get("divergences", 0))), "warning")
+    _calibration(card, backtests, ci, result.fit.model_name, calibration_end)
     card.text(_("Coverage: the share of customers whose actual holdout orders (spend) fall "
                 "inside their {ci} predictive interval; a well calibrated model is near {ci}. "
                 "Orders are whole numbers, so an interval such as 0 to 1 order holds more than "
@@ -88,13 +86,50 @@ def backtest_card(result, report) -> Card:
     return card
 
 
+def _ordered(backtests: dict, chosen: str) -> list[str]:
+    """The chosen model first, then the others as they came."""
+    return [chosen] * (chosen in backtests) + [n for n in backtests if n != chosen]
+
+
+def _calibration(card: Card, backtests: dict, ci: float, chosen: str, calibration_end) -> None:
+    """The reliability diagram of p_order_30d and the weekly tracking, every candidate."""
+    names = _ordered(backtests, chosen)
+    diagrams = {MODEL_NAMES[n]: backtests[n].reliability for n in names
+                if getattr(backtests[n], "reliability", None) is not None}
+    if diagrams:
+        card.figure(clv_figures.reliability_chart(diagrams),
+                    _("Backtest: predicted chance of an order within 30 days against the "
+                      "share that ordered"))
+        errors = {MODEL_NAMES[n]: (((backtests[n].summary or {}).get("calibration") or {})
+                                   .get("p_order_30d") or {}).get("calibration_error")
+                  for n in names}
+        card.text(_("The customers are split into ten groups of equal size by their "
+                    "predicted chance of an order within 30 days of the calibration end; each "
+                    "point is a group's mean prediction against the share of it that did "
+                    "order (the numbers: customers per group). Points on the diagonal mean "
+                    "a calibrated model. Calibration error (the customers' mean gap between "
+                    "the two): {errors}.").format(
+            errors="; ".join(f"{m} {fmt.share(e, 1)}" for m, e in errors.items())))
+    tracks = {MODEL_NAMES[n]: backtests[n].tracking for n in names
+              if getattr(backtests[n], "tracking", None) is not None
+              and len(backtests[n].tracking)}
+    if tracks and calibration_end:
+        card.figure(clv_figures.tracking_chart(tracks, ci, calibration_end),
+                    _("Backtest: cumulative repeat orders week by week, actual against each "
+                      "model"))
+        card.text(_("The backtest's customers' repeat orders, summed week by week after the "
+                    "calibration end, against each model's prediction: its mean and its {ci} "
+                    "predictive band (the uncertainty of the parameters and the randomness "
+                    "of purchases).").format(ci=fmt.share(ci, 0)))
+
+
 def backtest_scores_table(backtests: dict, credible_interval: float,
                           chosen: str | None = None) -> pd.DataFrame:
     """One column per backtested model: the scores merchants rely on, as text."""
     ci = credible_interval
     rows = {}
-    for name, b in backtests.items():
-        s = b.summary or {}
+    for name in _ordered(backtests, chosen):
+        s = backtests[name].summary or {}
         pred = s.get("predicted_orders") or {}
         cov = s.get("coverage") or {}
         auc = s.get("auc") or {}
@@ -111,6 +146,9 @@ def backtest_scores_table(backtests: dict, credible_interval: float,
             _("Correlation per customer (actual vs predicted)"):
                 fmt.number(s.get("correlation"), 3),
             _("Mean absolute error per customer (orders)"): fmt.number(s.get("mae"), 3),
+            _("Calibration error of the chance of an order within 30 days"): fmt.share(
+                ((s.get("calibration") or {}).get("p_order_30d") or {}).get(
+                    "calibration_error"), 1),
             _("Coverage of the {ci} predictive intervals: orders").format(ci=level):
                 fmt.share(cov.get("orders"), 1),
             _("Coverage the model expected for whole-number orders"):

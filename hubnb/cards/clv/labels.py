@@ -7,7 +7,7 @@ import pandas as pd
 from ... import format as fmt
 from ...i18n import _
 
-MODEL_NAMES = {"bg_nbd": "BG/NBD", "mbg_nbd": "MBG/NBD", "pareto_nbd": "Pareto/NBD"}
+from ...clv.purchase import MODEL_NAMES  # noqa: F401  (re-exported)
 
 
 def column_labels() -> dict[str, str]:

@@ -78,9 +78,13 @@ def model_card(result, report) -> Card:
     end = p.as_of + dt.timedelta(days=clv.horizon_days)
     flagged, status = diagnostics_status(result.fit)
     name = result.fit.model_name if result.fit is not None else clv.model
-    chosen = (_("chosen by PSIS-LOO from Pareto/NBD and MBG/NBD (clv.model: auto)")
-              if clv.model == "auto"
-              else _("set by hand (clv.model: {model})").format(model=clv.model))
+    if clv.model == "auto":
+        names = (list(result.selection.candidates) if result.selection is not None
+                 else ["pareto_nbd", "mbg_nbd"])
+        chosen = _("chosen by PSIS-LOO from {models} (clv.model: auto)").format(
+            models=", ".join(MODEL_NAMES[n] for n in names))
+    else:
+        chosen = _("set by hand (clv.model: {model})").format(model=clv.model)
     d = (result.fit.diagnostics or {}) if result.fit is not None else {}
     if d.get("posterior") == "laplace-is":
         model = _("{model} (purchases), {chosen}, + Gamma-Gamma (spend), Bayesian; with "
@@ -143,9 +147,11 @@ def model_choice_card(result, report) -> Card:
     sel = result.selection
     if sel is None:
         card.text(_("The purchase model was set by hand: clv.model is {setting} ({model}). "
-                    "With clv.model: auto, hubnb fits Pareto/NBD and MBG/NBD and keeps the one "
-                    "that predicts the customers' purchase histories better (PSIS-LOO).").format(
+                    "With clv.model: auto, hubnb fits Pareto/NBD, MBG/NBD and, when the "
+                    "customers reorder at steady intervals, MBG/CNBD-k, and keeps the one "
+                    "that predicts the customers' purchase histories best (PSIS-LOO).").format(
             setting=p.clv.model, model=MODEL_NAMES[result.fit.model_name]))
+        _regularity(card, result)
         return card  # BG/NBD's one-order warning is the model card's, shown once
     table = model_choice_table(sel)
     shown = pd.DataFrame({
@@ -164,21 +170,69 @@ def model_choice_card(result, report) -> Card:
     })
     card.notice(model_choice_reason(sel), "info")
     card.table(shown)
-    return card.text(_("elpd is the expected log predictive density: how well the model, "
-                       "fitted without a customer, predicts that customer's purchase history, "
-                       "summed over all customers (higher is better). A difference smaller "
-                       "than about twice its standard error means the data cannot tell the two "
-                       "models apart. Pareto k above 0.7 marks customers whose score is "
-                       "unreliable."))
+    card.text(_("elpd is the expected log predictive density: how well the model, "
+                "fitted without a customer, predicts that customer's purchase history, "
+                "summed over all customers (higher is better). A difference smaller "
+                "than about twice its standard error means the data cannot tell the two "
+                "models apart. Pareto k above 0.7 marks customers whose score is "
+                "unreliable."))
+    return _regularity(card, result)
+
+
+def regularity_sentence(reg: dict, winner: str) -> str:
+    """What the regularity search found, in a merchant's words."""
+    k = int(reg["k"])
+    gap = reg.get("median_gap_days")
+    every = (" " + _("Customers who reorder do so about every {days} days (the median of "
+                     "their average gaps).").format(days=fmt.number(gap, 0))
+             if gap is not None else "")
+    if reg.get("fixed"):
+        return _("The regularity k is fixed at {k} (clv.regularity_k).").format(k=k) + every
+    if k == 1:
+        return _("Customers do not reorder at steady intervals: the gaps between a "
+                 "customer's orders look as random as a Poisson process makes them "
+                 "(regularity k = 1), so MBG/CNBD-k adds nothing to MBG/NBD here.") + every
+    text = _("Customers tend to reorder at steady intervals: the gaps between a customer's "
+             "orders are more regular than chance would make them (regularity k = {k}; "
+             "k = 1 would mean no regularity).").format(k=k) + every
+    if winner != f"mbg_cnbd_k{k}":
+        text += " " + _("{model} still predicted the customers better overall.").format(
+            model=MODEL_NAMES[winner])
+    return text
+
+
+def _regularity(card: Card, result) -> Card:
+    """The search over MBG/CNBD-k's k: its grid and what it means."""
+    reg = (result.metrics.get("model") or {}).get("regularity")
+    if not reg:
+        return card
+    card.notice(regularity_sentence(reg, result.fit.model_name), "info",
+                title=_("Regular reorders"))
+    grid = reg.get("grid") or {}
+    if grid:
+        best = max(grid.values())
+        card.table(pd.DataFrame({
+            _("Regularity k"): [int(k) for k in grid],
+            _("Model"): [MODEL_NAMES["mbg_nbd" if int(k) == 1 else f"mbg_cnbd_k{k}"]
+                         + (_(" (best)") if int(k) == int(reg["k"]) else "") for k in grid],
+            _("Log posterior at the mode, relative to the best"): [
+                fmt.number(v - best, 1) for v in grid.values()],
+        }))
+        card.text(_("Each k was scored by a quick fit (the posterior mode with the gaps' "
+                    "likelihood constant); the search stops once the score has fallen twice "
+                    "in a row. Only the best k is compared with the other models by "
+                    "PSIS-LOO."))
+    return card
 
 
 def model_choice_reason(sel) -> str:
     """Why the winner won (or that the two cannot be told apart), in the report's language."""
-    others = [n for n in sel.candidates if n != sel.winner]
+    others = sorted((n for n in sel.candidates if n != sel.winner),
+                    key=lambda n: sel.candidates[n]["d_elpd"])
     winner = MODEL_NAMES.get(sel.winner, sel.winner)
     if not others:
         return _("{model} was the only candidate.").format(model=winner)
-    other = others[0]
+    other = others[0]           # the runner-up
     c = sel.candidates[other]
     values = {"winner": winner, "other": MODEL_NAMES.get(other, other),
               "d": fmt.number(c["d_elpd"], 1), "se": fmt.number(c["d_se"], 1)}
@@ -192,6 +246,12 @@ def model_choice_reason(sel) -> str:
                  "expected log predictive density is higher by {d}, within about two standard "
                  "errors ({se}) of no difference. hubnb keeps {winner}, the higher score; the "
                  "predictions of either would be much the same.").format(**values)
+    for rest in others[1:]:
+        c = sel.candidates[rest]
+        text += " " + _("{model} comes after them, lower than {winner} by {d} (standard "
+                        "error {se}).").format(model=MODEL_NAMES[rest], winner=winner,
+                                               d=fmt.number(c["d_elpd"], 1),
+                                               se=fmt.number(c["d_se"], 1))
     bad = [MODEL_NAMES.get(n, n) for n, k in sel.candidates.items()
            if (k["pareto_k_over_0_7"] or 0) > 0.01]
     if bad:

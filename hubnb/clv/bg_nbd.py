@@ -1,0 +1,163 @@
+"""BG/NBD (Fader, Hardie and Lee 2005): everything about the model in one place.
+
+Its closed forms in numpy (likelihood, P(alive), expectations; each broadcasts: parameters
+shaped ``(draws, 1)`` and data ``(rows,)`` give ``(draws, rows)``), and
+:class:`BetaGeoModel`, its :class:`~hubnb.clv.purchase.PurchaseModel`: priors and PyMC
+likelihood, native log density (:mod:`hubnb.clv.native`, the kernel it shares with
+MBG/NBD), conditional expectations and simulation.
+
+FHL05: Fader, Hardie and Lee (2005), "Counting Your Customers the Easy Way: An Alternative
+to the Pareto/NBD Model", Marketing Science 24(2); and the note "Computing P(alive) using
+the BG/NBD model" (2008).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+from scipy.special import betaln, gammaln, hyp2f1
+
+from .purchase import PurchaseModel
+
+def loglik(r, alpha, a, b, x, t_x, T):
+    """Log-likelihood of one customer's (x, t_x, T), FHL05 eq. (6)."""
+    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    common = (gammaln(r + x) - gammaln(r) + r * np.log(alpha)
+              + betaln(a, b + x) - betaln(a, b))
+    term_T = -(r + x) * np.log(alpha + T)
+    # B(a+1, b+x-1) / B(a, b+x) = a / (b+x-1): the second term, present only when x > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        term_tx = np.log(a / (b + x - 1)) - (r + x) * np.log(alpha + t_x)
+    term_tx = np.where(x > 0, term_tx, -np.inf)
+    return common + np.logaddexp(term_T, term_tx)
+
+
+def p_alive(r, alpha, a, b, x, t_x, T):
+    """P(alive | x, t_x, T), FHL05 eq. (A2) / the 2008 note."""
+    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_ratio = np.log(a / (b + x - 1)) + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x))
+    odds = np.where(x > 0, np.exp(np.minimum(log_ratio, 700.0)), 0.0)
+    return 1.0 / (1.0 + odds)
+
+
+def expected_purchases_alive(r, alpha, a, b, x, T, t):
+    """E[X(T, T+t) | x, T, alive]: FHL05 eq. (10) without its P(alive) factor.
+
+    FHL05 eq. (10) is ``E[X(t) | x, t_x, T] = this * P(alive | x, t_x, T)``; the split
+    puts the hypergeometric function on distinct (x, T) only.
+    """
+    x, T = np.asarray(x, dtype=float), np.asarray(T, dtype=float)
+    z = t / (alpha + T + t)
+    f = hyp2f1(r + x, b + x, a + b + x - 1, z)
+    return ((a + b + x - 1) / (a - 1)) * (1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * f)
+
+
+def expected_purchases(r, alpha, a, b, x, t_x, T, t):
+    """E[X(T, T+t) | x, t_x, T], FHL05 eq. (10)."""
+    return (expected_purchases_alive(r, alpha, a, b, x, T, t)
+            * p_alive(r, alpha, a, b, x, t_x, T))
+
+
+def expected_purchases_new(r, alpha, a, b, t):
+    """E[X(t)] for a customer just acquired (repeat purchases in (0, t]), FHL05 eq. (9)."""
+    t = np.asarray(t, dtype=float)
+    return ((a + b - 1) / (a - 1)) * (
+        1 - (alpha / (alpha + t)) ** r * hyp2f1(r, b, a + b - 1, t / (alpha + t)))
+
+
+
+def p_order_alive(r, alpha, x, T, t):
+    """P(at least one order in (T, T+t] | alive), BG/NBD and MBG/NBD:
+    1 - ((alpha+T)/(alpha+T+t))^(r+x). Dropout only happens right after a purchase, so the
+    first purchase of the window is never prevented by it."""
+    x, T = np.asarray(x, dtype=float), np.asarray(T, dtype=float)
+    return -np.expm1((r + x) * (np.log(alpha + T) - np.log(alpha + T + t)))
+
+
+class BetaGeoModel(PurchaseModel):
+    """BG/NBD (Fader, Hardie and Lee 2005): purchases at rate lambda ~ Gamma(r, alpha) while
+    alive, dropping out after any purchase with probability p ~ Beta(a, b)."""
+
+    name = "bg_nbd"
+    label = "BG/NBD"
+    param_names = ("r", "alpha", "a", "b")
+
+    @staticmethod
+    def priors():
+        r = pm.LogNormal("r", mu=np.log(0.5), sigma=1.5)
+        alpha = pm.LogNormal("alpha", mu=np.log(100.0), sigma=2.0)
+        a = pm.LogNormal("a", mu=0.0, sigma=1.5)
+        b = pm.LogNormal("b", mu=np.log(2.0), sigma=1.5)
+        return {"r": r, "alpha": alpha, "a": a, "b": b}
+
+    @staticmethod
+    def loglike(v, d):
+        """FHL05 eq. (6) summed over weighted distinct rows."""
+        r, alpha, a, b = v["r"], v["alpha"], v["a"], v["b"]
+        xu = d["x_uniq"]
+        per_x = (pt.gammaln(r + xu) - pt.gammaln(r) + pt.gammaln(b + xu)
+                 - pt.gammaln(a + b + xu) + pt.gammaln(a + b) - pt.gammaln(b))
+        ll = pt.sum(d["x_count"] * per_x) + d["n_customers"] * r * pt.log(alpha)
+        ll += pt.sum(d["w0"] * (-r * pt.log(alpha + d["T0"])))
+        x1 = d["x1"]
+        u = -(r + x1) * pt.log(alpha + d["T1"])
+        w = pt.log(a) - pt.log(b + x1 - 1) - (r + x1) * pt.log(alpha + d["tx1"])
+        ll += pt.sum(d["w1"] * pt.logaddexp(u, w))
+        return ll
+
+    #: Dropout chances survived by an alive customer with x repeat purchases: x + this.
+    first_purchase_dropout = 0
+    #: The model holds every one-order customer active (churn 0).
+    holds_one_order_alive = True
+
+    @staticmethod
+    def expected_purchases_alive(p, x, T, t):
+        return expected_purchases_alive(p["r"], p["alpha"], p["a"], p["b"], x, T, t)
+
+    @staticmethod
+    def probability_alive(p, x, t_x, T):
+        return p_alive(p["r"], p["alpha"], p["a"], p["b"], x, t_x, T)
+
+    @staticmethod
+    def expected_purchases_new(p, t):
+        return expected_purchases_new(p["r"], p["alpha"], p["a"], p["b"], t)
+
+    @staticmethod
+    def loglik_rows(p, x, t_x, T):
+        """Per-customer log-likelihood (draws x rows), for PSIS-LOO."""
+        return loglik(p["r"], p["alpha"], p["a"], p["b"], x, t_x, T)
+
+    @staticmethod
+    def p_order_alive(p, x, T, t):
+        """P(at least one order in (T, T+t] | alive): dropout only follows a purchase."""
+        return p_order_alive(p["r"], p["alpha"], x, T, t)
+
+    @classmethod
+    def native(cls, arrays: dict):
+        from . import native
+
+        native.warm_up()
+        return (native.make_logp(arrays, cls.name), native.PRIOR_MU, native.PRIOR_SIGMA,
+                native.expand)
+
+    @classmethod
+    def compile_native(cls, arrays: dict):
+        from . import native
+
+        return native.compile_model(arrays, cls.name)
+
+    @classmethod
+    def simulate_purchases_alive(cls, p, x, t_x, T, t, rng):
+        """Purchases in (T, T+t] of one alive customer per (draw, row): lambda ~ Gamma(r+x,
+        alpha+T), p ~ Beta(a, b+x) (MBG/NBD: Beta(a, b+x+1), one more dropout chance
+        survived); Poisson(lambda t) purchases cut at the first dropout (a Geometric(p)
+        number of purchases, the dropout purchase included)."""
+        shape = np.broadcast_shapes(np.shape(p["r"]), np.shape(x))
+        lam = rng.gamma(p["r"] + x, 1.0 / (p["alpha"] + T), size=shape)
+        drop = rng.beta(np.broadcast_to(p["a"], shape),
+                        p["b"] + x + cls.first_purchase_dropout, size=shape)
+        k = rng.poisson(lam * t)
+        m = rng.geometric(np.clip(drop, 1e-12, 1.0))
+        return np.minimum(k, m)
