@@ -61,9 +61,9 @@ RELIABILITY_DAYS = 30
 #: Groups of the reliability diagram.
 RELIABILITY_BINS = 10
 #: Posterior draws of the weekly tracking's expectation...
-TRACK_DRAWS = 40
+TRACK_DRAWS = 20
 #: ... summed over at most this many scored customers (a seeded sample, scaled up).
-TRACK_PROFILES = 20_000
+TRACK_PROFILES = 5_000
 #: Normal draws per posterior draw of the tracking's predictive band.
 TRACK_NORMALS = 25
 #: Posterior draws of the other candidates' backtest predictions.

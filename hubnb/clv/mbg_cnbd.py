@@ -37,7 +37,8 @@ lambda ~ Gamma(r+kx+j, alpha+T) and p ~ Beta(a, b+x+1), independent. So, exactly
 - P(an order within d days | alive, j) = P(NB(r+kx+j, (alpha+T)/(alpha+T+d)) >= k-j):
   dropout only follows an order;
 - the next order date: the median of the rest of the open gap, a mixture over j of the
-  waits for k - j more phase events, solved by bisection per draw;
+  waits for k - j more phase events, solved per draw (regula falsi, to a hundredth of a
+  day) for at most :data:`WAIT_DRAWS` evenly spaced draws;
 - a new customer's expected repeat orders: sum_m NB(r, alpha/(alpha+t))(m) C0(floor(m/k)),
   with C0 the sum of E[(1-p)^n] = B(a, b+n)/B(a, b).
 
@@ -70,6 +71,10 @@ K_GRID = (1, 2, 3, 4, 5, 6)
 TAIL_MASS = 1e-12
 #: At most this many Negative Binomial terms per (draw, history).
 MAX_TERMS = 200_000
+#: The median wait to the next order is solved to this many days...
+WAIT_TOLERANCE_DAYS = 0.01
+#: ... for at most this many posterior draws (evenly spaced).
+WAIT_DRAWS = 250
 
 
 def model_name(k: int) -> str:
@@ -226,6 +231,49 @@ def logp_grad(theta, grad, mu, sigma, k, x_uniq, x_count, n_customers, T0, w0, x
     return lp + ll
 
 
+@njit(cache=True, nogil=True)
+def _row_loglik(k, r, alpha, a, b, x, t_x, T, out, start, stop):
+    """:func:`loglik` per (draw i, row c), rows [start, stop): what PSIS-LOO scores."""
+    acc = np.zeros(5)
+    for i in range(r.shape[0]):
+        ri, al, ai, bi = r[i], alpha[i], a[i], b[i]
+        lg_r, lg_ab, lg_b = math.lgamma(ri), math.lgamma(ai + bi), math.lgamma(bi)
+        l_al = math.log(al)
+        for c in range(start, stop):
+            xx = x[c]
+            acc[0] = 0.0
+            _row_terms(k, ri, al, ai, bi, xx, t_x[c], T[c], 1.0, acc)
+            out[i, c] = (acc[0] + math.lgamma(ri + k * xx) - lg_r + ri * l_al
+                         + math.lgamma(bi + xx + 1.0) - math.lgamma(ai + bi + xx + 1.0)
+                         + lg_ab - lg_b)
+
+
+def row_loglik(k, p, x, t_x, T) -> np.ndarray:
+    """:func:`loglik` (draws x rows) by :func:`_row_loglik`, rows split over the run's
+    cores."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ..cores import cpu_budget
+
+    warm_up()
+    r, alpha, a, b = (_as_draws(p, name) for name in ("r", "alpha", "a", "b"))
+    x, t_x, T = (np.ascontiguousarray(np.asarray(v, dtype=float).reshape(-1))
+                 for v in (x, t_x, T))
+    out = np.empty((len(r), len(x)))
+    threads = max(1, min(cpu_budget(), len(x) // 2000 or 1))
+    bounds = np.linspace(0, len(x), threads + 1).astype(int)
+
+    def run(j):
+        _row_loglik(int(k), r, alpha, a, b, x, t_x, T, out, bounds[j], bounds[j + 1])
+
+    if threads == 1:
+        run(0)
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(run, range(threads)))
+    return out
+
+
 _ARGS = ("x_uniq", "x_count", "n_customers", "T0", "w0", "x1", "tx1", "T1", "w1",
          "gx_uniq", "gx_count", "n_spenders", "gx", "gz", "gw", "g_s1", "g_s0")
 
@@ -267,6 +315,11 @@ def _expected_orders(s, log_theta, log_1m, j, k, c_ratio_b, a):
     lp = s * log_theta
     mean = s * math.exp(log_1m - log_theta)
     last = mean + 40.0 * math.sqrt(mean * math.exp(-log_theta)) + 50.0
+    one_m = math.exp(log_1m)
+    # the pmf by its recursion, in linear space where theta^s does not underflow, else in
+    # log space (a customer with hundreds of orders)
+    linear = lp > -600.0
+    pm_ = math.exp(lp)
     total = 0.0
     mass = 0.0
     n_done = 0
@@ -278,12 +331,15 @@ def _expected_orders(s, log_theta, log_1m, j, k, c_ratio_b, a):
             n_done += 1
             cum += c
             c *= (c_ratio_b + n_done) / (a + c_ratio_b + n_done)
-        pm_ = math.exp(lp)
         total += pm_ * cum
         mass += pm_
         if m > mean and (1.0 - mass < TAIL_MASS or m > last):
             break
-        lp += math.log((s + m) / (m + 1.0)) + log_1m
+        if linear:
+            pm_ *= (s + m) / (m + 1.0) * one_m
+        else:
+            lp += math.log((s + m) / (m + 1.0)) + log_1m
+            pm_ = math.exp(lp)
     return total
 
 
@@ -300,11 +356,57 @@ def _wait_cdf(u, k, alpha_T, shapes, probs):
 
 
 @njit(cache=True, nogil=True)
+def _median_wait(k, alpha_T, rk, shapes, probs):
+    """The median of the phase mixture's wait to the next order: the root of
+    F(u) - 1/2 (F rises from 0 to 1), bracketed by doubling, then by the Illinois variant
+    of regula falsi to :data:`WAIT_TOLERANCE_DAYS` (the report rounds to days)."""
+    lo, f_lo = 0.0, -0.5
+    hi = alpha_T / max(rk, 1e-3) * k + 1.0
+    f_hi = _wait_cdf(hi, k, alpha_T, shapes, probs) - 0.5
+    while f_hi < 0.0 and hi < 1e12:
+        lo, f_lo = hi, f_hi
+        hi *= 2.0
+        f_hi = _wait_cdf(hi, k, alpha_T, shapes, probs) - 0.5
+    side = 0
+    for _ in range(200):
+        if hi - lo <= max(WAIT_TOLERANCE_DAYS, 1e-9 * hi):
+            break
+        mid = (lo * f_hi - hi * f_lo) / (f_hi - f_lo)
+        if not lo < mid < hi:
+            mid = 0.5 * (lo + hi)
+        f_mid = _wait_cdf(mid, k, alpha_T, shapes, probs) - 0.5
+        if f_mid == 0.0:
+            return mid
+        if f_mid < 0.0:
+            lo, f_lo = mid, f_mid
+            if side == -1:
+                f_hi *= 0.5
+            side = -1
+        else:
+            hi, f_hi = mid, f_mid
+            if side == 1:
+                f_lo *= 0.5
+            side = 1
+        # a step that lands within the tolerance of a bound: close the bracket around it
+        if side == -1 and hi - lo > WAIT_TOLERANCE_DAYS:
+            probe = min(lo + WAIT_TOLERANCE_DAYS, hi)
+            f_probe = _wait_cdf(probe, k, alpha_T, shapes, probs) - 0.5
+            if f_probe >= 0.0:
+                hi, f_hi = probe, f_probe
+        elif side == 1 and hi - lo > WAIT_TOLERANCE_DAYS:
+            probe = max(hi - WAIT_TOLERANCE_DAYS, lo)
+            f_probe = _wait_cdf(probe, k, alpha_T, shapes, probs) - 0.5
+            if f_probe < 0.0:
+                lo, f_lo = probe, f_probe
+    return 0.5 * (lo + hi)
+
+
+@njit(cache=True, nogil=True)
 def _history(k, r, alpha, a, b, x, t_x, T, t, d, out_alive, out_exp, out_order, out_days,
              start, stop, full):
     """Per (draw i, history c) for c in [start, stop): P(alive), E[orders in (T, T+t]],
-    and with ``full`` P(an order within d days) and the median wait to the next order
-    given alive."""
+    with ``full`` >= 1 P(an order within d days), and with ``full`` 2 only the median wait
+    to the next order given alive."""
     n_draws = r.shape[0]
     shapes = np.empty(k)
     logw = np.empty(k)
@@ -340,6 +442,9 @@ def _history(k, r, alpha, a, b, x, t_x, T, t, d, out_alive, out_exp, out_order, 
             hi_ = max(l_alive, t_d)
             p_al = math.exp(l_alive - hi_) / (math.exp(l_alive - hi_) + math.exp(t_d - hi_))
             out_alive[i, c] = p_al
+            if full == 2:
+                out_days[i, c] = _median_wait(k, al + TT, rk, shapes, probs)
+                continue
             lt = math.log((al + TT) / (al + TT + t))
             l1 = math.log(t / (al + TT + t))
             e = 0.0
@@ -356,20 +461,6 @@ def _history(k, r, alpha, a, b, x, t_x, T, t, d, out_alive, out_exp, out_order, 
                 if probs[j] > 0:
                     po += probs[j] * _nb_at_least(shapes[j], ltd, l1d, k - j)
             out_order[i, c] = p_al * po
-            # median wait: bisection on u (the CDF rises from 0 to 1)
-            lo, hi = 0.0, (al + TT) / max(rk, 1e-3) * k + 1.0
-            while _wait_cdf(hi, k, al + TT, shapes, probs) < 0.5 and hi < 1e12:
-                lo = hi
-                hi *= 2.0
-            for _ in range(60):
-                mid = 0.5 * (lo + hi)
-                if _wait_cdf(mid, k, al + TT, shapes, probs) < 0.5:
-                    lo = mid
-                else:
-                    hi = mid
-                if hi - lo < 1e-10 * hi:
-                    break
-            out_days[i, c] = 0.5 * (lo + hi)
 
 
 @njit(cache=True, nogil=True)
@@ -389,8 +480,9 @@ def _new_customer(k, r, alpha, a, b, t, out):
 
 
 _WARM: dict = {}
-_FUNCS = (_row_terms, logp_grad, _nb_at_least, _expected_orders, _wait_cdf, _history,
-          _new_customer)
+_FUNCS = (_row_terms, logp_grad, _nb_at_least, _expected_orders, _wait_cdf, _median_wait,
+          _history,
+          _new_customer, _row_loglik)
 
 
 def warm_up() -> dict:
@@ -405,8 +497,9 @@ def warm_up() -> dict:
         make_logp(tiny, 2)(np.zeros(7))
         one = np.ones(1)
         out = [np.zeros((1, 1)) for _ in range(4)]
-        _history(2, one, one, one, one, one, one * 0.5, one, 3.0, 3.0, *out, 0, 1, True)
+        _history(2, one, one, one, one, one, one * 0.5, one, 3.0, 3.0, *out, 0, 1, 2)
         _new_customer(2, one, one, one, one, one, out[0])
+        _row_loglik(2, one, one, one, one, one, one * 0.5, one, out[0], 0, 1)
 
     return native.warm_up_functions(run, _FUNCS, __file__, _WARM)
 
@@ -460,7 +553,7 @@ class MBGCNBDModel(ModifiedBetaGeoModel):
 
     @classmethod
     def loglik_rows(cls, p, x, t_x, T):
-        return loglik(cls.k, p["r"], p["alpha"], p["a"], p["b"], x, t_x, T)
+        return row_loglik(cls.k, p, x, t_x, T)
 
     @classmethod
     def customer_constant(cls, x, litt):
@@ -477,10 +570,18 @@ class MBGCNBDModel(ModifiedBetaGeoModel):
         x, t_x, T = (np.ascontiguousarray(np.asarray(v, dtype=float).reshape(-1))
                      for v in (x, t_x, T))
         shape = (len(r), len(x))
-        outs = [np.empty(shape) for _ in range(4)]
+        outs = [np.empty(shape) for _ in range(3)] + [np.empty((1, 1))]
         _history(cls.k, r, alpha, a, b, x, t_x, T, float(t), float(order_days), *outs, 0,
-                 len(x), True)
-        return dict(zip(("p_alive", "expected", "p_order", "next_days"), outs))
+                 len(x), 1)
+        # the median wait (a root per draw and history) on at most WAIT_DRAWS of the draws,
+        # evenly spaced: its mean and interval come from those
+        keep = np.unique(np.linspace(0, len(r) - 1, min(len(r), WAIT_DRAWS)).round()
+                         .astype(int))
+        days = np.empty((len(keep), len(x)))
+        _history(cls.k, r[keep], alpha[keep], a[keep], b[keep], x, t_x, T, float(t),
+                 float(order_days), np.empty((len(keep), len(x))), outs[3], outs[3], days, 0,
+                 len(x), 2)
+        return dict(zip(("p_alive", "expected", "p_order", "next_days"), outs[:3] + [days]))
 
     @classmethod
     def expected_orders(cls, p, x, t_x, T, t):
@@ -489,7 +590,7 @@ class MBGCNBDModel(ModifiedBetaGeoModel):
         x, t_x, T = (np.ascontiguousarray(np.asarray(v, dtype=float).reshape(-1))
                      for v in (x, t_x, T))
         outs = [np.empty((len(r), len(x))) for _ in range(2)] + [np.empty((1, 1))] * 2
-        _history(cls.k, r, alpha, a, b, x, t_x, T, float(t), 1.0, *outs, 0, len(x), False)
+        _history(cls.k, r, alpha, a, b, x, t_x, T, float(t), 1.0, *outs, 0, len(x), 0)
         return outs[1]
 
     @classmethod
