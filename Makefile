@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DEMO_PROFILES ?= 20000
 DEMO_SEED ?= 7
 
-.PHONY: demo test soak env bench-env bench bench-big clean cdnow batch-demo catalogs catalog
+.PHONY: demo test soak env bench-env bench bench-big clean cdnow regular batch-demo catalogs catalog
 
 env: $(BIN)/.installed catalogs
 
@@ -83,7 +83,7 @@ bench-big: env
 	$(BIN)/python benchmarks/big_bench.py --profiles 10000000
 
 clean:
-	rm -rf $(VENV) .venv-bench data/demo data/batch outputs/*/ outputs/index.html
+	rm -rf $(VENV) .venv-bench data/demo data/batch data/regular outputs/*/ outputs/index.html
 
 data/cdnow/.complete: $(BIN)/.installed
 	$(BIN)/hubnb cdnow-data --out data/cdnow
@@ -91,6 +91,14 @@ data/cdnow/.complete: $(BIN)/.installed
 
 cdnow: data/cdnow/.complete
 	$(BIN)/hubnb run params/cdnow/cdnow.yaml
+
+# a merchant whose customers reorder at regular intervals (MBG/CNBD-2 purchases)
+data/regular/.complete: $(BIN)/.installed hubnb/demo.py
+	$(BIN)/hubnb demo-data --out data/regular --profiles 20000 --seed 7 --regularity 2
+	@touch $@
+
+regular: data/regular/.complete catalogs
+	$(BIN)/hubnb run params/regular/regular.yaml
 
 # batch runs: three demo merchants (params/batch/), each from its own simulated dataset
 BATCH_MERCHANTS := north lago bergen

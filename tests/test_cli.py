@@ -119,5 +119,8 @@ def test_a_run_stuck_after_its_batch_died_is_ended_with_its_kernels(tmp_path):
             return False
     while (alive(run) or alive(kernel)) and time.monotonic() - start < 15:
         time.sleep(0.1)
-    assert not alive(run) and not alive(kernel)
+    left = [pid for pid in (run, kernel) if alive(pid)]
+    for pid in left:                # a failing run must not outlive the test either
+        os.kill(pid, signal.SIGKILL)
+    assert left == []
     assert 1.0 <= time.monotonic() - start < 6

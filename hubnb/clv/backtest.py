@@ -28,7 +28,7 @@ Calibration a reviewer can see (:func:`reliability` and :func:`holdout_tracking`
   adds purchase randomness to that parameter uncertainty: the holdout total's simulated
   variance over its mean (its dispersion, from the predictions) is carried to each week in
   proportion to the orders expected so far, and the band is the quantiles of the normal
-  mixture over draws. Above :data:`TRACK_PROFILES` scored customers the expectation is
+  mixture over draws (each normal by :data:`TRACK_NORMALS` evenly spaced quantiles). Above :data:`TRACK_PROFILES` scored customers the expectation is
   summed over a seeded random sample of that many, scaled up.
 
 Every candidate of ``clv.model: auto`` is backtested. The chosen model's backtest is
@@ -64,8 +64,8 @@ RELIABILITY_BINS = 10
 TRACK_DRAWS = 20
 #: ... summed over at most this many scored customers (a seeded sample, scaled up).
 TRACK_PROFILES = 5_000
-#: Normal draws per posterior draw of the tracking's predictive band.
-TRACK_NORMALS = 25
+#: Normal quantiles per posterior draw of the tracking's predictive band.
+TRACK_NORMALS = 50
 #: Posterior draws of the other candidates' backtest predictions.
 CANDIDATE_DRAWS = 250
 
@@ -244,7 +244,10 @@ def holdout_tracking(fit: FitResult, rfm: pd.DataFrame, hold_tx: pd.DataFrame,
                          for t in ends], axis=1)                    # draws x weeks
     tot = pred.total_draws
     dispersion = float(np.mean(tot["orders_var"]) / max(np.mean(tot["expected_orders"]), 1e-12))
-    z = np.random.default_rng(seed).standard_normal((1, TRACK_NORMALS, 1))
+    from scipy.stats import norm
+
+    # evenly spaced normal quantiles (stratified), not random ones: a steady band
+    z = norm.ppf((np.arange(TRACK_NORMALS) + 0.5) / TRACK_NORMALS).reshape(1, -1, 1)
     band = np.maximum(expected[:, None, :] + np.sqrt(dispersion * expected)[:, None, :] * z,
                       0.0).reshape(-1, len(ends))
     lo, hi = interval_bounds(credible_interval)

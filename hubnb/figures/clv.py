@@ -253,19 +253,15 @@ def _share_axis(ax, axis: str = "y") -> None:
 def reliability_chart(diagrams: dict[str, pd.DataFrame], days: int = 30) -> Figure:
     """The reliability diagram of p_order_30d, one line per model (label -> its
     :func:`hubnb.clv.backtest.reliability` frame): predicted against observed share by
-    group, the diagonal the perfectly calibrated model, each point's count beside it for
-    the first model."""
+    group, the diagonal the perfectly calibrated model (the counts are in the card's
+    table)."""
     fig, ax = new_axes(None, 6.5, 5.2)
     top = 0.0
+    markers = "osD^v"
     for i, (label, rel) in enumerate(diagrams.items()):
-        ax.plot(rel["predicted"], rel["observed"], marker="o", lw=1.5, color=PALETTE[i],
-                label=label)
+        ax.plot(rel["predicted"], rel["observed"], marker=markers[i % len(markers)], lw=1.5,
+                ms=5, color=PALETTE[i], label=label, alpha=0.9)
         top = max(top, float(rel["predicted"].max()), float(rel["observed"].max()))
-        if i == 0:
-            for _i, row in rel.iterrows():
-                ax.annotate(fmt.count(row["profiles"]), (row["predicted"], row["observed"]),
-                            textcoords="offset points", xytext=(5, -10), fontsize=7,
-                            color=NEUTRAL)
     top = min(1.0, top * 1.08 + 0.02)
     ax.plot([0, top], [0, top], color=NEUTRAL, lw=1, ls=":", label=_("perfectly calibrated"))
     ax.set_xlim(0, top)
@@ -275,7 +271,7 @@ def reliability_chart(diagrams: dict[str, pd.DataFrame], days: int = 30) -> Figu
     ax.set_ylabel(_("Share that ordered"))
     _share_axis(ax, "x")
     _share_axis(ax)
-    ax.legend(frameon=False, loc="upper left", fontsize=9)
+    ax.legend(frameon=False, loc="lower right", fontsize=9)
     return fig
 
 

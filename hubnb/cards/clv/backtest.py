@@ -106,10 +106,17 @@ def _calibration(card: Card, backtests: dict, ci: float, chosen: str, calibratio
         card.text(_("The customers are split into ten groups of equal size by their "
                     "predicted chance of an order within 30 days of the calibration end; each "
                     "point is a group's mean prediction against the share of it that did "
-                    "order (the numbers: customers per group). Points on the diagonal mean "
-                    "a calibrated model. Calibration error (the customers' mean gap between "
-                    "the two): {errors}.").format(
+                    "order. Points on the diagonal mean a calibrated model. Calibration error "
+                    "(the customers' mean gap between the two): {errors}.").format(
             errors="; ".join(f"{m} {fmt.share(e, 1)}" for m, e in errors.items())))
+        first, rel = next(iter(diagrams.items()))
+        card.table(pd.DataFrame({
+            _("Group"): rel["bin"].astype(int),
+            _("Customers"): rel["profiles"].map(fmt.count),
+            _("Predicted chance ({model})").format(model=first): rel["predicted"].map(
+                lambda v: fmt.share(v, 1)),
+            _("Share that ordered"): rel["observed"].map(lambda v: fmt.share(v, 1)),
+        }))
     tracks = {MODEL_NAMES[n]: backtests[n].tracking for n in names
               if getattr(backtests[n], "tracking", None) is not None
               and len(backtests[n].tracking)}

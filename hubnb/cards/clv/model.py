@@ -23,7 +23,8 @@ def bg_nbd_notice() -> str:
              "only drop out right after a repeat order, so every customer with a single "
              "order is held active: churn probability 0 however long they have been "
              "silent. Their churn risk and next order dates mislead win-back flows; "
-             "clv.model: auto (Pareto/NBD or MBG/NBD) lets churn rise with silence.")
+             "clv.model: auto (Pareto/NBD, MBG/NBD or MBG/CNBD-k) lets churn rise with "
+             "silence.")
 
 
 def diagnostics_warning() -> str:
