@@ -67,7 +67,7 @@ bench-env: $(BIN)/.installed catalogs
 	$(BENCH)/python -m pip install --quiet --upgrade pip
 	$(BENCH)/python -m pip install --quiet -e '.[test,bench]'
 
-bench: bench-env
+bench: bench-env data/cdnow/.complete data/demo/.complete data/regular/.complete
 	$(BIN)/python benchmarks/demo_bench.py
 	$(BENCH)/python benchmarks/hub_bench.py
 	$(BENCH)/python benchmarks/clv_bench.py
@@ -75,6 +75,7 @@ bench: bench-env
 	$(BENCH)/python benchmarks/clv_models_bench.py
 	$(BENCH)/python benchmarks/overhead_bench.py
 	$(BENCH)/python benchmarks/throughput_bench.py
+	$(BIN)/python benchmarks/regularity_bench.py --ref b3b93bc
 	$(BIN)/python benchmarks/warm_batch_bench.py
 	$(BIN)/python benchmarks/big_bench.py --ref 99ef93b
 

@@ -124,3 +124,16 @@ def test_a_run_stuck_after_its_batch_died_is_ended_with_its_kernels(tmp_path):
         os.kill(pid, signal.SIGKILL)
     assert left == []
     assert 1.0 <= time.monotonic() - start < 6
+
+
+def test_demo_data_with_regularity_writes_the_mbg_cnbd_truth(tmp_path):
+    proc = hubnb("demo-data", "--out", str(tmp_path / "d"), "--profiles", "200", "--seed", "3",
+                 "--regularity", "3")
+    assert proc.returncode == 0, proc.stderr
+    truth = json.loads((tmp_path / "d" / "truth.json").read_text())
+    assert "bg_nbd" not in truth
+    assert truth["mbg_cnbd"] == {"k": 3, "r": 3.0, "alpha": 60.0, "a": 0.6, "b": 4.0}
+    bad = hubnb("demo-data", "--out", str(tmp_path / "e"), "--profiles", "200",
+                "--regularity", "13")
+    assert bad.returncode != 0 and "--regularity" in bad.stderr
+    assert not (tmp_path / "e").exists()

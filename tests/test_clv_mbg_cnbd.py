@@ -358,3 +358,41 @@ def test_regularity_k_params():
             _clv({"model": "auto", "regularity_k": bad})
     with pytest.raises(ParamsError, match="applies to clv.model mbg_cnbd and auto"):
         _clv({"model": "pareto_nbd", "regularity_k": 2})
+
+
+def test_mbg_cnbd_by_hand_and_the_cards_of_a_regular_merchant(regular):
+    """clv.model: mbg_cnbd with clv.regularity_k: 2 fits MBG/CNBD-2 alone; under auto with a
+    backtest every candidate is backtested with its calibration, and the cards show the
+    regularity and the calibration of every candidate."""
+    import datetime as dt
+
+    from test_cards_clv import FakeReport
+
+    from hubnb.cards import clv as cards
+    from hubnb.clv import compute_clv
+    from hubnb.params import ClvParams
+
+    ds, as_of = regular["ds"], dt.date(2026, 11, 22)
+    fixed = compute_clv(ds.orders, ds.refunds, ds.profiles,
+                        ClvParams(model="mbg_cnbd", regularity_k=2, draws=100, tune=100,
+                                  orders=regular["orders"]), as_of, "America/New_York")
+    assert fixed.fit.model_name == "mbg_cnbd_k2" and fixed.selection is None
+    reg = fixed.metrics["model"]["regularity"]
+    assert (reg["k"], reg["fixed"], reg["grid"]) == (2, True, {})
+    res = compute_clv(ds.orders, ds.refunds, ds.profiles,
+                      ClvParams(draws=100, tune=100, backtest_days=60,
+                                orders=regular["orders"]), as_of, "America/New_York")
+    assert set(res.backtests) == {"pareto_nbd", "mbg_nbd", "mbg_cnbd_k2"}
+    for name, bt in res.backtests.items():
+        cal = bt.summary["calibration"]
+        assert sum(b["profiles"] for b in cal["p_order_30d"]["bins"]) == bt.summary["profiles"]
+        assert 0 <= cal["p_order_30d"]["calibration_error"] < 0.1
+        assert [w["day"] for w in cal["weekly_tracking"]][-1] == 60
+        assert bt.summary["posterior"] == ("nuts" if name == "mbg_cnbd_k2" else "laplace-is")
+    report = FakeReport(model="auto")
+    choice = cards.model_choice_card(res, report).html()
+    assert "Regular reorders" in choice and "steady intervals" in choice
+    assert "MBG/CNBD-2 (best)" in choice and "about every" in choice
+    backtest = cards.backtest_card(res, report).html()
+    assert backtest.count("<img") >= 4          # reliability, tracking, and the chosen's two
+    assert "Calibration error" in backtest and "Pareto/NBD, MBG/NBD: fitted on their quick" in backtest

@@ -19,7 +19,6 @@ import pytest
 from scipy.integrate import quad
 from scipy.special import gammaln
 
-from hubnb.clv import formulas as F
 from hubnb.clv import pareto_nbd
 from hubnb.clv import native_pareto as NP
 from hubnb.clv.histories import compress

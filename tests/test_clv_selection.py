@@ -43,7 +43,6 @@ def test_weighted_loo_equals_arviz_with_one_row_per_profile():
     import arviz_stats
     from xarray import DataTree
 
-    from hubnb.clv import formulas as F
 
     rfm = _rfm()
     fit = _fake_fit(rfm)
@@ -156,7 +155,6 @@ def test_too_few_draws_for_psis_fall_back_to_the_in_sample_score_and_say_so():
     # the in-sample score, by hand: log of the mean likelihood over the 40 draws, summed
     from scipy.special import logsumexp
 
-    from hubnb.clv import formulas as F
 
     post = fits["bg_nbd"].idata["posterior"]
     p = {k: post[k].to_numpy().reshape(-1, 1) for k in ("r", "alpha", "a", "b")}

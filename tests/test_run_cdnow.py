@@ -96,13 +96,16 @@ def test_hubnb_run_on_cdnow_with_backtest_writes_every_spec_key(tmp_path):
     assert bt["auc"]["churn"] > 0.6 and bt["auc"]["next_order_date"] > 0.6
     assert bt["coverage"]["nominal"] == 0.9
     assert abs(bt["coverage"]["orders"] - bt["coverage"]["orders_expected"]) < 0.03
-    # only the chosen model is backtested when the choice stood on the quick pass; every
-    # candidate when all were sampled and they are close
-    selection = clv["model"]["selection"]
-    if selection["method"] == "psis-loo (laplace)" or selection["clear"]:
-        assert "candidates" not in bt and bt["model"] == clv["model"]["name"]
-    else:
-        assert set(bt["candidates"]) == {"pareto_nbd", "mbg_nbd"}
+    # CDNOW has no regularity: the grid's best k is 1, so the candidates are the two
+    # Poisson-timing models, and each is backtested, the chosen one as it was fitted
+    assert clv["model"]["regularity"]["k"] == 1
+    assert set(bt["candidates"]) == set(sel) == {"pareto_nbd", "mbg_nbd"}
+    assert bt["model"] == clv["model"]["name"]
+    for name, cand in bt["candidates"].items():
+        assert cand["model"] == name
+        assert cand["posterior"] == ("nuts" if name == clv["model"]["name"] else "laplace-is")
+        assert 0 <= cand["calibration"]["p_order_30d"]["calibration_error"] < 0.05
+        assert cand["calibration"]["weekly_tracking"][-1]["day"] == 273
     # No hub data: the hub report says so rather than showing zeros as measurements.
     assert metrics["customer_hub"]["service_interactions"]["value"] is None
     assert "no data yet" in (final / "customer_hub.html").read_text()

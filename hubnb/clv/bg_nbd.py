@@ -13,6 +13,8 @@ the BG/NBD model" (2008).
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
@@ -112,22 +114,28 @@ class BetaGeoModel(PurchaseModel):
     #: The model holds every one-order customer active (churn 0).
     holds_one_order_alive = True
 
-    @staticmethod
-    def expected_purchases_alive(p, x, T, t):
-        return expected_purchases_alive(p["r"], p["alpha"], p["a"], p["b"], x, T, t)
+    @classmethod
+    def closed_forms(cls):
+        """The module of the model's closed forms (MBG/NBD's are its own module's)."""
+        return sys.modules[cls.__module__]
 
-    @staticmethod
-    def probability_alive(p, x, t_x, T):
-        return p_alive(p["r"], p["alpha"], p["a"], p["b"], x, t_x, T)
+    @classmethod
+    def expected_purchases_alive(cls, p, x, T, t):
+        return cls.closed_forms().expected_purchases_alive(p["r"], p["alpha"], p["a"], p["b"],
+                                                           x, T, t)
 
-    @staticmethod
-    def expected_purchases_new(p, t):
-        return expected_purchases_new(p["r"], p["alpha"], p["a"], p["b"], t)
+    @classmethod
+    def probability_alive(cls, p, x, t_x, T):
+        return cls.closed_forms().p_alive(p["r"], p["alpha"], p["a"], p["b"], x, t_x, T)
 
-    @staticmethod
-    def loglik_rows(p, x, t_x, T):
+    @classmethod
+    def expected_purchases_new(cls, p, t):
+        return cls.closed_forms().expected_purchases_new(p["r"], p["alpha"], p["a"], p["b"], t)
+
+    @classmethod
+    def loglik_rows(cls, p, x, t_x, T):
         """Per-customer log-likelihood (draws x rows), for PSIS-LOO."""
-        return loglik(p["r"], p["alpha"], p["a"], p["b"], x, t_x, T)
+        return cls.closed_forms().loglik(p["r"], p["alpha"], p["a"], p["b"], x, t_x, T)
 
     @staticmethod
     def p_order_alive(p, x, T, t):

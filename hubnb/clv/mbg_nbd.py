@@ -114,19 +114,3 @@ class ModifiedBetaGeoModel(BetaGeoModel):
         w = pt.log(a) - pt.log(b + x1) - (r + x1) * pt.log(alpha + d["tx1"])
         ll += pt.sum(d["w1"] * pt.logaddexp(u, w))
         return ll
-
-    @staticmethod
-    def expected_purchases_alive(p, x, T, t):
-        return expected_purchases_alive(p["r"], p["alpha"], p["a"], p["b"], x, T, t)
-
-    @staticmethod
-    def probability_alive(p, x, t_x, T):
-        return p_alive(p["r"], p["alpha"], p["a"], p["b"], x, t_x, T)
-
-    @staticmethod
-    def expected_purchases_new(p, t):
-        return expected_purchases_new(p["r"], p["alpha"], p["a"], p["b"], t)
-
-    @staticmethod
-    def loglik_rows(p, x, t_x, T):
-        return loglik(p["r"], p["alpha"], p["a"], p["b"], x, t_x, T)
