@@ -34,8 +34,9 @@ Calibration a reviewer can see (:func:`reliability` and :func:`holdout_tracking`
 Every candidate of ``clv.model: auto`` is backtested. The chosen model's backtest is
 fitted as its main fit was; the others on their importance-resampled Laplace approximation
 where it is trusted (:func:`hubnb.clv.fitcache.approximate_fit`, the same approximation
-``auto`` compared them on), with at most :data:`CANDIDATE_DRAWS` draws for their
-predictions: a second or two each instead of a full NUTS fit.
+``auto`` compared them on; :data:`CANDIDATE_LAPLACE_DRAWS` proposal draws), with at most
+:data:`CANDIDATE_DRAWS` draws for their predictions: about a second each instead of a full
+NUTS fit, their intervals from fewer draws than the chosen model's.
 """
 
 from __future__ import annotations
@@ -66,8 +67,10 @@ TRACK_DRAWS = 20
 TRACK_PROFILES = 5_000
 #: Normal quantiles per posterior draw of the tracking's predictive band.
 TRACK_NORMALS = 50
-#: Posterior draws of the other candidates' backtest predictions.
-CANDIDATE_DRAWS = 250
+#: Draws of the other candidates' Laplace approximation in the backtest...
+CANDIDATE_LAPLACE_DRAWS = 400
+#: ... and at most this many (importance-resampled) for their predictions.
+CANDIDATE_DRAWS = 100
 
 
 @dataclass(frozen=True)

@@ -213,7 +213,7 @@ def regularity(data, p: ClvParams) -> dict | None:
     ``clv.regularity_k`` fixes k. Otherwise each k of :data:`~hubnb.clv.mbg_cnbd.K_GRID`
     (1..6) gets a cheap score, the log posterior density at its mode plus the customers'
     likelihood constants (:func:`hubnb.clv.laplace.mode_score`, a BFGS run of a fraction of
-    a second, cached), and the best k wins; the search stops once the score has fallen
+    a second started from the previous k's mode, cached), and the best k wins; the search stops once the score has fallen
     twice in a row (BTYDplus's rule). Only that k's model is then approximated, compared
     by PSIS-LOO and, if it wins, sampled. Where the data show no regularity the best k is
     1, MBG/NBD itself, and ``auto`` has its two candidates as before.
@@ -225,8 +225,10 @@ def regularity(data, p: ClvParams) -> dict | None:
     if not float(data.arrays.get("has_litt", 0.0)):
         return None
     scores: dict[int, float] = {}
+    mode = None
     for k in K_GRID:
-        scores[k] = fitcache.mode_score(model_name(k), data)
+        scores[k], found = fitcache.mode_score(model_name(k), data, mode)
+        mode = found if found is not None else mode      # the next k starts from here
         s = [scores[j] for j in sorted(scores)]
         if len(s) >= 3 and s[-1] < s[-2] < s[-3]:
             break

@@ -141,17 +141,23 @@ def posterior_fit(name: str, data, p: ClvParams, progress: bool = False,
     return nuts_fit(name, data, p, progress)
 
 
-def quick_fit(name: str, data, seed: int):
-    """:func:`hubnb.clv.laplace.laplace_fit`, through the fit cache."""
-    return cached("laplace", data.arrays, lambda: laplace_fit(name, data, seed=seed),
-                  model=name, seed=seed)[0]
+def quick_fit(name: str, data, seed: int, draws: int | None = None):
+    """:func:`hubnb.clv.laplace.laplace_fit` (``draws``: its default unless given), through
+    the fit cache."""
+    from .laplace import LAPLACE_DRAWS
+
+    draws = int(draws or LAPLACE_DRAWS)
+    return cached("laplace", data.arrays, lambda: laplace_fit(name, data, draws=draws,
+                                                              seed=seed),
+                  model=name, seed=seed, draws=draws)[0]
 
 
-def mode_score(name: str, data) -> float:
-    """:func:`hubnb.clv.laplace.mode_score`, through the fit cache."""
+def mode_score(name: str, data, start=None) -> tuple:
+    """:func:`hubnb.clv.laplace.mode_score`, through the fit cache (a mode found from
+    another start is the same mode, to the optimiser's tolerance)."""
     from .laplace import mode_score as score
 
-    return cached("mode", data.arrays, lambda: score(name, data), model=name)[0]
+    return cached("mode", data.arrays, lambda: score(name, data, start), model=name)[0]
 
 
 # ------------------------------------------------- what follows a fit, for the same rerun
@@ -173,9 +179,10 @@ def approximate_fit(name: str, data, p: ClvParams, progress: bool = False) -> Fi
     """A backtest's other candidates: the importance-resampled Laplace approximation
     (:func:`~hubnb.clv.laplace.importance_posterior`) where it is trusted (Pareto k of its
     weights at most :data:`~hubnb.clv.laplace.K_GOOD`), else NUTS (:func:`nuts_fit`)."""
+    from .backtest import CANDIDATE_LAPLACE_DRAWS
     from .laplace import K_GOOD, importance_posterior
 
-    quick = quick_fit(name, data, p.seed)
+    quick = quick_fit(name, data, p.seed, draws=CANDIDATE_LAPLACE_DRAWS)
     if quick is not None and quick.pareto_k <= K_GOOD:
         fit = importance_posterior(quick, seed=p.seed)
         return replace(fit, diagnostics={**fit.diagnostics, "fit_cache_hit": False})

@@ -177,9 +177,10 @@ def laplace_fit(model_name: str, data: CompressedData, draws: int = LAPLACE_DRAW
                       round(time.perf_counter() - t0, 3), calls, data)
 
 
-def _mode(logp, mu, sigma):
+def _mode(logp, mu, sigma, start=None):
     """``(mode, log density there, evaluations)`` by BFGS with the exact gradient, started
-    where the sampler starts (the priors' support points); mode None when not finite."""
+    at ``start`` or where the sampler starts (the priors' support points); mode None when
+    not finite."""
     from scipy.optimize import minimize
 
     calls = 0
@@ -192,7 +193,7 @@ def _mode(logp, mu, sigma):
             return 1e300, np.zeros_like(theta)
         return -value, -grad
 
-    start = mu + 0.5 * sigma ** 2
+    start = mu + 0.5 * sigma ** 2 if start is None else np.asarray(start, dtype=float)
     found = minimize(negative, start, jac=True, method="BFGS",
                      options={"gtol": 1e-6, "maxiter": 2000})
     mode = found.x
@@ -201,23 +202,24 @@ def _mode(logp, mu, sigma):
     return mode, -float(found.fun), calls
 
 
-def mode_score(model_name: str, data: CompressedData) -> float:
-    """The log posterior density at its mode plus every customer's parameter-free
-    likelihood constant: what the grid over MBG/CNBD-k's k compares (BTYDplus searches k
-    by the maximised likelihood; here the priors, the same for every k, come with it).
-    -inf when no mode is found."""
+def mode_score(model_name: str, data: CompressedData, start=None) -> tuple:
+    """``(score, mode)``: the log posterior density at its mode plus every customer's
+    parameter-free likelihood constant, what the grid over MBG/CNBD-k's k compares
+    (BTYDplus searches k by the maximised likelihood; here the priors, the same for every
+    k, come with it), and the mode. BFGS starts at ``start`` when given (the previous k's
+    mode: the parameters are the same). (-inf, None) when no mode is found."""
     from .histories import history_litt, history_rows
     from .models import PURCHASE_MODELS
 
     model = PURCHASE_MODELS[model_name]
     logp, mu, sigma, _ = _native(model_name, data.arrays)
-    mode, value, _ = _mode(logp, mu, sigma)
+    mode, value, _ = _mode(logp, mu, sigma, start)
     if mode is None:
-        return float("-inf")
+        return float("-inf"), None
     x, _, _, n = history_rows(data.arrays)
     s1, _ = history_litt(data.arrays)
-    return value + float(n @ model.customer_constant(x, np.zeros_like(x))) + float(
-        (model.k - 1) * s1.sum())
+    return (value + float(n @ model.customer_constant(x, np.zeros_like(x)))
+            + float((model.k - 1) * s1.sum()), mode)
 
 
 def _log_t(mahalanobis2: np.ndarray, k: int, df: float, log_det_precision: float) -> np.ndarray:
