@@ -166,8 +166,14 @@ def run_backtest(orders: pd.DataFrame, refunds: pd.DataFrame | None, params: Clv
                    diagnostics={"r_hat_max": d["r_hat_max"], "divergences": d["divergences"],
                                 "flagged": d["flagged"], "fit_seconds": d["fit_seconds"]})
     rel = reliability(per, hold_tx, cal_end) if days >= RELIABILITY_DAYS else None
-    track = holdout_tracking(fit, rfm, hold_tx, cal_end, days, params.credible_interval, pred,
-                             params.seed)
+    tot = pred.total_draws
+    track = fitcache.backtest_part(
+        "tracking", fit, {"rfm": rfm[["frequency", "recency", "T"]], "hold": hold_tx,
+                          "dispersion": pd.DataFrame({k: tot[k] for k in ("orders_var",
+                                                                          "expected_orders")})},
+        lambda: holdout_tracking(fit, rfm, hold_tx, cal_end, days, params.credible_interval,
+                                 pred, params.seed),
+        cal_end=cal_end.isoformat(), days=days, ci=params.credible_interval, seed=params.seed)
     summary["calibration"] = {
         "p_order_30d": (None if rel is None else {
             "calibration_error": float((rel["profiles"] * (rel["observed"] - rel["predicted"])
@@ -184,8 +190,12 @@ def run_backtest(orders: pd.DataFrame, refunds: pd.DataFrame | None, params: Clv
                predicted_mean=("predicted_mean", "mean"))
           .reset_index())
     by["past_repeat_orders"] = by["past_repeat_orders"].astype(str)
-    cumulative = cumulative_transactions(fit, all_rfm, cal, hold_tx, cal_end, as_of,
-                                         params.credible_interval)
+    cumulative = fitcache.backtest_part(
+        "cumulative", fit, {"first": all_rfm[["first_date"]],
+                            "cal": cal[["profile_id", "local_date"]], "hold": hold_tx},
+        lambda: cumulative_transactions(fit, all_rfm, cal, hold_tx, cal_end, as_of,
+                                        params.credible_interval),
+        cal_end=cal_end.isoformat(), as_of=as_of.isoformat(), ci=params.credible_interval)
     return BacktestResult(summary, by, cumulative, coverage, per, fit, rel, track)
 
 

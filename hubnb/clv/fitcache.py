@@ -184,8 +184,10 @@ def approximate_fit(name: str, data, p: ClvParams, progress: bool = False) -> Fi
 
     quick = quick_fit(name, data, p.seed, draws=CANDIDATE_LAPLACE_DRAWS)
     if quick is not None and quick.pareto_k <= K_GOOD:
-        fit = importance_posterior(quick, seed=p.seed)
-        return replace(fit, diagnostics={**fit.diagnostics, "fit_cache_hit": False})
+        fit, hit = cached("approximate", data.arrays,
+                          lambda: importance_posterior(quick, seed=p.seed), model=name,
+                          seed=p.seed, draws=CANDIDATE_LAPLACE_DRAWS)
+        return replace(fit, diagnostics={**fit.diagnostics, "fit_cache_hit": hit})
     return nuts_fit(name, data, p, progress)
 
 
@@ -209,6 +211,20 @@ def predictions(fit, rfm, horizon_days: int, credible_interval: float, seed: int
                                                      seed=seed, max_draws=draws),
                   model=fit.model_name, horizon_days=horizon_days,
                   credible_interval=credible_interval, seed=seed, max_draws=draws)[0]
+
+
+def backtest_part(kind: str, fit, frames: dict, compute, **settings):
+    """``compute()`` (a backtest's tracking or cumulative frame), through the cache: the same
+    draws, the same ``frames`` (hashed row by row) and settings give the same frame. Not
+    kept past :data:`MAX_CACHED_PROFILES` rows (hashing them would cost more)."""
+    import pandas as pd
+
+    if max(len(f) for f in frames.values()) > MAX_CACHED_PROFILES:
+        return compute()
+    arrays = _fit_arrays({fit.model_name: fit})
+    for name, frame in frames.items():
+        arrays[f"frame.{name}"] = pd.util.hash_pandas_object(frame, index=True).to_numpy()
+    return cached(kind, arrays, compute, model=fit.model_name, **settings)[0]
 
 
 def model_choice(fits: dict, method: str = "psis-loo"):
