@@ -139,8 +139,7 @@ def evaluate(name, p, ds, draws: int) -> dict:
         rows[model] = {
             "mae": s["mae"], "total_error_pct": s["total_error_pct"],
             "coverage": s["coverage"]["orders"],
-            "p_order_30d_calibration_error":
-                (s["calibration"]["p_order_30d"] or {}).get("calibration_error"),
+            "p_order_30d_calibration_error": s["p_order_30d_calibration_error"],
             "churn_auc": s["auc"]["churn"], "next_order_auc": s["auc"]["next_order_date"],
             "seconds": round(time.perf_counter() - t0, 1)}
         elpd[model] = pointwise_elpd(bt.fit, cal_rfm.loc[cal_rfm.index])

@@ -32,8 +32,9 @@ INTERVAL_ATTRIBUTES = ("predicted_orders", "predicted_clv", "total_clv", "aov",
 #: ``clv.model``: auto (the best of Pareto/NBD, MBG/NBD and MBG/CNBD-k by PSIS-LOO) or one
 #: model.
 CLV_MODELS = ("auto", "pareto_nbd", "mbg_nbd", "mbg_cnbd", "bg_nbd")
-#: ``clv.regularity_k``: the largest k a params file may fix.
-MAX_REGULARITY_K = 12
+#: ``clv.regularity_k``: the largest k a params file may fix (the data contract's 1-6, the
+#: grid ``auto`` searches).
+MAX_REGULARITY_K = 6
 SEGMENT_NAMES = frozenset(
     list(CLV_ATTRIBUTES)
     + [f"{a}_{b}" for a in INTERVAL_ATTRIBUTES for b in ("mean", "lower", "upper")]
@@ -88,7 +89,7 @@ class ClvParams:
     backtest_days: int = 0
     force: bool = False
     churn_bands: tuple[float, float] = (0.3, 0.7)
-    #: MBG/CNBD-k's k (``mbg_cnbd`` and ``auto``); None: chosen by the data.
+    #: MBG/CNBD-k's k (``mbg_cnbd`` only); None: chosen by the data.
     regularity_k: int | None = None
 
 
@@ -369,9 +370,9 @@ def _clv(raw) -> ClvParams:
         if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_REGULARITY_K:
             raise ParamsError("clv.regularity_k", f"{_value(k)} must be a whole number from 1 "
                               f"to {MAX_REGULARITY_K}, or null (chosen by the data)")
-        if model not in ("auto", "mbg_cnbd"):
-            raise ParamsError("clv.regularity_k", f"applies to clv.model mbg_cnbd and auto, "
-                              f"not {model}")
+        if model != "mbg_cnbd":
+            raise ParamsError("clv.regularity_k", f"applies to clv.model mbg_cnbd only, not "
+                              f"{model} (auto chooses k itself)")
     ci = raw.get("credible_interval", 0.9)
     if not isinstance(ci, (int, float)) or isinstance(ci, bool) or not 0 < ci < 1:
         raise ParamsError("clv.credible_interval",

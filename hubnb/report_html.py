@@ -160,7 +160,10 @@ def index_row(folder: str, metrics: dict, status: dict, reports: list[str],
             mean=fmt.money(t["mean"], currency, 0), lower=fmt.money(t["lower"], currency, 0),
             upper=fmt.money(t["upper"], currency, 0)), t["mean"])
         name = (clv.get("model") or {}).get("name", "")
-        row["model"] = _cell(MODEL_NAMES.get(name, name or fmt.DASH), name)
+        k = (clv.get("model") or {}).get("regularity_k")
+        label = MODEL_NAMES[f"mbg_cnbd_k{k}"] if name == "mbg_cnbd" and k and k > 1 else \
+            MODEL_NAMES.get(name, name or fmt.DASH)
+        row["model"] = _cell(label, name)
     elif clv:
         row["clv"] = _cell(_("not eligible"), -1)
     if hub and active.get("value") is None and revenue.get("value") is None:

@@ -304,9 +304,12 @@ def test_auto_finds_the_regularity_and_says_so(regular):
     res = compute_clv(ds.orders, ds.refunds, ds.profiles,
                       ClvParams(draws=200, tune=200, orders=regular["orders"]),
                       dt.date(2026, 11, 22), "America/New_York")
-    m = res.metrics["model"]
-    assert m["name"] == "mbg_cnbd_k2"
-    assert set(m["selection"]["candidates"]) == {"pareto_nbd", "mbg_nbd", "mbg_cnbd_k2"}
+    assert res.fit.model_name == "mbg_cnbd_k2"
+    m = res.metrics["model"]      # the data contract's names: mbg_cnbd with regularity_k
+    assert (m["name"], m["regularity_k"]) == ("mbg_cnbd", 2)
+    assert set(m["selection"]["candidates"]) == {"pareto_nbd", "mbg_nbd", "mbg_cnbd"}
+    assert m["selection"]["winner"] == "mbg_cnbd"
+    assert m["selection"]["candidates"]["mbg_cnbd"]["regularity_k"] == 2
     assert m["selection"]["clear"]
     reg = m["regularity"]
     assert reg["k"] == 2 and set(reg["grid"]) >= {"1", "2", "3"}
@@ -353,11 +356,12 @@ def test_regularity_k_params():
     assert _clv({"model": "mbg_cnbd", "regularity_k": 3}).regularity_k == 3
     assert candidate_models("mbg_cnbd", 3) == ("mbg_cnbd_k3",)
     assert candidate_models("mbg_cnbd", 1) == ("mbg_nbd",)
-    for bad in (0, 13, 2.5, True, "2"):
+    for bad in (0, 7, 2.5, True, "2"):
         with pytest.raises(ParamsError, match="regularity_k"):
-            _clv({"model": "auto", "regularity_k": bad})
-    with pytest.raises(ParamsError, match="applies to clv.model mbg_cnbd and auto"):
-        _clv({"model": "pareto_nbd", "regularity_k": 2})
+            _clv({"model": "mbg_cnbd", "regularity_k": bad})
+    for other in ("auto", "pareto_nbd"):
+        with pytest.raises(ParamsError, match="applies to clv.model mbg_cnbd only"):
+            _clv({"model": other, "regularity_k": 2})
 
 
 def test_mbg_cnbd_by_hand_and_the_cards_of_a_regular_merchant(regular):
@@ -379,15 +383,17 @@ def test_mbg_cnbd_by_hand_and_the_cards_of_a_regular_merchant(regular):
     assert fixed.fit.model_name == "mbg_cnbd_k2" and fixed.selection is None
     reg = fixed.metrics["model"]["regularity"]
     assert (reg["k"], reg["fixed"], reg["grid"]) == (2, True, {})
+    assert (fixed.metrics["model"]["name"], fixed.metrics["model"]["regularity_k"]) == (
+        "mbg_cnbd", 2)
     res = compute_clv(ds.orders, ds.refunds, ds.profiles,
                       ClvParams(draws=100, tune=100, backtest_days=60,
                                 orders=regular["orders"]), as_of, "America/New_York")
     assert set(res.backtests) == {"pareto_nbd", "mbg_nbd", "mbg_cnbd_k2"}
     for name, bt in res.backtests.items():
-        cal = bt.summary["calibration"]
-        assert sum(b["profiles"] for b in cal["p_order_30d"]["bins"]) == bt.summary["profiles"]
-        assert 0 <= cal["p_order_30d"]["calibration_error"] < 0.1
-        assert [w["day"] for w in cal["weekly_tracking"]][-1] == 60
+        s = bt.summary
+        assert sum(b["profiles"] for b in s["reliability"]) == s["profiles"]
+        assert 0 <= s["p_order_30d_calibration_error"] < 0.1
+        assert [w["day"] for w in s["weekly_tracking"]][-1] == 60
         assert bt.summary["posterior"] == ("nuts" if name == "mbg_cnbd_k2" else "laplace-is")
     report = FakeReport(model="auto")
     choice = cards.model_choice_card(res, report).html()

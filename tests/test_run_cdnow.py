@@ -104,8 +104,9 @@ def test_hubnb_run_on_cdnow_with_backtest_writes_every_spec_key(tmp_path):
     for name, cand in bt["candidates"].items():
         assert cand["model"] == name
         assert cand["posterior"] == ("nuts" if name == clv["model"]["name"] else "laplace-is")
-        assert 0 <= cand["calibration"]["p_order_30d"]["calibration_error"] < 0.05
-        assert cand["calibration"]["weekly_tracking"][-1]["day"] == 273
+        assert 0 <= cand["p_order_30d_calibration_error"] < 0.05
+        assert len(cand["reliability"]) == 10
+        assert cand["weekly_tracking"][-1]["day"] == 273
     # No hub data: the hub report says so rather than showing zeros as measurements.
     assert metrics["customer_hub"]["service_interactions"]["value"] is None
     assert "no data yet" in (final / "customer_hub.html").read_text()

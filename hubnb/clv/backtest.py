@@ -174,13 +174,11 @@ def run_backtest(orders: pd.DataFrame, refunds: pd.DataFrame | None, params: Clv
         lambda: holdout_tracking(fit, rfm, hold_tx, cal_end, days, params.credible_interval,
                                  pred, params.seed),
         cal_end=cal_end.isoformat(), days=days, ci=params.credible_interval, seed=params.seed)
-    summary["calibration"] = {
-        "p_order_30d": (None if rel is None else {
-            "calibration_error": float((rel["profiles"] * (rel["observed"] - rel["predicted"])
-                                        .abs()).sum() / rel["profiles"].sum()),
-            "bins": rel.to_dict("records")}),
-        "weekly_tracking": track.assign(day=track["day"].astype(int)).to_dict("records"),
-    }
+    summary["p_order_30d_calibration_error"] = (
+        None if rel is None else float((rel["profiles"] * (rel["observed"] - rel["predicted"])
+                                        .abs()).sum() / rel["profiles"].sum()))
+    summary["reliability"] = None if rel is None else rel.to_dict("records")
+    summary["weekly_tracking"] = track.assign(day=track["day"].astype(int)).to_dict("records")
     coverage = summary["coverage"]["orders"]
     label = np.where(per["past_repeat"] >= 7, "7+", per["past_repeat"].clip(upper=7).astype(str))
     by = (per.assign(past_repeat_orders=pd.Categorical(label, categories=PAST_ORDER_BINS,

@@ -14,7 +14,7 @@ from . import fitcache
 from .backtest import BacktestResult, run_backtest
 from .eligibility import eligibility_reasons
 from .histories import compress
-from .mbg_cnbd import K_GRID, model_name
+from .mbg_cnbd import K_GRID, model_name, regularity_of
 from .models import AUTO_CANDIDATES, FitResult
 from .orders import counted_orders, historical_attributes, rfm_summary
 from .predict import PREDICTIVE, QUANTITIES, Predictions
@@ -165,9 +165,43 @@ def compute_clv(orders: pd.DataFrame, refunds: pd.DataFrame | None, profiles: pd
         backtest = backtests[fit.model_name]
         metrics["backtest"] = dict(backtest.summary)
         if len(backtests) > 1:
-            metrics["backtest"]["candidates"] = {n: b.summary for n, b in backtests.items()}
-    return ClvResult(eligible, list(reasons), frame[PROFILE_COLUMNS], json_safe(metrics),
-                     counted, fit, backtest, pred, selection, backtests)
+            metrics["backtest"]["candidates"] = {n: dict(b.summary) for n, b in backtests.items()}
+    return ClvResult(eligible, list(reasons), frame[PROFILE_COLUMNS],
+                     json_safe(public_names(metrics)), counted, fit, backtest, pred, selection,
+                     backtests)
+
+
+def public_names(metrics: dict) -> dict:
+    """metrics.json names MBG/CNBD-k as the data contract does: ``mbg_cnbd`` with
+    ``regularity_k`` beside it (in ``model``, in each selection candidate and backtest),
+    where the engine calls it ``mbg_cnbd_k<K>``; k = 1 is ``mbg_nbd`` itself."""
+    def public(name):
+        k = regularity_of(name)
+        return ("mbg_cnbd", k) if k > 1 else (name, None)
+
+    model = metrics.get("model") or {}
+    if "name" in model:
+        model["name"], k = public(model["name"])
+        if k is not None or metrics.get("model", {}).get("requested") == "mbg_cnbd":
+            model["regularity_k"] = k or regularity_of(model.get("name", ""))
+    sel = model.get("selection")
+    if sel:
+        sel["winner"] = public(sel["winner"])[0]
+        renamed = {}
+        for name, c in sel["candidates"].items():
+            new, k = public(name)
+            renamed[new] = dict(c, **({"regularity_k": k} if k else {}))
+        sel["candidates"] = renamed
+    bt = metrics.get("backtest")
+    if bt:
+        for summary in [bt, *(bt.get("candidates") or {}).values()]:
+            new, k = public(summary.get("model", ""))
+            summary["model"] = new
+            if k:
+                summary["regularity_k"] = k
+        if bt.get("candidates"):
+            bt["candidates"] = {public(n)[0]: v for n, v in bt["candidates"].items()}
+    return metrics
 
 
 def choose_and_fit(data, p: ClvParams, progress: bool = False,
@@ -210,7 +244,7 @@ def regularity(data, p: ClvParams) -> dict | None:
     """MBG/CNBD-k's k for ``auto`` and ``mbg_cnbd`` (None for the other models, or when the
     data carry no gaps between orders): ``{"k", "fixed", "grid"}``.
 
-    ``clv.regularity_k`` fixes k. Otherwise each k of :data:`~hubnb.clv.mbg_cnbd.K_GRID`
+    ``clv.regularity_k`` (``mbg_cnbd`` only) fixes k. Otherwise each k of :data:`~hubnb.clv.mbg_cnbd.K_GRID`
     (1..6) gets a cheap score, the log posterior density at its mode plus the customers'
     likelihood constants (:func:`hubnb.clv.laplace.mode_score`, a BFGS run of a fraction of
     a second started from the previous k's mode, cached), and the best k wins; the search stops once the score has fallen

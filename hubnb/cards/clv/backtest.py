@@ -100,8 +100,7 @@ def _calibration(card: Card, backtests: dict, ci: float, chosen: str, calibratio
         card.figure(clv_figures.reliability_chart(diagrams),
                     _("Backtest: predicted chance of an order within 30 days against the "
                       "share that ordered"))
-        errors = {MODEL_NAMES[n]: (((backtests[n].summary or {}).get("calibration") or {})
-                                   .get("p_order_30d") or {}).get("calibration_error")
+        errors = {MODEL_NAMES[n]: (backtests[n].summary or {}).get("p_order_30d_calibration_error")
                   for n in names}
         card.text(_("The customers are split into ten groups of equal size by their "
                     "predicted chance of an order within 30 days of the calibration end; each "
@@ -154,8 +153,7 @@ def backtest_scores_table(backtests: dict, credible_interval: float,
                 fmt.number(s.get("correlation"), 3),
             _("Mean absolute error per customer (orders)"): fmt.number(s.get("mae"), 3),
             _("Calibration error of the chance of an order within 30 days"): fmt.share(
-                ((s.get("calibration") or {}).get("p_order_30d") or {}).get(
-                    "calibration_error"), 1),
+                s.get("p_order_30d_calibration_error"), 1),
             _("Coverage of the {ci} predictive intervals: orders").format(ci=level):
                 fmt.share(cov.get("orders"), 1),
             _("Coverage the model expected for whole-number orders"):
