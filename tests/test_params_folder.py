@@ -17,7 +17,8 @@ def test_the_params_folder_holds_the_demo_merchant_and_batches_of_their_own():
     assert (ROOT / "params" / demo["data"]).resolve() == ROOT / "data" / "demo"  # make demo's
     assert "--out data/demo " in (ROOT / "Makefile").read_text()
     # each subfolder is a batch whose data a make target writes
-    for folder, target in (("batch", "data/batch/.complete"), ("cdnow", "data/cdnow/.complete")):
+    for folder, target in (("batch", "data/batch/.complete"), ("cdnow", "data/cdnow/.complete"),
+                           ("regular", "data/regular/.complete")):
         files = discover(ROOT / "params" / folder)
         assert files and f"\n{target}:" in (ROOT / "Makefile").read_text()
         for params in files:
