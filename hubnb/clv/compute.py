@@ -182,8 +182,8 @@ def public_names(metrics: dict) -> dict:
     model = metrics.get("model") or {}
     if "name" in model:
         model["name"], k = public(model["name"])
-        if k is not None or metrics.get("model", {}).get("requested") == "mbg_cnbd":
-            model["regularity_k"] = k or regularity_of(model.get("name", ""))
+        if k is not None or model.get("requested") == "mbg_cnbd":
+            model["regularity_k"] = k or 1          # mbg_cnbd with k = 1: MBG/NBD itself
     sel = model.get("selection")
     if sel:
         sel["winner"] = public(sel["winner"])[0]

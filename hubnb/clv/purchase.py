@@ -113,19 +113,24 @@ class PurchaseModel:
         """Per distinct history and draw: ``p_alive``, ``expected`` (orders in (T, T+t]),
         ``p_order`` (P(an order within ``order_days``), dropout included) and
         ``next_days``. The expectation given alive is computed once per distinct (x, T)."""
-        pair, inverse = np.unique(np.stack([x, T]), axis=1, return_inverse=True)
-        e_alive = cls.expected_purchases_alive(p, pair[0], pair[1], t)[:, inverse.ravel()]
-        p_alive = cls.probability_alive(p, x, t_x, T)
-        return {"p_alive": p_alive, "expected": e_alive * p_alive,
+        p_alive, expected = cls._alive_and_expected(p, x, t_x, T, t)
+        return {"p_alive": p_alive, "expected": expected,
                 "p_order": p_alive * cls.p_order_alive(p, x, T, order_days),
                 "next_days": cls.next_order_days(p, x, t_x, T)}
 
     @classmethod
-    def expected_orders(cls, p, x, t_x, T, t):
-        """E[orders in (T, T+t] | x, t_x, T] per draw and history (P(alive) included)."""
+    def _alive_and_expected(cls, p, x, t_x, T, t):
+        """``(P(alive), E[orders in (T, T+t]])``, the expectation given alive computed once
+        per distinct (x, T)."""
         pair, inverse = np.unique(np.stack([x, T]), axis=1, return_inverse=True)
         e_alive = cls.expected_purchases_alive(p, pair[0], pair[1], t)[:, inverse.ravel()]
-        return e_alive * cls.probability_alive(p, x, t_x, T)
+        p_alive = cls.probability_alive(p, x, t_x, T)
+        return p_alive, e_alive * p_alive
+
+    @classmethod
+    def expected_orders(cls, p, x, t_x, T, t):
+        """E[orders in (T, T+t] | x, t_x, T] per draw and history (P(alive) included)."""
+        return cls._alive_and_expected(p, x, t_x, T, t)[1]
 
     @staticmethod
     def simulate_purchases_alive(p, x, t_x, T, t, rng):
