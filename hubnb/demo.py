@@ -257,6 +257,10 @@ def _trunc_exp(rng: np.random.Generator, mean: float, upper: np.ndarray) -> np.n
     return -mean * np.log1p(-u * -np.expm1(-upper / mean))
 
 
+#: Rows per block where a per-event computation runs in blocks to bound its temporaries.
+_BLOCK = 4_000_000
+
+
 def _cum_at(t: np.ndarray, knots: np.ndarray, cum: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Value of the piecewise-linear cumulative measure at times ``t`` (seconds)."""
     d = np.clip(np.searchsorted(knots, t, side="right") - 1, 0, len(w) - 1)
@@ -354,32 +358,32 @@ def generate_demo_data(out_dir, profiles: int, seed: int,
             raise FileExistsError(
                 f"{out_dir} exists and is not an earlier demo dataset; choose another --out")
 
-    tables = _build_tables(profiles, int(seed), as_of, with_predictions, regularity)
+    state = _run_steps(profiles, int(seed), as_of, regularity)
     purchases = ({"mbg_cnbd": true_mbg_cnbd(regularity)} if regularity
                  else {"bg_nbd": dict(TRUE_BG_NBD)})
-    truth = {
-        **purchases,
-        "gamma_gamma": dict(TRUE_GAMMA_GAMMA),
-        "time_unit": "day",
-        "seed": int(seed),
-        "profiles": profiles,
-        "as_of": as_of.isoformat(),
-        "hub": {"launched_on": HUB_LAUNCHED_ON.isoformat(),
-                "paused": [{"start": s.isoformat(), "end": e.isoformat()}
-                           for s, e in HUB_PAUSED]},
-        "timezone": TIMEZONE,
-        "currency": CURRENCY,
-        "model_orders": {"source_name": list(MODEL_SOURCES), "is_subscription": False,
-                         "cancelled": False, "fully_refunded": False,
-                         "same_day_orders": "not merged by the generator",
-                         "gamma_gamma_value": "net of refunds"},
-        "rows": {name: t.num_rows for name, t in tables.items()},
-    }
-
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = aside(out_dir)   # swept by a later publish if this process is killed
     try:
-        _write_tables(tables, tmp, fmt)
+        rows = _write_tables(_table_stream(state, with_predictions), tmp, fmt)
+        del state
+        truth = {
+            **purchases,
+            "gamma_gamma": dict(TRUE_GAMMA_GAMMA),
+            "time_unit": "day",
+            "seed": int(seed),
+            "profiles": profiles,
+            "as_of": as_of.isoformat(),
+            "hub": {"launched_on": HUB_LAUNCHED_ON.isoformat(),
+                    "paused": [{"start": s.isoformat(), "end": e.isoformat()}
+                               for s, e in HUB_PAUSED]},
+            "timezone": TIMEZONE,
+            "currency": CURRENCY,
+            "model_orders": {"source_name": list(MODEL_SOURCES), "is_subscription": False,
+                             "cancelled": False, "fully_refunded": False,
+                             "same_day_orders": "not merged by the generator",
+                             "gamma_gamma_value": "net of refunds"},
+            "rows": {name: rows[name] for name in _TABLE_ORDER if name in rows},
+        }
         (tmp / "truth.json").write_text(json.dumps(truth, indent=2) + "\n")
         publish(tmp, out_dir)
     except BaseException:
@@ -388,11 +392,14 @@ def generate_demo_data(out_dir, profiles: int, seed: int,
     return truth
 
 
-def _write_tables(tables: dict, where: Path, fmt: str) -> None:
+def _write_tables(stream, where: Path, fmt: str) -> dict:
+    """Write each ``(name, table)`` of ``stream`` to ``where`` and return the row counts.
+
+    One thread writes a table while the stream builds the next (pyarrow releases the GIL
+    while encoding), so at most two tables are held at once."""
     from concurrent.futures import ThreadPoolExecutor
 
-    def write(item):
-        name, table = item
+    def write(name, table):
         if fmt == "parquet":
             # store_schema=False: dictionary columns read back as plain strings.
             pq.write_table(table, where / f"{name}.parquet", store_schema=False)
@@ -408,10 +415,17 @@ def _write_tables(tables: dict, where: Path, fmt: str) -> None:
             pacsv.write_csv(pa.table(cols, names=table.column_names),
                             where / f"{name}.csv")
 
-    # largest first; pyarrow releases the GIL while encoding
-    items = sorted(tables.items(), key=lambda kv: -kv[1].num_rows)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        list(pool.map(write, items))
+    rows, pending = {}, None
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        for name, table in stream:
+            rows[name] = table.num_rows
+            if pending is not None:
+                pending.result()
+            pending = pool.submit(write, name, table)
+            del table
+        if pending is not None:
+            pending.result()
+    return rows
 
 
 # --------------------------------------------------------------------------- steps
@@ -895,19 +909,30 @@ def _hub_events(s: _DemoState) -> None:
     engage = r_ev.gamma(0.7, 1 / 0.7, accts.size)
     scale = EVENTS_PER_PROFILE * n / max(float((engage * expo).sum()), 1e-12)
     n_ev = r_ev.poisson(engage * expo * scale)
-    ev_a = np.repeat(np.arange(accts.size), n_ev)
-    ev_u = e_lo[ev_a] + r_ev.random(ev_a.size) * expo[ev_a]
-    ev_t, ev_day = _cum_inv(ev_u, knots, c_ev, w_ev)
-    ev_owner = accts[ev_a]
+    # the largest arrays of the run (about 100M events at 10M profiles): built in place,
+    # and inverted a block at a time
+    ev_a = np.repeat(np.arange(accts.size, dtype=np.int32), n_ev)
+    ev_u = r_ev.random(ev_a.size)
+    ev_u *= expo[ev_a]
+    ev_u += e_lo[ev_a]
+    ev_t = np.empty(ev_u.size)
+    ev_day = np.empty(ev_u.size, dtype=np.int32)
+    for lo in range(0, ev_u.size, _BLOCK):
+        ev_t[lo:lo + _BLOCK], ev_day[lo:lo + _BLOCK] = _cum_inv(ev_u[lo:lo + _BLOCK],
+                                                                knots, c_ev, w_ev)
+    ev_owner = accts.astype(np.int32)[ev_a]  # profiles < 2**31
     del ev_a, ev_u  # the largest arrays of the run: free them before the next draws
     cum_early, cum_late = np.cumsum(_MIX_EARLY), np.cumsum(_MIX_LATE)
     sh = shift[ev_day]
+    del ev_day
     uu = r_ev.random(ev_t.size)
     ev_type = np.zeros(ev_t.size, dtype=np.int8)
     for k in range(len(HUB_EVENT_TYPES) - 1):
         ev_type += uu > ((1 - sh) * cum_early[k] + sh * cum_late[k])
+    del sh, uu
     s.ev_prod = np.where(ev_type == _ADD_TO_CART,
-                         r_ev.choice(N_PRODUCTS, size=ev_t.size, p=_product_popularity()), -1)
+                         r_ev.choice(N_PRODUCTS, size=ev_t.size, p=_product_popularity()),
+                         -1).astype(np.int16)
     s.ev_t, s.ev_owner, s.ev_type = ev_t, ev_owner, ev_type
 
 
@@ -957,24 +982,32 @@ def _event_log(s: _DemoState) -> None:
     and sets ``ev_raw`` (index into ``raw_labels``) and ``raw_labels``.
     """
     g = s.grid
-    ev_t = np.concatenate([s.ev_t, s.lk_t.astype(np.float64)])
-    ev_owner = np.concatenate([s.ev_owner, s.lk_owner])
-    ev_type = np.concatenate([s.ev_type, np.full(s.lk_t.size, _ADD_TO_CART, np.int8)])
-    ev_prod = np.concatenate([s.ev_prod, s.lk_prod])
-    ev_t = np.floor(ev_t)
+    # one array at a time, each drawn array dropped as soon as its merged copy exists: at
+    # 10M profiles each is about 100M events
+    ev_t = np.floor(np.concatenate([s.ev_t, s.lk_t.astype(np.float64)]))
+    s.ev_t = None
+    ev_owner = np.concatenate([s.ev_owner, s.lk_owner.astype(s.ev_owner.dtype)])
+    s.ev_owner = None
     good = np.isfinite(ev_t) & (ev_t < g.t_end) & (ev_t >= s.acct_t[ev_owner])
     d_chk = np.clip(np.searchsorted(g.knots, np.where(good, ev_t, g.t0), side="right") - 1,
                     0, g.n_days - 1)
     good &= g.live[d_chk]
-    ev_t, ev_owner, ev_type, ev_prod = ev_t[good], ev_owner[good], ev_type[good], ev_prod[good]
+    del d_chk
+    ev_t, ev_owner = ev_t[good], ev_owner[good]
     es = np.lexsort((ev_owner, ev_t))
-    ev_t, ev_owner, ev_type, ev_prod = ev_t[es], ev_owner[es], ev_type[es], ev_prod[es]
+    ev_t = ev_t[es]
+    ev_owner = ev_owner[es]
+    ev_type = np.concatenate([s.ev_type, np.full(s.lk_t.size, _ADD_TO_CART, np.int8)])[good][es]
+    s.ev_type = None
+    ev_prod = np.concatenate([s.ev_prod, s.lk_prod.astype(s.ev_prod.dtype)])[good][es]
+    s.ev_prod = None
+    del good, es
 
     raw_labels, raw_first = [], []
     for name in HUB_EVENT_TYPES:
         raw_first.append(len(raw_labels))
         raw_labels.extend(RAW_METRICS[name])
-    ev_raw = np.asarray(raw_first)[ev_type]
+    ev_raw = np.asarray(raw_first, dtype=np.int16)[ev_type]
     other = ev_type == HUB_EVENT_TYPES.index("other")
     ev_raw[other] += s.rng.ev.integers(0, len(RAW_METRICS["other"]), int(other.sum()))
     s.ev_t, s.ev_owner, s.ev_type, s.ev_prod = ev_t, ev_owner, ev_type, ev_prod
@@ -989,43 +1022,50 @@ _STEPS = (_profiles, _model_orders, _extra_orders, _hub_accounts, _signed_in, _r
 def _build_tables(n: int, seed: int, as_of: _dt.date, with_predictions: bool,
                   regularity: int = 0) -> dict:
     """Run every step of ``_STEPS`` on a fresh state and assemble the arrow tables."""
+    return _assemble_tables(_run_steps(n, seed, as_of, regularity), with_predictions)
+
+
+def _run_steps(n: int, seed: int, as_of: _dt.date, regularity: int = 0) -> "_DemoState":
     s = _DemoState.new(n, seed, as_of)
     s.regularity = regularity
     for step in _STEPS:
         step(s)
-    return _assemble_tables(s, with_predictions)
+    return s
+
+
+#: The tables in the order of ``truth.json``'s ``rows`` (and of :func:`_assemble_tables`).
+_TABLE_ORDER = ("profiles", "orders", "order_lines", "refunds", "hub_events",
+                "marketing_assets", "predictions")
 
 
 def _assemble_tables(s: _DemoState, with_predictions: bool) -> dict:
-    """Arrow tables (``TABLES`` schemas) from a state all of ``_STEPS`` have run on.
+    """Arrow tables (``TABLES`` schemas) from a state all of ``_STEPS`` have run on,
+    in ``_TABLE_ORDER`` (:func:`_table_stream` builds them one at a time)."""
+    tables = dict(_table_stream(s, with_predictions))
+    return {name: tables[name] for name in _TABLE_ORDER if name in tables}
+
+
+def _table_stream(s: _DemoState, with_predictions: bool):
+    """Yield ``(name, arrow table)`` for every table, largest first, and drop from the state
+    the arrays of each table once it is built (nothing later reads them), so a caller that
+    writes and drops each table holds one table and what is left of the state: at 10M
+    profiles the hub events alone are about 100M rows.
 
     Ids are added here: profile, order, line, refund and event ids are row
     positions plus one. Draws from ``rng.pred`` only through ``_predictions``.
     """
     sku, names = _catalogue()
-    prof_id = np.arange(1, s.n + 1, dtype=np.int64)
     n_ord, n_lines, n_events = s.o_t.size, s.l_order.size, s.ev_t.size
-    tables = {}
-    emails = pc.binary_join_element_wise(
-        "customer", pc.cast(pa.array(prof_id), pa.string()), "@example.com", "")
-    tables["profiles"] = pa.table({
-        "profile_id": pa.array(prof_id),
-        "created_at": _ts(s.created),
-        "account_created_at": _ts(s.acct_t, s.has_acct),
-        "email": emails,
+    yield "hub_events", pa.table({
+        "event_id": pa.array(np.arange(1, n_events + 1, dtype=np.int64)),
+        "profile_id": pa.array(s.ev_owner.astype(np.int64) + 1),
+        "occurred_at": _ts(s.ev_t),
+        "event_type": _dict(s.ev_type, HUB_EVENT_TYPES),
+        "raw_metric": _dict(s.ev_raw, s.raw_labels),
+        "product_id": _dict(np.maximum(s.ev_prod, 0), sku, s.ev_prod >= 0),
     })
-    tables["orders"] = pa.table({
-        "order_id": pa.array(np.arange(1, n_ord + 1, dtype=np.int64)),
-        "profile_id": pa.array(prof_id[s.o_owner]),
-        "placed_at": _ts(s.o_t),
-        "value": pa.array(_money(s.o_cents)),
-        "source_name": _dict(s.o_src, _SOURCES),
-        "integration": _dict(np.zeros(n_ord, np.int32), ["shopify"]),
-        "is_subscription": pa.array(s.o_kind == _SUBSCRIPTION),
-        "signed_in": pa.array(s.o_signed),
-        "cancelled_at": _ts(np.nan_to_num(s.o_can, nan=0.0), ~np.isnan(s.o_can)),
-    })
-    tables["order_lines"] = pa.table({
+    s.ev_t = s.ev_owner = s.ev_type = s.ev_raw = s.ev_prod = None
+    yield "order_lines", pa.table({
         "order_id": pa.array(s.l_order.astype(np.int64) + 1),
         "line_id": pa.array(np.arange(1, n_lines + 1, dtype=np.int64)),
         "product_id": _dict(s.l_prod, sku),
@@ -1034,24 +1074,37 @@ def _assemble_tables(s: _DemoState, with_predictions: bool) -> dict:
         "line_total": pa.array(_money(s.l_cents)),
         "added_from_hub": pa.array(s.l_hub),
     })
-    tables["refunds"] = pa.table({
+    s.l_order = s.l_prod = s.l_qty = s.l_cents = s.l_hub = None
+    yield "orders", pa.table({
+        "order_id": pa.array(np.arange(1, n_ord + 1, dtype=np.int64)),
+        "profile_id": pa.array(s.o_owner.astype(np.int64) + 1),
+        "placed_at": _ts(s.o_t),
+        "value": pa.array(_money(s.o_cents)),
+        "source_name": _dict(s.o_src, _SOURCES),
+        "integration": _dict(np.zeros(n_ord, np.int32), ["shopify"]),
+        "is_subscription": pa.array(s.o_kind == _SUBSCRIPTION),
+        "signed_in": pa.array(s.o_signed),
+        "cancelled_at": _ts(np.nan_to_num(s.o_can, nan=0.0), ~np.isnan(s.o_can)),
+    })
+    prof_id = np.arange(1, s.n + 1, dtype=np.int64)
+    emails = pc.binary_join_element_wise(
+        "customer", pc.cast(pa.array(prof_id), pa.string()), "@example.com", "")
+    yield "profiles", pa.table({
+        "profile_id": pa.array(prof_id),
+        "created_at": _ts(s.created),
+        "account_created_at": _ts(s.acct_t, s.has_acct),
+        "email": emails,
+    })
+    del prof_id, emails
+    yield "refunds", pa.table({
         "refund_id": pa.array(np.arange(1, s.ref_o.size + 1, dtype=np.int64)),
         "order_id": pa.array(s.ref_o.astype(np.int64) + 1),
         "refunded_at": _ts(s.ref_t),
         "amount": pa.array(_money(s.ref_c)),
     })
-    tables["hub_events"] = pa.table({
-        "event_id": pa.array(np.arange(1, n_events + 1, dtype=np.int64)),
-        "profile_id": pa.array(prof_id[s.ev_owner]),
-        "occurred_at": _ts(s.ev_t),
-        "event_type": _dict(s.ev_type, HUB_EVENT_TYPES),
-        "raw_metric": _dict(s.ev_raw, s.raw_labels),
-        "product_id": _dict(np.maximum(s.ev_prod, 0), sku, s.ev_prod >= 0),
-    })
-    tables["marketing_assets"] = _marketing_assets(s.as_of, s.grid.tz)
+    yield "marketing_assets", _marketing_assets(s.as_of, s.grid.tz)
     if with_predictions:
-        tables["predictions"] = _predictions(s)
-    return tables
+        yield "predictions", _predictions(s)
 
 
 def _marketing_assets(as_of: _dt.date, tz: ZoneInfo) -> pa.Table:
