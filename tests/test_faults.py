@@ -53,7 +53,8 @@ from klaviyo_server import DEFAULT_API_KEY, FakeKlaviyo, sample_account
 
 SOAK = int(os.environ.get("HUBNB_SOAK_KILLS") or 0)
 #: kills of `hubnb run` (Customer Hub only; CLV notebook too), of `hubnb batch`, of a pull
-RUN_KILLS = SOAK or 25        # + 3 without the exchange + 2 with the CLV notebook: 30
+RUN_KILLS = SOAK or 12        # each named point once, 3 at random moments; + 3 without the
+#                               exchange + 2 with the CLV notebook: 17
 CLV_KILLS = max(2, SOAK // 10)
 BATCH_KILLS = max(4, SOAK // 5)
 PULL_KILLS = max(8, SOAK // 2)
