@@ -35,6 +35,44 @@ def loglik(r, alpha, a, b, x, t_x, T):
     return common + np.logaddexp(term_T, term_tx)
 
 
+def distinct_loglik(r, alpha, a, b, x, t_x, T, modified: bool = False):
+    """:func:`loglik` (``modified``: MBG/NBD's, :func:`hubnb.clv.mbg_nbd.loglik`) for
+    parameters of one value per draw and rows ``x``, ``t_x``, ``T``: ``(draws, rows)``, the
+    same numbers term by term. The terms of x alone (the Gamma and Beta functions) are
+    computed once per distinct x and the logs of alpha + T and alpha + t_x once per distinct
+    day, then gathered, a block of draws at a time (the block's arrays stay in cache):
+    PSIS-LOO scores thousands of rows at a thousand draws, and the rows have a few tens of
+    distinct x and a few hundred distinct days."""
+    r, alpha, a, b = (np.asarray(v, dtype=float).reshape(-1, 1) for v in (r, alpha, a, b))
+    x, t_x, T = (np.asarray(v, dtype=float).reshape(-1) for v in (x, t_x, T))
+    n_draws = max(len(r), len(alpha), len(a), len(b))
+    r, alpha, a, b = (np.broadcast_to(v, (n_draws, 1)) for v in (r, alpha, a, b))
+    xu, ix = np.unique(x, return_inverse=True)
+    Tu, iT = np.unique(T, return_inverse=True)
+    tu, it = np.unique(t_x, return_inverse=True)
+    out = np.empty((n_draws, len(x)))
+    step = max(1, DRAW_BLOCK_CELLS // max(len(x), 1))
+    for lo in range(0, n_draws, step):
+        d = slice(lo, lo + step)
+        rd, ad, bd, al = r[d], a[d], b[d], alpha[d]
+        beta_x = betaln(ad, bd + xu + 1) if modified else betaln(ad, bd + xu)
+        common = (gammaln(rd + xu) - gammaln(rd) + rd * np.log(al) + beta_x
+                  - betaln(ad, bd))[:, ix]
+        rx = rd + x
+        term_T = -rx * np.log(al + Tu)[:, iT]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            odds = np.log(ad / (bd + xu)) if modified else np.log(ad / (bd + xu - 1))
+            term_tx = odds[:, ix] - rx * np.log(al + tu)[:, it]
+        if not modified:
+            term_tx = np.where(x > 0, term_tx, -np.inf)
+        out[d] = common + np.logaddexp(term_T, term_tx)
+    return out
+
+
+#: Cells (draws x rows) per block of :func:`distinct_loglik`.
+DRAW_BLOCK_CELLS = 200_000
+
+
 def p_alive(r, alpha, a, b, x, t_x, T):
     """P(alive | x, t_x, T), FHL05 eq. (A2) / the 2008 note."""
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
@@ -134,8 +172,10 @@ class BetaGeoModel(PurchaseModel):
 
     @classmethod
     def loglik_rows(cls, p, x, t_x, T):
-        """Per-customer log-likelihood (draws x rows), for PSIS-LOO."""
-        return cls.closed_forms().loglik(p["r"], p["alpha"], p["a"], p["b"], x, t_x, T)
+        """Per-customer log-likelihood (draws x rows), for PSIS-LOO: the closed form's
+        ``loglik``, value for value (:func:`distinct_loglik`)."""
+        return distinct_loglik(p["r"], p["alpha"], p["a"], p["b"], x, t_x, T,
+                               modified=cls.first_purchase_dropout == 1)
 
     @staticmethod
     def p_order_alive(p, x, T, t):

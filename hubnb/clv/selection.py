@@ -45,12 +45,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import logsumexp
 
 from .histories import history_litt, history_rows
 from .laplace import LaplaceFit
 from .models import PURCHASE_MODELS, FitResult
-from .psis import psis_loo
+from .psis import logsumexp, psis_loo
 from .purchase import MODEL_NAMES as LABELS
 
 #: A Pareto k above this makes the history's PSIS estimate unreliable (Vehtari et al. 2024).
