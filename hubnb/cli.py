@@ -42,6 +42,9 @@ def main(argv=None, warm=None) -> int:
     run_p.add_argument("--locale", default=None,
                        help="the reports' language: en, it, de or ko (default: the params' "
                             "locale)")
+    run_p.add_argument("--population", default=None,
+                       help="a batch's population.json: a merchant below the eligibility bar "
+                            "gets its CLV under the peers' prior (clv.pooling: auto)")
 
     batch_p = sub.add_parser("batch", help="run every merchant of a folder of params files")
     batch_p.add_argument("params_dir", help="folder of params files, one per merchant")
@@ -129,7 +132,7 @@ def main(argv=None, warm=None) -> int:
             final = run(args.params, out_root=args.out, notebooks_dir=args.notebooks,
                         kernel_name=args.kernel, log=lambda m: print(m, file=sys.stderr),
                         only=args.only, failed_dir=args.failed_dir, index=not args.no_index,
-                        locale=args.locale, warm=warm)
+                        locale=args.locale, warm=warm, population=args.population)
             print(f"reports written to {final}/ (index: {final.parent / 'index.html'})")
         elif args.command == "batch":
             from .batch import batch, summary_table

@@ -32,6 +32,9 @@ INTERVAL_ATTRIBUTES = ("predicted_orders", "predicted_clv", "total_clv", "aov",
 #: ``clv.model``: auto (the best of Pareto/NBD, MBG/NBD and MBG/CNBD-k by PSIS-LOO) or one
 #: model.
 CLV_MODELS = ("auto", "pareto_nbd", "mbg_nbd", "mbg_cnbd", "bg_nbd")
+#: clv.pooling: ``auto`` fits a merchant below the eligibility bar under a batch's
+#: population prior (hubnb.clv.population) when one is given; ``off`` never does.
+POOLING = ("auto", "off")
 #: ``clv.regularity_k``: the largest k a params file may fix (the data contract's 1-6, the
 #: grid ``auto`` searches).
 MAX_REGULARITY_K = 6
@@ -91,6 +94,8 @@ class ClvParams:
     churn_bands: tuple[float, float] = (0.3, 0.7)
     #: MBG/CNBD-k's k (``mbg_cnbd`` only); None: chosen by the data.
     regularity_k: int | None = None
+    #: ``auto`` | ``off`` (:data:`POOLING`).
+    pooling: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -123,7 +128,8 @@ TOP_KEYS = {"merchant", "display_name", "data", "timezone", "currency", "locale"
             "period", "comparison", "hub", "clv", "segments"}
 HUB_KEYS = {"launched_on", "paused", "attribution_window_days", "inactive_after_days"}
 CLV_KEYS = {"horizon_days", "history_days", "orders", "model", "credible_interval", "chains",
-            "draws", "tune", "seed", "backtest_days", "force", "churn_bands", "regularity_k"}
+            "draws", "tune", "seed", "backtest_days", "force", "churn_bands", "regularity_k",
+            "pooling"}
 ORDER_KEYS = {"sources", "exclude_pos", "exclude_subscriptions", "exclude_zero_value"}
 
 
@@ -373,6 +379,12 @@ def _clv(raw) -> ClvParams:
         if model != "mbg_cnbd":
             raise ParamsError("clv.regularity_k", f"applies to clv.model mbg_cnbd only, not "
                               f"{model} (auto chooses k itself)")
+    pooling = raw.get("pooling", "auto")
+    if pooling is False:            # YAML reads a bare `off` as false
+        pooling = "off"
+    if not isinstance(pooling, str) or pooling not in POOLING:
+        raise ParamsError("clv.pooling", f"{_value(pooling)} must be one of "
+                          + ", ".join(POOLING))
     ci = raw.get("credible_interval", 0.9)
     if not isinstance(ci, (int, float)) or isinstance(ci, bool) or not 0 < ci < 1:
         raise ParamsError("clv.credible_interval",
@@ -395,6 +407,7 @@ def _clv(raw) -> ClvParams:
         force=_bool(raw, "force", False, "clv."),
         churn_bands=(float(bands[0]), float(bands[1])),
         regularity_k=k,
+        pooling=pooling,
     )
 
 

@@ -80,13 +80,17 @@ class Provenance:
     data_dir: str
     data_fingerprint: str
     data_files: dict
+    #: The population.json a pooled run was given (its name), and its SHA-256.
+    population_file: str = ""
+    population_fingerprint: str = ""
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def provenance(params) -> Provenance:
-    """The provenance of a report made from ``params`` (a :class:`hubnb.params.Params`)."""
+def provenance(params, population=None) -> Provenance:
+    """The provenance of a report made from ``params`` (a :class:`hubnb.params.Params`) and,
+    when given, the ``population`` file (``hubnb run --population``)."""
     source = Path(params.source) if params.source else None
     raw = yaml.safe_load(source.read_text()) if source and source.is_file() else {}
     files = data_files(params.data)
@@ -98,7 +102,9 @@ def provenance(params) -> Provenance:
         params_file=source.name if source else "",
         params_fingerprint=file_digest(source) if source and source.is_file() else "",
         params=_plain(raw or {}), data_dir=_relative(params.data, source),
-        data_fingerprint=fingerprint(files), data_files=files)
+        data_fingerprint=fingerprint(files), data_files=files,
+        population_file=Path(population).name if population else "",
+        population_fingerprint=file_digest(Path(population)) if population else "")
 
 
 def _relative(path, params_file: Path | None) -> str:

@@ -59,6 +59,8 @@ class Report:
     data: Dataset
     output_dir: Path | None
     provenance: Provenance
+    #: A batch's population (hubnb.clv.population.Population) for pooling, or None.
+    population: object = None
 
     def record(self, section: str, values: dict) -> None:
         """Keep ``values`` as the ``section`` key of metrics.json (written by ``hubnb run``)."""
@@ -85,13 +87,15 @@ class Report:
 
 
 def write_snapshot(dataset: Dataset, prov: Provenance, path,
-                   tables: tuple[str, ...] | None = None) -> Path:
+                   tables: tuple[str, ...] | None = None, population=None) -> Path:
     """Write the validated dataset and its provenance for the notebooks of one run.
 
     A pickle: the exact frames (dtypes, categories, time zones) the run validated, read back
     without parsing or validating again. It lives only for the run that wrote it. With
     ``tables``, the other tables are written empty (with their dtypes; what was present and
     which columns it had are kept, as is the data-quality table of every table).
+    ``population`` (:class:`hubnb.clv.population.Population`, ``hubnb run --population``)
+    goes with it for the CLV report's pooling.
     """
     path = Path(path)
     if tables is not None:
@@ -99,13 +103,14 @@ def write_snapshot(dataset: Dataset, prov: Provenance, path,
             name: frame if name in tables else frame.iloc[:0]
             for name, frame in dataset.tables.items()})
     with open(path, "wb") as handle:
-        pickle.dump({"version": SNAPSHOT_VERSION, "dataset": dataset, "provenance": prov},
-                    handle, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump({"version": SNAPSHOT_VERSION, "dataset": dataset, "provenance": prov,
+                     "population": population}, handle, protocol=pickle.HIGHEST_PROTOCOL)
     return path
 
 
-def read_snapshot(path) -> tuple[Dataset, Provenance]:
-    """The dataset and provenance :func:`write_snapshot` wrote."""
+def read_snapshot(path, with_population: bool = False) -> tuple:
+    """The dataset and provenance :func:`write_snapshot` wrote (and, ``with_population``,
+    the population as a third item)."""
     try:
         with open(path, "rb") as handle:
             content = pickle.load(handle)
@@ -113,11 +118,13 @@ def read_snapshot(path) -> tuple[Dataset, Provenance]:
         raise HubnbError(f"cannot read the run's data snapshot {path}: {exc}") from None
     if not isinstance(content, dict) or content.get("version") != SNAPSHOT_VERSION:
         raise HubnbError(f"{path} is not a data snapshot of this hubnb version")
+    if with_population:
+        return content["dataset"], content["provenance"], content.get("population")
     return content["dataset"], content["provenance"]
 
 
 def open_report(params_path, output_dir=None, snapshot=None, locale=None,
-                markdown_locale: str = i18n.DEFAULT) -> Report:
+                markdown_locale: str = i18n.DEFAULT, population=None) -> Report:
     """Validate the params file, get the merchant's dataset and set up the output folder.
 
     ``snapshot`` is the validated dataset ``hubnb run`` wrote (:func:`write_snapshot`);
@@ -127,23 +134,30 @@ def open_report(params_path, output_dir=None, snapshot=None, locale=None,
     notebook's own headings and explanations: English as shipped, the locale in a copy that
     ``hubnb notebook`` wrote. A notebook opened by hand (no snapshot) whose report language
     differs from it prints one line saying how to get the translated notebook.
+    ``population`` (a population.json path) pools a notebook opened by hand as ``hubnb run
+    --population`` does; a run's snapshot carries its own.
     """
     params = load_params(params_path)
     if locale:
         params = replace(params, locale=i18n.check(locale, "--locale"))
     i18n.activate(params.locale)
     if snapshot:
-        data, prov = read_snapshot(snapshot)
+        data, prov, pop = read_snapshot(snapshot, with_population=True)
     else:
         hint = hand_run_hint(params.locale, markdown_locale)
         if hint:
             print(hint)
-        data, prov = load_dataset(params.data), provenance(params)
+        pop = None
+        if population:
+            from .clv.population import read_population
+
+            pop = read_population(population)
+        data, prov = load_dataset(params.data), provenance(params, population)
     out = Path(output_dir) if output_dir else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         faults.point("compute", faults.run_process())
-    return Report(params=params, data=data, output_dir=out, provenance=prov)
+    return Report(params=params, data=data, output_dir=out, provenance=prov, population=pop)
 
 
 def jsonable(value):

@@ -86,7 +86,7 @@ class RunLog:
 
 def run(params_path, out_root="outputs", notebooks_dir=None, kernel_name=None,
         log=print, only: str | None = None, failed_dir=None, index: bool = True,
-        locale: str | None = None, warm=None) -> Path:
+        locale: str | None = None, warm=None, population=None) -> Path:
     """Run every notebook of ``notebooks_dir`` for the merchant of ``params_path``.
 
     Parameters
@@ -115,6 +115,10 @@ def run(params_path, out_root="outputs", notebooks_dir=None, kernel_name=None,
         A batch worker's warm kernels, one per notebook, kept after the run (the worker
         replaces them after a failure); default a new kernel per notebook, stopped at its
         end.
+    population : str or Path, optional
+        A batch's population.json (``hubnb run --population``): with ``clv.pooling: auto``
+        a merchant below the eligibility bar gets its CLV under the population prior
+        (:mod:`hubnb.clv.population`). Its fingerprint joins the reports' fingerprint.
 
     Returns
     -------
@@ -127,9 +131,15 @@ def run(params_path, out_root="outputs", notebooks_dir=None, kernel_name=None,
     params = load_params(params_path)
     language = i18n.check(locale, "--locale") if locale else params.locale
     log = run_log = RunLog(log)   # what the run prints, kept as the published run.log too
+    pop = None
+    if population is not None:
+        from .clv.population import read_population
+
+        population = Path(population).resolve()
+        pop = read_population(population)     # a bad file fails here, before anything runs
     log(f"reading and validating {params.data} ...")
     dataset = load_dataset(params.data)  # the whole contract is checked before anything is written
-    prov = provenance(params)
+    prov = provenance(params, population)
     notebooks_dir = Path(notebooks_dir) if notebooks_dir else NOTEBOOKS_DIR
     notebooks = sorted(nb for nb in notebooks_dir.glob("*.ipynb") if only in (None, nb.stem))
     if not notebooks:
@@ -145,7 +155,7 @@ def run(params_path, out_root="outputs", notebooks_dir=None, kernel_name=None,
         previous = _keep_other_reports(final, staging, [nb.stem for nb in notebooks]) \
             if only else {}
         snapshots = {nb.stem: write_snapshot(dataset, prov, scratch / f"{nb.stem}.pickle",
-                                             REPORT_TABLES.get(nb.stem))
+                                             REPORT_TABLES.get(nb.stem), pop)
                      for nb in notebooks}
         at_once = len(notebooks) if _table_bytes(dataset) <= SIDE_BY_SIDE_BYTES else 1
         if at_once == 1 and len(notebooks) > 1:
@@ -217,8 +227,11 @@ def fingerprint(prov) -> dict:
     """What a report was made from: hubnb's version, the params file and the data files
     (their SHA-256 fingerprints, :mod:`hubnb.provenance`). Two runs with equal
     fingerprints made their reports from the same inputs with the same code."""
-    return {"hubnb_version": prov.hubnb_version, "params_fingerprint": prov.params_fingerprint,
+    made = {"hubnb_version": prov.hubnb_version, "params_fingerprint": prov.params_fingerprint,
             "data_fingerprint": prov.data_fingerprint}
+    if getattr(prov, "population_fingerprint", ""):    # a pooled run: its population too
+        made["population_fingerprint"] = prov.population_fingerprint
+    return made
 
 
 def read_fingerprints(folder: Path) -> dict:

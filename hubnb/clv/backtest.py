@@ -115,11 +115,14 @@ class BacktestResult:
 
 def run_backtest(orders: pd.DataFrame, refunds: pd.DataFrame | None, params: ClvParams,
                  as_of: dt.date, timezone: str, progress: bool = False,
-                 model: str | None = None, approximate: bool = False) -> BacktestResult:
+                 model: str | None = None, approximate: bool = False,
+                 priors: dict | None = None) -> BacktestResult:
     """Fit ``model`` (a purchase model's name; default ``params.model``, which must then
     name one model) on the calibration period and score the ``params.backtest_days``
     holdout. ``approximate``: another candidate of ``auto``, fitted by
-    :func:`~hubnb.clv.fitcache.approximate_fit` (see the module's docstring)."""
+    :func:`~hubnb.clv.fitcache.approximate_fit` (see the module's docstring). ``priors``:
+    a pooled merchant's population priors by model (:mod:`hubnb.clv.population`), which
+    the calibration fit uses as the main fit does."""
     days = params.backtest_days
     model = model or params.model
     cal_end = as_of - dt.timedelta(days=days)
@@ -128,6 +131,10 @@ def run_backtest(orders: pd.DataFrame, refunds: pd.DataFrame | None, params: Clv
         raise ValueError(f"no counted orders up to the calibration end {cal_end}")
     all_rfm = rfm_summary(cal, cal_end)
     data = compress(all_rfm)
+    if priors:
+        from .population import with_prior
+
+        data = with_prior(data, priors)
     fit = (fitcache.approximate_fit(model, data, params, progress) if approximate
            else fitcache.posterior_fit(model, data, params, progress))
     rfm = scored_profiles(all_rfm, data.purchase_rows, params.seed)

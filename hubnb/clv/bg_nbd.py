@@ -187,7 +187,7 @@ class BetaGeoModel(PurchaseModel):
         from . import native
 
         native.warm_up()
-        return (native.make_logp(arrays, cls.name), native.PRIOR_MU, native.PRIOR_SIGMA,
+        return (native.make_logp(arrays, cls.name), *native.prior_of(arrays, cls.name),
                 native.expand)
 
     @classmethod

@@ -17,6 +17,7 @@ from .histories import compress
 from .mbg_cnbd import K_GRID, model_name, regularity_of
 from .models import AUTO_CANDIDATES, FitResult
 from .orders import counted_orders, historical_attributes, rfm_summary
+from .population import pooled_share, pooling_plan, with_prior
 from .predict import PREDICTIVE, QUANTITIES, Predictions
 from .selection import ModelChoice, with_approximate_posterior
 
@@ -72,7 +73,7 @@ class ClvResult:
 
 def compute_clv(orders: pd.DataFrame, refunds: pd.DataFrame | None, profiles: pd.DataFrame | None,
                 clv_params: ClvParams, as_of: dt.date, timezone: str,
-                progress: bool = False) -> ClvResult:
+                progress: bool = False, population=None) -> ClvResult:
     """Historical attributes, eligibility, the Bayesian fit, predictions and backtest.
 
     Parameters
@@ -87,11 +88,15 @@ def compute_clv(orders: pd.DataFrame, refunds: pd.DataFrame | None, profiles: pd
         The merchant's IANA time zone.
     progress : bool
         Show the sampler's progress bar.
+    population : hubnb.clv.population.Population, optional
+        A batch's population (population.json). With ``clv.pooling: auto`` a merchant below
+        the eligibility bar, down to the floor (:func:`hubnb.clv.population.pooling_plan`),
+        is fitted under its prior; an eligible merchant is not touched by it.
 
     Returns
     -------
     ClvResult
-        Not eligible (and ``clv.force`` off): historical attributes only, no fit.
+        Not eligible (``clv.force`` off, and not pooled): historical attributes only, no fit.
     """
     p = clv_params
     counted = counted_orders(orders, refunds, p.orders, as_of, timezone, p.history_days)
@@ -99,19 +104,25 @@ def compute_clv(orders: pd.DataFrame, refunds: pd.DataFrame | None, profiles: pd
     frame = _base_frame(hist, profiles)
     reasons = eligibility_reasons(counted, as_of)
     eligible = not reasons
+    priors, pooling = pooling_plan(eligible, counted, p, population)
     metrics = {"eligible": eligible, "customers": int(len(hist)), "time_unit": "day",
                "horizon_days": p.horizon_days}
     if reasons:
         metrics["reasons"] = list(reasons)
-    if (not eligible and not p.force) or counted.empty:
+    metrics["pooling"] = pooling
+    if (not eligible and not p.force and not priors) or counted.empty:
         return ClvResult(eligible, list(reasons), _without_predictions(frame)[PROFILE_COLUMNS],
-                         metrics, counted)
+                         json_safe(metrics), counted)
 
     rfm = rfm_summary(counted, as_of)
     data = compress(rfm)
-    reg = regularity(data, p)
-    candidates = candidate_models(p.model, reg["k"] if reg else 1)
-    if p.model == "auto":
+    if priors:      # pooled: the population's models, under its prior (no k grid)
+        data = with_prior(data, priors)
+        reg, candidates = None, tuple(priors)
+    else:
+        reg = regularity(data, p)
+        candidates = candidate_models(p.model, reg["k"] if reg else 1)
+    if p.model == "auto" and len(candidates) > 1:
         fits, selection, quick = choose_and_fit(data, p, progress, candidates)
     else:
         fits = {candidates[0]: fitcache.posterior_fit(candidates[0], data, p, progress)}
@@ -120,8 +131,10 @@ def compute_clv(orders: pd.DataFrame, refunds: pd.DataFrame | None, profiles: pd
     pred = fitcache.predictions(fit, rfm, p.horizon_days, p.credible_interval, p.seed)
     frame = _with_predictions(frame, pred, as_of)
     d = fit.diagnostics
+    if priors:
+        pooling.update(model=fit.model_name, **pooled_share(fit, data, priors[fit.model_name]))
     metrics.update({
-        "forced": not eligible,
+        "forced": not eligible and not priors,
         "model": {
             "name": fit.model_name,
             "params": {name: {"mean": float(fit.params_summary.loc[name, "mean"]),
@@ -160,7 +173,8 @@ def compute_clv(orders: pd.DataFrame, refunds: pd.DataFrame | None, profiles: pd
         # Every candidate is backtested: the chosen model as it was fitted, the others on
         # their Laplace approximation where it is trusted, else NUTS (hubnb.clv.backtest)
         backtests = {name: run_backtest(orders, refunds, p, as_of, timezone, progress=progress,
-                                        model=name, approximate=name != fit.model_name)
+                                        model=name, approximate=name != fit.model_name,
+                                        priors=priors)
                      for name in candidates}
         backtest = backtests[fit.model_name]
         metrics["backtest"] = dict(backtest.summary)

@@ -45,7 +45,8 @@ def run_clv(report, progress: bool = False):
 
     p = report.params
     return compute_clv(report.data.orders, report.data.refunds, report.data.profiles,
-                       p.clv, p.as_of, p.timezone, progress=progress)
+                       p.clv, p.as_of, p.timezone, progress=progress,
+                       population=getattr(report, "population", None))
 
 
 def clv_profiles_frame(result) -> pd.DataFrame:

@@ -114,6 +114,23 @@ PRIOR_MU = np.array([np.log(0.5), np.log(100.0), 0.0, np.log(2.0), np.log(2.0), 
 PRIOR_SIGMA = np.array([1.5, 2.0, 1.5, 1.5, 1.5, 1.5, 2.0])
 
 
+def prior_keys(model: str) -> tuple[str, str]:
+    """The names under which a compressed data set's arrays carry another prior of
+    ``model``'s seven coordinates than the default (a batch's population prior,
+    :func:`hubnb.clv.population.with_prior`)."""
+    return f"prior_mu.{model}", f"prior_sigma.{model}"
+
+
+def prior_of(arrays: dict, model: str, mu=PRIOR_MU, sigma=PRIOR_SIGMA):
+    """``(mu, sigma)`` of the Normal prior of ``model``'s seven unconstrained coordinates:
+    the arrays' own (:func:`prior_keys`) when they carry one, else ``mu`` and ``sigma``."""
+    k_mu, k_sigma = prior_keys(model)
+    if k_mu not in arrays:
+        return mu, sigma
+    return (np.ascontiguousarray(arrays[k_mu], dtype=np.float64),
+            np.ascontiguousarray(arrays[k_sigma], dtype=np.float64))
+
+
 @njit(cache=True, nogil=True)
 def digamma(x):
     """psi(x) for x > 0: recurrence up to x >= 6, then the asymptotic series (error < 1e-13)."""
@@ -360,7 +377,7 @@ def make_logp(arrays: dict, model: str = "bg_nbd"):
     """``logp(theta) -> (log density, gradient)`` on a compressed data set's arrays, for
     ``model`` ``bg_nbd`` or ``mbg_nbd`` (+ Gamma-Gamma)."""
     args = _data_args(arrays) + (MODELS[model],)
-    mu, sigma = PRIOR_MU, PRIOR_SIGMA
+    mu, sigma = prior_of(arrays, model)
 
     def logp(theta, **_shared):
         grad = np.empty(7)
@@ -452,7 +469,7 @@ def compile_model(arrays: dict, model: str = "bg_nbd"):
     """A nutpie model of the joint BG/NBD (or MBG/NBD) + Gamma-Gamma posterior on ``arrays``,
     with :func:`warm_up`'s info."""
     info = warm_up()
-    return nutpie_model(make_logp(arrays, model), STORED, PRIOR_MU, PRIOR_SIGMA), info
+    return nutpie_model(make_logp(arrays, model), STORED, *prior_of(arrays, model)), info
 
 
 # ----------------------------------------------------------------------------- predictions

@@ -81,6 +81,7 @@ from .native import (
     gamma_gamma_logp_grad,
     log_prior_grad,
     nutpie_model,
+    prior_of,
     warm_up_functions,
 )
 from .native import expand as native_expand
@@ -501,10 +502,11 @@ def make_logp(arrays: dict):
     """``logp(theta) -> (log density, gradient)`` on a compressed data set's arrays
     (:func:`hubnb.clv.histories.compress`)."""
     args = _data_args(arrays)
+    mu, sigma = prior(arrays)
 
     def logp(theta, **_shared):
         grad = np.empty(7)
-        val = logp_grad(np.asarray(theta, dtype=np.float64), grad, PRIOR_MU, PRIOR_SIGMA, *args)
+        val = logp_grad(np.asarray(theta, dtype=np.float64), grad, mu, sigma, *args)
         return val, grad
 
     return logp
@@ -639,4 +641,10 @@ def compile_model(arrays: dict):
     """``(nutpie model, info)``: the joint Pareto/NBD + Gamma-Gamma posterior on ``arrays``
     (:func:`hubnb.clv.histories.compress`), ``info`` as :func:`warm_up`'s."""
     info = warm_up()
-    return nutpie_model(make_logp(arrays), STORED, PRIOR_MU, PRIOR_SIGMA), info
+    return nutpie_model(make_logp(arrays), STORED, *prior(arrays)), info
+
+
+def prior(arrays: dict):
+    """``(mu, sigma)``: the prior the arrays carry for Pareto/NBD (a batch's population,
+    :func:`hubnb.clv.native.prior_of`), else the default."""
+    return prior_of(arrays, "pareto_nbd", PRIOR_MU, PRIOR_SIGMA)

@@ -298,7 +298,7 @@ class ParetoNBDModel(PurchaseModel):
         from . import native_pareto as npar
 
         npar.warm_up()
-        return npar.make_logp(arrays), npar.PRIOR_MU, npar.PRIOR_SIGMA, npar.expand
+        return npar.make_logp(arrays), *npar.prior(arrays), npar.expand
 
     @classmethod
     def compile_native(cls, arrays: dict):
