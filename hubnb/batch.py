@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from . import faults, i18n
+from . import __version__, faults, i18n
 from .errors import HubnbError
 from .folders import aside, publish, sweep, write_atomic
 from .params import load_params
@@ -39,7 +39,7 @@ from .run import REPORTS, fingerprint, read_fingerprints, read_json, write_index
 
 #: Written into each merchant's folder after every batch attempt (read by the index page).
 STATUS_FILE = "status.json"
-STATUSES = ("ok", "not eligible", "skipped", "failed")
+STATUSES = ("ok", "pooled", "not eligible", "skipped", "failed")
 #: Seconds a stopped merchant's run gets to clean up (kernels, staging) before SIGKILL.
 GRACE_SECONDS = 15
 #: Set for each merchant's ``hubnb run`` to the batch's pid: the run asks the kernel for a
@@ -75,10 +75,11 @@ def discover(params_dir) -> list[Path]:
     return files
 
 
-def unchanged(params, out_root: Path, only: str | None) -> bool:
-    """Whether the merchant's last good reports were made from these very inputs."""
+def unchanged(params, out_root: Path, only: str | None, population=None) -> bool:
+    """Whether the merchant's last good reports were made from these very inputs (the
+    population.json it is given included)."""
     stored = read_fingerprints(out_root / params.merchant)
-    current = fingerprint(provenance(params))
+    current = fingerprint(provenance(params, population))
     return all(stored.get(report) == current for report in ([only] if only else REPORTS))
 
 
@@ -87,14 +88,16 @@ def unchanged(params, out_root: Path, only: str | None) -> bool:
 def run_merchant(params_path, out_root, only: str | None = None, force: bool = False,
                  timeout: float | None = None, threads: int | None = None,
                  stop: threading.Event | None = None, notebooks_dir=None,
-                 locale: str | None = None, worker: WarmWorker | None = None
-                 ) -> MerchantOutcome:
+                 locale: str | None = None, worker: WarmWorker | None = None,
+                 population=None) -> MerchantOutcome:
     """Run one merchant in its own ``hubnb run`` process, or in ``worker`` (a warm batch
     worker, :mod:`hubnb.worker`), and record how it went.
 
     Never raises for the merchant's own failures: they come back as ``status="failed"``
     with a one-line ``error``. ``timeout`` (seconds) stops a hanging merchant; ``threads``
     caps the cores its model fitting uses; ``stop`` (set on Ctrl-C) stops it early.
+    ``population`` (the batch's population.json, for a merchant below the eligibility bar)
+    goes to its run as ``--population``.
     """
     start = time.perf_counter()
     params_path, out_root = Path(params_path).resolve(), Path(out_root).resolve()
@@ -106,7 +109,7 @@ def run_merchant(params_path, out_root, only: str | None = None, force: bool = F
     merchant, final = params.merchant, out_root / params.merchant
     sweep(final)     # a killed run's leftovers; old reports a killed publish moved aside
     try:
-        if not force and unchanged(params, out_root, only):
+        if not force and unchanged(params, out_root, only, population):
             outcome = MerchantOutcome(str(params_path), merchant, "skipped",
                                       time.perf_counter() - start, str(final))
             _write_status(final, outcome, keep_previous=True)
@@ -124,6 +127,8 @@ def run_merchant(params_path, out_root, only: str | None = None, force: bool = F
         argv += ["--notebooks", str(Path(notebooks_dir).resolve())]
     if locale:
         argv += ["--locale", locale]
+    if population:
+        argv += ["--population", str(population)]
     try:
         if worker is not None:
             code, peak, why = worker.run(argv, log_file, timeout, stop)
@@ -136,7 +141,7 @@ def run_merchant(params_path, out_root, only: str | None = None, force: bool = F
             metrics = read_json(final / "metrics.json")
             clv = metrics.get("clv") or {}
             if (only in (None, "clv")) and clv and not clv.get("eligible", True):
-                status = "not eligible"
+                status = "pooled" if (clv.get("pooling") or {}).get("used") else "not eligible"
             # hubnb run published its own run.log with the reports (progress and the
             # notebooks' stderr): nothing to copy into the published folder afterwards
             faults.point("batch-logged")
@@ -415,14 +420,82 @@ def batch(params_dir, out_root="outputs", workers: int | None = None, only: str 
     cores = os.cpu_count() or 1
     workers = max(1, int(workers or cores))
     threads = max(1, cores // workers)
+    pooled = {} if only == "customer_hub" else population_step(
+        files, out_root, scheduler, workers, progress)
     if scheduler:
         outcomes = _on_dask(files, out_root, only, force, timeout, scheduler, progress,
-                            notebooks_dir, locale)
+                            notebooks_dir, locale, pooled)
     else:
         outcomes = _locally(files, out_root, only, force, timeout, workers, threads, progress,
-                            notebooks_dir, locale, warm)
+                            notebooks_dir, locale, warm, pooled)
     write_index(out_root, locale or i18n.DEFAULT)
     return outcomes
+
+
+def population_step(files, out_root: Path, scheduler=None, workers: int = 1,
+                    progress: bool = True) -> dict:
+    """Learn the batch's population (:mod:`hubnb.clv.population`) and return ``{params
+    file: population.json}`` for the merchants below the eligibility bar, who run with it.
+
+    Every merchant's params and data fingerprints are compared with those the last
+    ``<out>/population.json`` was learned from: unchanged, it is reused as it is (no data
+    read, no fit). Otherwise each merchant's evidence (eligibility and, when eligible, its
+    Laplace summaries) is gathered, on the Dask cluster with ``scheduler``, and the
+    population is learned from the eligible ones and written. With fewer than
+    :data:`~hubnb.clv.population.MIN_MERCHANTS` eligible merchants there is no population
+    (an older file is removed): the small merchants say "not eligible", as without pooling.
+    """
+    from .clv import population as P
+    from .errors import HubnbError as _Error
+
+    path = out_root / P.POPULATION_FILE
+    inputs = P.inputs_of([_fingerprints(f) for f in files])
+    try:
+        old = P.read_population(path) if path.is_file() else None
+    except _Error:
+        old = None
+    if old is not None and old.hubnb_version == __version__ and \
+            [i[:3] for i in old.inputs] == [i[:3] for i in inputs]:
+        small = {i[0] for i in old.inputs if i[3] is False}
+        return {f: path for f in files if _merchant_of(f) in small}
+    if progress:
+        print(f"learning the population of {len(files)} merchants ...", file=sys.stderr)
+    if scheduler:
+        from distributed import Client
+
+        with Client(scheduler) as client:
+            evidence = client.gather(client.map(P.merchant_evidence, [str(f) for f in files],
+                                                pure=False))
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            evidence = list(pool.map(P.merchant_evidence, files))
+    population = P.learn_population(evidence)
+    if population is None:
+        path.unlink(missing_ok=True)
+        return {}
+    population.write(path)
+    small = {e["params"] for e in evidence if e.get("eligible") is False}
+    return {f: path for f in files if str(Path(f).resolve()) in small}
+
+
+def _fingerprints(params_path) -> dict:
+    """A merchant's name and its params and data fingerprints (no data read but the files'
+    bytes); an unreadable params file is named by its path."""
+    try:
+        params = load_params(params_path)
+        prov = provenance(params)
+    except HubnbError:
+        return {"params": str(params_path)}
+    return {"merchant": params.merchant, "params": str(params_path),
+            "params_fingerprint": prov.params_fingerprint,
+            "data_fingerprint": prov.data_fingerprint}
+
+
+def _merchant_of(params_path) -> str:
+    try:
+        return load_params(params_path).merchant
+    except HubnbError:
+        return str(params_path)
 
 
 def _progress(total: int, enabled: bool):
@@ -433,7 +506,7 @@ def _progress(total: int, enabled: bool):
 
 
 def _locally(files, out_root, only, force, timeout, workers, threads, progress, notebooks_dir,
-             locale, warm=False):
+             locale, warm=False, pooled=None):
     stop = threading.Event()
     results: dict[Path, MerchantOutcome] = {}
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hubnb-merchant")
@@ -451,7 +524,7 @@ def _locally(files, out_root, only, force, timeout, workers, threads, progress, 
                 with lock:
                     started.append(worker)
         return run_merchant(params_path, out_root, only, force, timeout, threads, stop,
-                            notebooks_dir, locale, worker)
+                            notebooks_dir, locale, worker, (pooled or {}).get(params_path))
 
     futures = {pool.submit(one, f): f for f in files}
     try:
@@ -477,7 +550,8 @@ def _locally(files, out_root, only, force, timeout, workers, threads, progress, 
     return [results[f] for f in files]
 
 
-def _on_dask(files, out_root, only, force, timeout, scheduler, progress, notebooks_dir, locale):
+def _on_dask(files, out_root, only, force, timeout, scheduler, progress, notebooks_dir, locale,
+             pooled=None):
     try:
         from distributed import Client, as_completed as dask_completed
     except ImportError:
@@ -489,6 +563,7 @@ def _on_dask(files, out_root, only, force, timeout, scheduler, progress, noteboo
         threads = 1
         futures = [client.submit(run_merchant, str(f), str(out_root), only, force, timeout,
                                  threads, None, notebooks_dir and str(notebooks_dir), locale,
+                                 None, (pooled or {}).get(f) and str(pooled[f]),
                                  key=f"hubnb-{f.stem}-{time.time_ns()}", pure=False)
                    for f in files]
         order = {future.key: f for future, f in zip(futures, files)}

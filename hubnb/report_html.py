@@ -107,7 +107,7 @@ def status_labels() -> dict[str, str]:
     """The index's run statuses (data values: ``data-status``, CSS classes, the filter's
     option values) as a reviewer reads them, in the active language."""
     return {"ok": _("ok"), "failed": _("failed"), "skipped": _("skipped"),
-            "not eligible": _("not eligible")}
+            "not eligible": _("not eligible"), "pooled": _("pooled")}
 
 
 def _cell(text: str, sort=None, change: dict | None = None) -> dict:
@@ -131,8 +131,9 @@ def index_row(folder: str, metrics: dict, status: dict, reports: list[str],
     state = status.get("status") or ("ok" if metrics else "failed")
     if state == "skipped" and status.get("status_before_skip"):
         state = status["status_before_skip"]
-    if state == "ok" and clv and not clv.get("eligible", True):
-        state = "not eligible"
+    pooling = clv.get("pooling") or {}
+    if state in ("ok", "pooled") and clv and not clv.get("eligible", True):
+        state = "pooled" if pooling.get("used") else "not eligible"
     stale = state == "failed" and bool(metrics)
     active, revenue = hub.get("active_accounts") or {}, hub.get("revenue_generated") or {}
     row = {
@@ -154,7 +155,7 @@ def index_row(folder: str, metrics: dict, status: dict, reports: list[str],
                     for name in reports],
         "failure_log": f"{folder}/{failure_log}" if failure_log else "",
     }
-    if clv.get("eligible") and "totals" in clv:
+    if (clv.get("eligible") or pooling.get("used")) and "totals" in clv:
         t = clv["totals"]["predicted_clv"]
         row["clv"] = _cell(_("{mean} ({lower} to {upper})").format(
             mean=fmt.money(t["mean"], currency, 0), lower=fmt.money(t["lower"], currency, 0),
@@ -164,6 +165,9 @@ def index_row(folder: str, metrics: dict, status: dict, reports: list[str],
         label = MODEL_NAMES[f"mbg_cnbd_k{k}"] if name == "mbg_cnbd" and k and k > 1 else \
             MODEL_NAMES.get(name, name or fmt.DASH)
         row["model"] = _cell(label, name)
+        if pooling.get("used"):
+            row["pooled"] = _("pooled with {n} peers; the peers decided {share} of it").format(
+                n=fmt.count(pooling.get("peers")), share=fmt.share(pooling.get("prior_share"), 0))
     elif clv:
         row["clv"] = _cell(_("not eligible"), -1)
     if hub and active.get("value") is None and revenue.get("value") is None:

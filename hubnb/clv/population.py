@@ -410,9 +410,11 @@ def learn_population(evidence: list[dict], seed: int = 1) -> "Population | None"
 
 def inputs_of(evidence: list[dict]) -> list:
     """What a population was learned from, to tell whether it can be reused: every
-    merchant's params and data fingerprints (eligible or not)."""
-    return sorted([e.get("merchant", e["params"]), e.get("params_fingerprint", ""),
-                   e.get("data_fingerprint", "")] for e in evidence)
+    merchant of the batch (eligible or not) as ``[merchant, params fingerprint, data
+    fingerprint, eligible]`` (eligible None when not known), sorted."""
+    rows = [[str(e.get("merchant", e["params"])), e.get("params_fingerprint", ""),
+             e.get("data_fingerprint", ""), e.get("eligible")] for e in evidence]
+    return sorted(rows, key=lambda r: r[:3])
 
 
 # ------------------------------------------------------------------ population.json

@@ -176,7 +176,7 @@ def platform_card(result, report) -> Card:
                                 table_present=data.present.get("predictions", False))
     if cmp.reason:
         return card.text(_("Nothing to compare: {reason}.").format(reason=translated(cmp.reason)))
-    if not result.eligible:
+    if result.fit is None:
         card.notice(_("Not eligible: only the historical attributes can be compared."),
                     "warning")
     card.text(_("{n} profiles are in both. The platform's horizon may differ from hubnb's "

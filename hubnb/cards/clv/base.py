@@ -45,7 +45,7 @@ def churn_band_label(band: pd.Series) -> str:
 
 def _needs_model(result, card: Card, what: str) -> bool:
     """``what`` names the missing card, already translated."""
-    if result.eligible and has_predictions(result.profiles):
+    if result.fit is not None and has_predictions(result.profiles):
         return False
     card.text(_("No {what}: the merchant is not eligible for predictive CLV, so the model "
                 "was not fitted (see “Not eligible” below).").format(what=what))

@@ -101,7 +101,7 @@ def example_profiles_card(result, report) -> Card:
     p = report.params
     examples = example_profiles(result.profiles, p.as_of, p.timezone)
     card = Card()
-    if not result.eligible:
+    if result.fit is None:
         card.notice(_("Not eligible: only the historical attributes are shown; the examples "
                       "are picked by historical CLV instead of predicted CLV."), "warning")
     orders = result.orders
@@ -129,7 +129,7 @@ def example_profiles_card(result, report) -> Card:
                                            p.clv.credible_interval, p.clv.horizon_days,
                                            title=title)
         card.figure(fig, title)
-    if result.eligible:
+    if result.fit is not None:
         card.text(_("Two ranges stand beside each prediction. The {ci} credible interval says "
                     "how sure the model is of this customer's average; the {ci} predictive "
                     "interval is where the customer's actual orders and spend over the window "

@@ -105,7 +105,7 @@ def model_card(result, report) -> Card:
         (_("Historical data"), history),
         (_("Predictions for"), _("{start} to {end} ({days} days)").format(
             start=fmt.day(start), end=fmt.day(end), days=fmt.count(clv.horizon_days))
-         if result.eligible else _("no predictions (not eligible)")),
+         if result.fit is not None else _("no predictions (not eligible)")),
         (_("Last updated"), _("data as of {day} ({timezone})").format(day=fmt.day(p.as_of),
                                                                        timezone=p.timezone)),
         (_("Profiles used"), ngettext("{n} profile with a counted order",
@@ -123,7 +123,9 @@ def model_card(result, report) -> Card:
                                  "and code were fitted before, so nothing was refitted")
                      if (result.fit.diagnostics or {}).get("fit_cache_hit")
                      else _("sampled for this report")))
-    if not result.eligible:
+    if pooling_of(result).get("used"):
+        _pooled(card, result, brief=True)
+    elif not result.eligible:
         _not_eligible(card, result.reasons, brief=True)
     if result.fit is not None and result.fit.model_name == "bg_nbd":
         card.notice(bg_nbd_notice(), "warning")
@@ -294,15 +296,55 @@ def _not_eligible(card: Card, reasons, brief: bool = False) -> Card:
                        after=after)
 
 
+def pooling_of(result) -> dict:
+    """metrics.json's ``clv.pooling`` of a result (empty when absent)."""
+    return (result.metrics or {}).get("pooling") or {}
+
+
+def _pooled(card: Card, result, brief: bool = False) -> Card:
+    """The notice of a merchant below the bar whose CLV was fitted under its batch's
+    population prior: with how many peers, and how much they decided."""
+    pooling = pooling_of(result)
+    text = _("This merchant is below Klaviyo's eligibility rules, so its model borrows "
+             "strength from {n} eligible merchants of the same batch: their population is the "
+             "prior of its parameters. The peers decided {share} of the result (the share of "
+             "the posterior precision that comes from the prior: {purchase} for purchases and "
+             "dropout, {spend} for spend); the merchant's own data decided the rest. The "
+             "intervals are wider where its own data say less.").format(
+        n=fmt.count(pooling.get("peers")), share=fmt.share(pooling.get("prior_share"), 0),
+        purchase=fmt.share(pooling.get("prior_share_purchase"), 0),
+        spend=fmt.share(pooling.get("prior_share_spend"), 0))
+    return card.notice(text, "info", title=_("Pooled with its peers"),
+                       items=() if brief else [translated(r) for r in result.reasons])
+
+
 def eligibility_card(result, report) -> Card:
-    """Card 8: why the merchant is not eligible and what data would make it eligible."""
+    """Card 8: why the merchant is not eligible and what data would make it eligible (or,
+    pooled, how much its peers decided)."""
     card = Card()
+    pooling = pooling_of(result)
     if result.eligible:
         return card.text(_("The merchant meets the eligibility rules (at least 500 customers "
                            "with orders, 180 days of history, orders in the last 30 days, some "
                            "customers with 3+ orders), or clv.force is set: predictions were "
                            "made."))
+    if pooling.get("used"):
+        _pooled(card, result)
+        by = pooling.get("prior_share_by_coordinate") or {}
+        if by:
+            card.table(pd.DataFrame({
+                _("Parameter (log scale)"): list(by),
+                _("Share decided by the peers"): [fmt.share(v, 0) for v in by.values()]}))
+        return card.text(_("The population was learned by hubnb batch from the eligible "
+                           "merchants (population.json, {when}); a merchant needs at least "
+                           "{floor} customers with a counted order to be pooled.").format(
+            when=pooling.get("population_generated_at") or fmt.DASH,
+            floor=fmt.count(pooling.get("floor_customers"))))
     _not_eligible(card, result.reasons)
+    reason = pooling.get("reason")
+    if reason:
+        card.text(_("Not pooled with other merchants: {reason}.").format(
+            reason=translated(reason)))
     hist = result.profiles[[c for c in ("profile_id", "email", "historical_orders",
                                         "historical_clv", "avg_days_between_orders")
                             if c in result.profiles.columns]]
