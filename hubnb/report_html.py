@@ -154,6 +154,7 @@ def index_row(folder: str, metrics: dict, status: dict, reports: list[str],
         "reports": [{"href": f"{folder}/{name}", "label": _report_label(name)}
                     for name in reports],
         "failure_log": f"{folder}/{failure_log}" if failure_log else "",
+        "pooled": "",
     }
     if (clv.get("eligible") or pooling.get("used")) and "totals" in clv:
         t = clv["totals"]["predicted_clv"]

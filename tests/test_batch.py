@@ -200,3 +200,61 @@ def test_a_dask_cluster_gives_the_same_outputs(tmp_path):
         assert a["provenance"]["data_fingerprint"] == b["provenance"]["data_fingerprint"]
         assert (tmp_path / "dask" / slug / "customer_hub.html").is_file()
     assert (tmp_path / "dask" / "index.html").is_file()
+
+
+CLV_REPORT = """from hubnb.clv.dashboard import run_clv
+from hubnb.report import open_report
+report = open_report(params_path, output_dir, snapshot)
+result = run_clv(report)
+report.record("clv", result.metrics)"""
+
+
+def test_a_batch_learns_its_population_and_pools_its_small_merchants(tmp_path):
+    """Three eligible merchants teach the population; the small one is fitted under it,
+    the tiny one (below the floor) is not; the index marks the pooled one; a second batch
+    with nothing changed reuses the population and skips every merchant."""
+    from hubnb.clv.population import POPULATION_FILE, read_population
+    from hubnb.demo import generate_demo_data
+
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    nb = new_notebook(cells=[
+        new_code_cell('params_path = "x"\noutput_dir = None\nsnapshot = None',
+                      metadata={"tags": ["parameters"]}),
+        new_code_cell(CLV_REPORT)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, nbs / "clv.ipynb")
+    params_dir = tmp_path / "params"
+    params_dir.mkdir()
+    sizes = {"peer1": 520, "peer2": 560, "peer3": 600, "small": 90, "tiny": 12}
+    for i, (slug, n) in enumerate(sizes.items()):
+        generate_demo_data(tmp_path / "data" / slug, n, 20 + i)
+        (params_dir / f"{slug}.yaml").write_text(
+            f"merchant: {slug}\ndata: {tmp_path / 'data' / slug}\ntimezone: America/New_York\n"
+            "as_of: 2026-11-22\nclv:\n  draws: 60\n  tune: 60\n")
+    out = tmp_path / "out"
+    outcomes = batch(params_dir, out, workers=2, only="clv", notebooks_dir=nbs,
+                     progress=False)
+    assert {o.merchant: o.status for o in outcomes} == {
+        "peer1": "ok", "peer2": "ok", "peer3": "ok", "small": "pooled",
+        "tiny": "not eligible"}, [o.error for o in outcomes]
+    pop = read_population(out / POPULATION_FILE)
+    assert pop.peers == 3 and {"mbg_nbd", "pareto_nbd"} <= set(pop.models)
+    assert sorted(m["merchant"] for m in pop.merchants) == ["peer1", "peer2", "peer3"]
+    metrics = {s: json.loads((out / s / "metrics.json").read_text())["clv"] for s in sizes}
+    assert metrics["small"]["pooling"]["used"] and metrics["small"]["pooling"]["peers"] == 3
+    assert "below the floor" in metrics["tiny"]["pooling"]["reason"]
+    assert not metrics["peer1"]["pooling"]["used"]
+    # only the pooled run's reports depend on the population
+    prints = {s: json.loads((out / s / "fingerprint.json").read_text())["reports"]["clv"]
+              for s in sizes}
+    assert "population_fingerprint" in prints["small"]
+    assert "population_fingerprint" not in prints["peer1"]
+    index = (out / "index.html").read_text()
+    assert index.count('data-status="pooled"') == 1 and "pooled with 3 peers" in index
+    # nothing changed: the population is reused as it is, every merchant skipped
+    learned = read_population(out / POPULATION_FILE).generated_at
+    again = batch(params_dir, out, workers=2, only="clv", notebooks_dir=nbs, progress=False)
+    assert {o.status for o in again} == {"skipped"}
+    assert read_population(out / POPULATION_FILE).generated_at == learned

@@ -129,3 +129,96 @@ def test_the_population_density_and_its_gradient_are_the_closed_form():
     h = 1e-6
     numeric = [(logp(phi + h * e)[0] - logp(phi - h * e)[0]) / (2 * h) for e in np.eye(2 * k)]
     np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- pooled fits
+
+AS_OF = "2026-11-22"
+
+
+def _population(peers=4, sigma=0.3):
+    """A population centred on the demo generator's truth (BG/NBD's r, alpha, a, b for
+    MBG/NBD and Pareto/NBD alike: only its spread matters here)."""
+    from hubnb.demo import TRUE_BG_NBD, TRUE_GAMMA_GAMMA
+
+    t, g = TRUE_BG_NBD, TRUE_GAMMA_GAMMA
+    centre = np.log([t["r"], t["alpha"], t["a"], t["b"], g["p"], g["q"] - 1, 1.0])
+    models = {m: P.ModelPopulation(m, P.coordinates(m), centre, np.full(7, 0.05),
+                                   np.full(7, sigma), np.full(7, 0.05), centre,
+                                   np.full(7, sigma), peers)
+              for m in ("mbg_nbd", "pareto_nbd")}
+    return P.Population(models, [{"merchant": f"peer{i}"} for i in range(peers)], "0.1",
+                        "2026-12-06T06:00:00+00:00")
+
+
+def _merchant(tmp_path_factory, profiles, seed):
+    from hubnb.data import load_dataset
+    from hubnb.demo import generate_demo_data
+
+    folder = tmp_path_factory.mktemp(f"m{profiles}")
+    generate_demo_data(folder / "data", profiles, seed, as_of=AS_OF)
+    return load_dataset(folder / "data")
+
+
+def _clv(ds, population=None, **settings):
+    import datetime as dt
+
+    from hubnb.clv.compute import compute_clv
+    from hubnb.params import ClvParams
+
+    p = ClvParams(**{"draws": 150, "tune": 150, "seed": 2, **settings})
+    return compute_clv(ds.orders, ds.refunds, ds.profiles, p, dt.date.fromisoformat(AS_OF),
+                       "America/New_York", population=population)
+
+
+def test_an_eligible_merchant_gives_the_same_numbers_with_a_population(tmp_path_factory):
+    """Merchants above the bar are not touched by pooling: every number equal."""
+    ds = _merchant(tmp_path_factory, 700, 5)
+    alone, given = _clv(ds), _clv(ds, _population())
+    assert alone.eligible and given.eligible
+    assert given.metrics["pooling"]["used"] is False
+    assert "eligible" in given.metrics["pooling"]["reason"]
+    a, b = dict(alone.metrics), dict(given.metrics)
+    a.pop("pooling"), b.pop("pooling")
+    a["model"].pop("fit_seconds"), b["model"].pop("fit_seconds")
+    a["model"].pop("fit_cache_hit"), b["model"].pop("fit_cache_hit")
+    assert a == b
+    cols = [c for c in alone.profiles.columns if c.endswith(("_mean", "_lower", "_upper"))]
+    assert alone.profiles[cols].equals(given.profiles[cols])
+
+
+def test_a_small_merchant_is_pooled_and_its_peers_decide_more_the_less_it_has(tmp_path_factory):
+    """Below the bar: fitted under the population prior, the peers' share of the posterior
+    precision larger for the smaller merchant, and the posterior of its parameters wider."""
+    small, smaller = _merchant(tmp_path_factory, 240, 8), _merchant(tmp_path_factory, 60, 9)
+    pop = _population()
+    res = {n: _clv(ds, pop) for n, ds in (("small", small), ("smaller", smaller))}
+    for r in res.values():
+        pooling = r.metrics["pooling"]
+        assert not r.eligible and pooling["used"] and pooling["peers"] == 4
+        assert r.fit is not None and r.metrics["model"]["name"] in ("mbg_nbd", "pareto_nbd")
+        assert 0 < pooling["prior_share"] < 1
+        assert not r.metrics["forced"]
+        assert r.profiles["predicted_orders_mean"].notna().all()
+    assert res["smaller"].metrics["pooling"]["prior_share"] > \
+        res["small"].metrics["pooling"]["prior_share"]
+    # the posterior sd of log r: wider with less data, never wider than the prior
+    sd = {n: np.std(np.log(r.fit.draws["r"])) for n, r in res.items()}
+    assert sd["smaller"] > sd["small"] and sd["smaller"] < 0.3 * 1.1
+    # unpooled and not forced: no fit, as before
+    alone = _clv(small)
+    assert alone.fit is None and not alone.metrics["pooling"]["used"]
+    assert "no population" in alone.metrics["pooling"]["reason"]
+
+
+def test_pooling_off_and_the_floor_leave_a_small_merchant_unfitted(tmp_path_factory):
+    tiny = _merchant(tmp_path_factory, 20, 4)
+    below = _clv(tiny, _population())
+    assert below.fit is None and not below.metrics["pooling"]["used"]
+    assert "below the floor" in below.metrics["pooling"]["reason"]
+    small = _merchant(tmp_path_factory, 120, 6)
+    off = _clv(small, _population(), pooling="off")
+    assert off.fit is None and off.metrics["pooling"]["reason"] == "clv.pooling is off"
+    hand = _clv(small, _population(), model="mbg_cnbd")
+    assert hand.fit is None and "no prior for clv.model mbg_cnbd" in \
+        hand.metrics["pooling"]["reason"]

@@ -103,3 +103,13 @@ def test_currency_must_be_an_iso_4217_code():
                               "(e.g. USD, EUR, GBP, KRW)")
     for code in ("USD", "EUR", "GBP", "JPY", "KRW", "CHF"):
         assert params(currency=code).currency == code
+
+
+def test_clv_pooling_is_auto_or_off():
+    assert params().clv.pooling == "auto"
+    for value, expected in (("auto", "auto"), ("off", "off"), (False, "off")):
+        # (False: YAML reads a bare `off` as false)
+        assert params(clv={"pooling": value}).clv.pooling == expected
+    for bad in ("always", True, 1, ["auto"]):
+        with pytest.raises(ParamsError, match="clv.pooling"):
+            params(clv={"pooling": bad})

@@ -318,6 +318,13 @@ def _pooled(card: Card, result, brief: bool = False) -> Card:
                        items=() if brief else [translated(r) for r in result.reasons])
 
 
+def _learned_on(iso) -> str:
+    try:
+        return fmt.day(dt.datetime.fromisoformat(iso).date())
+    except (TypeError, ValueError):
+        return fmt.DASH
+
+
 def eligibility_card(result, report) -> Card:
     """Card 8: why the merchant is not eligible and what data would make it eligible (or,
     pooled, how much its peers decided)."""
@@ -338,7 +345,7 @@ def eligibility_card(result, report) -> Card:
         return card.text(_("The population was learned by hubnb batch from the eligible "
                            "merchants (population.json, {when}); a merchant needs at least "
                            "{floor} customers with a counted order to be pooled.").format(
-            when=pooling.get("population_generated_at") or fmt.DASH,
+            when=_learned_on(pooling.get("population_generated_at")),
             floor=fmt.count(pooling.get("floor_customers"))))
     _not_eligible(card, result.reasons)
     reason = pooling.get("reason")
