@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
@@ -258,3 +259,19 @@ def test_a_batch_learns_its_population_and_pools_its_small_merchants(tmp_path):
     again = batch(params_dir, out, workers=2, only="clv", notebooks_dir=nbs, progress=False)
     assert {o.status for o in again} == {"skipped"}
     assert read_population(out / POPULATION_FILE).generated_at == learned
+    # the same population learned on a Dask cluster (population.json removed first)
+    distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
+    from hubnb.batch import discover, population_step
+
+    local = read_population(out / POPULATION_FILE)
+    (out / POPULATION_FILE).unlink()
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True,
+                                  host="127.0.0.1", dashboard_address=None) as cluster:
+        pooled = population_step(discover(params_dir), out, cluster.scheduler_address,
+                                 progress=False)
+    assert sorted(p.stem for p in pooled) == ["small", "tiny"]
+    remote = read_population(out / POPULATION_FILE)
+    for name, model in local.models.items():
+        np.testing.assert_allclose(remote.models[name].prior_mu, model.prior_mu, rtol=1e-9)
+        np.testing.assert_allclose(remote.models[name].prior_sigma, model.prior_sigma,
+                                   rtol=1e-9)
