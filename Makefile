@@ -109,6 +109,9 @@ data/batch/.complete: $(BIN)/.installed hubnb/demo.py
 	$(BIN)/hubnb demo-data --out data/batch/north --profiles $(BATCH_PROFILES) --seed 11 --with-predictions
 	$(BIN)/hubnb demo-data --out data/batch/lago --profiles $(BATCH_PROFILES) --seed 12
 	$(BIN)/hubnb demo-data --out data/batch/bergen --profiles $(BATCH_PROFILES) --seed 13
+	$(BIN)/hubnb demo-data --out data/batch/fjord --profiles 300 --seed 14
+	$(BIN)/hubnb demo-data --out data/batch/pico --profiles 80 --seed 15
+	$(BIN)/hubnb demo-data --out data/batch/atom --profiles 20 --seed 16
 	@touch $@
 
 batch-demo: data/batch/.complete catalogs

@@ -222,3 +222,20 @@ def test_pooling_off_and_the_floor_leave_a_small_merchant_unfitted(tmp_path_fact
     hand = _clv(small, _population(), model="mbg_cnbd")
     assert hand.fit is None and "no prior for clv.model mbg_cnbd" in \
         hand.metrics["pooling"]["reason"]
+
+
+def test_hubnb_run_refuses_a_missing_or_broken_population_before_running(tmp_path, capsys):
+    """`hubnb run --population FILE`: a bad file is one line naming it, and nothing runs."""
+    from hubnb.cli import main
+
+    params = tmp_path / "shop.yaml"
+    params.write_text("merchant: shop\ndata: nowhere\ntimezone: UTC\nas_of: 2026-03-10\n")
+    assert main(["run", str(params), "--out", str(tmp_path / "out"), "--population",
+                 str(tmp_path / "none.json")]) == 2
+    err = capsys.readouterr().err
+    assert f"population file {tmp_path / 'none.json'} does not exist" in err
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    assert main(["run", str(params), "--out", str(tmp_path / "out"), "--population",
+                 str(tmp_path / "bad.json")]) == 2
+    assert "not a population file" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "shop").exists()
