@@ -49,7 +49,8 @@ import pandas as pd
 
 from ..params import ClvParams
 from . import fitcache
-from .histories import compress
+from .histories import compress, with_prior
+from .laplace import CANDIDATE_LAPLACE_DRAWS  # noqa: F401  (named in the docstring above)
 from .models import PURCHASE_MODELS, FitResult
 from .orders import counted_orders, rfm_summary, transactions
 from .predict import interval_bounds, posterior_draws
@@ -67,9 +68,8 @@ TRACK_DRAWS = 20
 TRACK_PROFILES = 5_000
 #: Normal quantiles per posterior draw of the tracking's predictive band.
 TRACK_NORMALS = 50
-#: Draws of the other candidates' Laplace approximation in the backtest...
-CANDIDATE_LAPLACE_DRAWS = 400
-#: ... and at most this many (importance-resampled) for their predictions.
+#: At most this many (importance-resampled) draws for the other candidates' predictions
+#: (their Laplace approximation: :data:`~hubnb.clv.laplace.CANDIDATE_LAPLACE_DRAWS`).
 CANDIDATE_DRAWS = 100
 
 
@@ -132,8 +132,6 @@ def run_backtest(orders: pd.DataFrame, refunds: pd.DataFrame | None, params: Clv
     all_rfm = rfm_summary(cal, cal_end)
     data = compress(all_rfm)
     if priors:
-        from .population import with_prior
-
         data = with_prior(data, priors)
     fit = (fitcache.approximate_fit(model, data, params, progress) if approximate
            else fitcache.posterior_fit(model, data, params, progress))

@@ -13,11 +13,11 @@ from ..params import ClvParams
 from . import fitcache
 from .backtest import BacktestResult, run_backtest
 from .eligibility import eligibility_reasons
-from .histories import compress
+from .histories import compress, with_prior
 from .mbg_cnbd import K_GRID, model_name, regularity_of
 from .models import AUTO_CANDIDATES, FitResult
 from .orders import counted_orders, historical_attributes, rfm_summary
-from .population import pooled_share, pooling_plan, with_prior
+from .population import pooled_share, pooling_plan
 from .predict import PREDICTIVE, QUANTITIES, Predictions
 from .selection import ModelChoice, with_approximate_posterior
 

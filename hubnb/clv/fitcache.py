@@ -179,7 +179,7 @@ def approximate_fit(name: str, data, p: ClvParams, progress: bool = False) -> Fi
     """A backtest's other candidates: the importance-resampled Laplace approximation
     (:func:`~hubnb.clv.laplace.importance_posterior`) where it is trusted (Pareto k of its
     weights at most :data:`~hubnb.clv.laplace.K_GOOD`), else NUTS (:func:`nuts_fit`)."""
-    from .backtest import CANDIDATE_LAPLACE_DRAWS
+    from .laplace import CANDIDATE_LAPLACE_DRAWS
     from .laplace import K_GOOD, importance_posterior
 
     quick = quick_fit(name, data, p.seed, draws=CANDIDATE_LAPLACE_DRAWS)

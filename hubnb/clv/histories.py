@@ -72,6 +72,28 @@ def compress(rfm: pd.DataFrame) -> CompressedData:
     return CompressedData(arrays, len(x), len(T0) + len(w1), len(gw), scale)
 
 
+def prior_keys(model: str) -> tuple[str, str]:
+    """The names under which a compressed data set's arrays carry another prior of
+    ``model``'s seven unconstrained coordinates than the default (a batch's population
+    prior, :mod:`hubnb.clv.population`): the native log densities read it there
+    (:func:`hubnb.clv.native.prior_of`)."""
+    return f"prior_mu.{model}", f"prior_sigma.{model}"
+
+
+def with_prior(data: CompressedData, priors: dict) -> CompressedData:
+    """``data`` whose arrays carry each model's prior of ``priors`` (model name -> an object
+    with ``prior_mu`` and ``prior_sigma``, :class:`hubnb.clv.population.ModelPopulation`).
+    The fit cache, keyed by the arrays, then tells a pooled fit from the merchant's own."""
+    from dataclasses import replace
+
+    arrays = dict(data.arrays)
+    for name, pop in priors.items():
+        k_mu, k_sigma = prior_keys(name)
+        arrays[k_mu] = np.asarray(pop.prior_mu, dtype=float)
+        arrays[k_sigma] = np.asarray(pop.prior_sigma, dtype=float)
+    return replace(data, arrays=arrays)
+
+
 def history_rows(arrays: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(x, t_x, T, n) of every distinct purchase history of the compressed arrays."""
     zeros = np.zeros_like(arrays["T0"])

@@ -61,6 +61,8 @@ ADAPT_UNTIL_K = 0.5
 ADAPT_STEPS = 2
 #: Relative step of the central differences of the gradient.
 HESSIAN_STEP = 1e-5
+#: Draws of a backtest's other candidates' approximation (hubnb.clv.backtest).
+CANDIDATE_LAPLACE_DRAWS = 400
 #: From this many distinct purchase histories on, a trusted approximation is the posterior...
 LARGE_ROWS = 50_000
 #: ... when the Pareto k of its importance weights is at most this.

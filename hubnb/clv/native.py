@@ -31,6 +31,8 @@ import numpy as np
 from numba import njit
 from numba.core.caching import CacheImpl, NullCache, _CacheLocator
 
+from .histories import prior_keys
+
 #: Names and order of the unconstrained parameters (nutpie's flat vector).
 UNCONSTRAINED = ("r_log__", "alpha_log__", "a_log__", "b_log__", "p_log__",
                  "q_minus_1_log__", "v_scaled_log__")
@@ -112,13 +114,6 @@ def drop_cache_entries(module_file: str) -> None:
 PRIOR_MU = np.array([np.log(0.5), np.log(100.0), 0.0, np.log(2.0), np.log(2.0), np.log(2.0),
                      0.0])
 PRIOR_SIGMA = np.array([1.5, 2.0, 1.5, 1.5, 1.5, 1.5, 2.0])
-
-
-def prior_keys(model: str) -> tuple[str, str]:
-    """The names under which a compressed data set's arrays carry another prior of
-    ``model``'s seven coordinates than the default (a batch's population prior,
-    :func:`hubnb.clv.population.with_prior`)."""
-    return f"prior_mu.{model}", f"prior_sigma.{model}"
 
 
 def prior_of(arrays: dict, model: str, mu=PRIOR_MU, sigma=PRIOR_SIGMA):

@@ -30,7 +30,7 @@ The prior of a new merchant is the population's predictive distribution of ``the
 summarised per coordinate as a Normal with mean E[mu] and variance Var(mu) + E[tau^2]
 (:attr:`Population.prior`): a wider population, or fewer peers, make a wider prior. The
 small merchant's fit then runs exactly as any other, with this prior in place of the
-default one (:func:`with_prior`), so its intervals are the posterior's: wide where its own
+default one (:func:`~hubnb.clv.histories.with_prior`), so its intervals are the posterior's: wide where its own
 data say little. How much the peers decided is the share of the posterior precision of
 each coordinate that comes from the prior (:func:`prior_share`).
 
@@ -48,6 +48,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from .histories import with_prior  # noqa: F401  (a pooled fit's data)
 
 #: Written beside the merchants' folders by ``hubnb batch``.
 POPULATION_FILE = "population.json"
@@ -327,23 +329,6 @@ def pooled_share(fit, data, pop: ModelPopulation) -> dict:
             "prior_share_spend": float(share[4:].mean()),
             "prior_share_by_coordinate": dict(zip(pop.coordinates,
                                                   (float(v) for v in share)))}
-
-
-def with_prior(data, populations: dict):
-    """``data`` (:class:`~hubnb.clv.histories.CompressedData`) whose arrays carry each
-    pooled model's prior (:func:`hubnb.clv.native.prior_keys`): the native log densities
-    read their prior there, and the fit cache, keyed by the arrays, tells a pooled fit
-    from the merchant's own."""
-    from dataclasses import replace
-
-    from .native import prior_keys
-
-    arrays = dict(data.arrays)
-    for name, pop in populations.items():
-        k_mu, k_sigma = prior_keys(name)
-        arrays[k_mu] = np.asarray(pop.prior_mu, dtype=float)
-        arrays[k_sigma] = np.asarray(pop.prior_sigma, dtype=float)
-    return replace(data, arrays=arrays)
 
 
 # ------------------------------------------------------------------ a batch's population
