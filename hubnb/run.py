@@ -22,6 +22,7 @@ import threading
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__, faults, i18n
 from .data import load_dataset
@@ -30,6 +31,9 @@ from .folders import aside, publish, sweep, write_atomic
 from .params import load_params
 from .provenance import provenance
 from .report import METRICS_PARTS, REPORT_TABLES, REPORTS, jsonable, write_snapshot
+
+if TYPE_CHECKING:          # imported where it runs (it starts Jupyter's machinery)
+    from .kernels import KernelGroup
 
 
 def shipped_notebooks() -> Path:
