@@ -4,6 +4,7 @@ Expected numbers come from closed forms: Normal-Normal conjugacy for the likelih
 left when the default prior is divided out, and for the share of the posterior precision
 that comes from the prior."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -217,6 +218,16 @@ def test_pooling_off_and_the_floor_leave_a_small_merchant_unfitted(tmp_path_fact
     assert below.fit is None and not below.metrics["pooling"]["used"]
     assert "below the floor" in below.metrics["pooling"]["reason"]
     small = _merchant(tmp_path_factory, 120, 6)
+    # every customer's orders on one day: no repeat purchase as the model counts them
+    # (x = 0), so no repeat spend either; below the floor, however many orders
+    one_day = small.orders.copy()
+    first = one_day.groupby("profile_id")["placed_at"].transform("min")
+    one_day["placed_at"] = first + (one_day["placed_at"] - first) / 1e6
+    flat = dataclasses.replace(small, tables={**small.tables, "orders": one_day})
+    assert (one_day.groupby("profile_id").size() >= 2).sum() > 0
+    same_day = _clv(flat, _population())
+    assert same_day.fit is None and "0 with a repeat order on another day" in \
+        same_day.metrics["pooling"]["reason"]
     off = _clv(small, _population(), pooling="off")
     assert off.fit is None and off.metrics["pooling"]["reason"] == "clv.pooling is off"
     hand = _clv(small, _population(), model="mbg_cnbd")

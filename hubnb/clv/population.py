@@ -56,8 +56,8 @@ POPULATION_FILE = "population.json"
 #: A merchant under the eligibility bar gets a pooled CLV from this many customers with a
 #: counted order on; below it the report says "not eligible" as before.
 FLOOR_CUSTOMERS = 30
-#: ... and at least this many of them with a repeat order (else nothing about repeat
-#: buying is the merchant's own).
+#: ... and at least this many of them with a repeat purchase, an order on another day than
+#: their first (else nothing about repeat buying, or repeat spend, is the merchant's own).
 FLOOR_REPEAT_CUSTOMERS = 1
 #: A population needs at least this many eligible merchants.
 MIN_MERCHANTS = 3
@@ -301,12 +301,15 @@ def pooling_plan(eligible: bool, counted, p, population) -> tuple[dict, dict]:
         return {}, dict(plan, reason=Message(N_(
             "no population of peers was given (hubnb batch learns one; hubnb run takes it "
             "with --population)")))
-    per = counted.groupby("profile_id").size()
+    # a repeat *purchase* as the model counts it: orders on another local day (x >= 1), so
+    # the merchant's own data hold repeat buying and repeat spend
+    per = counted.groupby("profile_id")["local_date"].nunique()
     customers, repeaters = int(len(per)), int((per >= 2).sum())
     if customers < FLOOR_CUSTOMERS or repeaters < FLOOR_REPEAT_CUSTOMERS:
         return {}, dict(plan, reason=Message(N_(
             "below the floor of pooling: {customers} customers with a counted order, "
-            "{repeaters} with a repeat order (it needs {floor} and {floor_repeat})"),
+            "{repeaters} with a repeat order on another day (it needs {floor} and "
+            "{floor_repeat})"),
             customers=customers, repeaters=repeaters, floor=FLOOR_CUSTOMERS,
             floor_repeat=FLOOR_REPEAT_CUSTOMERS))
     wanted = AUTO_CANDIDATES if p.model == "auto" else (p.model,)
@@ -319,12 +322,22 @@ def pooling_plan(eligible: bool, counted, p, population) -> tuple[dict, dict]:
                     "population_generated_at": population.generated_at}
 
 
+def population_flagged(pop: ModelPopulation) -> bool:
+    """Whether the population model's sampler says its prior is not to be trusted blindly:
+    R-hat above 1.01 or divergent transitions (the eligibility card then says so)."""
+    d = pop.diagnostics or {}
+    return bool((d.get("r_hat_max") or 1.0) > 1.01 or (d.get("divergences") or 0) > 0)
+
+
 def pooled_share(fit, data, pop: ModelPopulation) -> dict:
     """How much the peers decided in a pooled fit: the prior's share of the posterior
     precision (:func:`prior_share`) per coordinate, its mean over the seven, over the four
     purchase coordinates and over the three spend ones."""
     share = prior_share(fit.draws, fit.model_name, data.spend_scale, pop.prior_sigma)
-    return {"prior_share": float(share.mean()),
+    return {"peers": int(pop.merchants),            # those the chosen model's population had
+            "population_diagnostics": dict(pop.diagnostics),
+            "population_flagged": population_flagged(pop),
+            "prior_share": float(share.mean()),
             "prior_share_purchase": float(share[:4].mean()),
             "prior_share_spend": float(share[4:].mean()),
             "prior_share_by_coordinate": dict(zip(pop.coordinates,
@@ -359,7 +372,7 @@ def merchant_evidence(params_path) -> dict:
     counted = counted_orders(ds.orders, ds.refunds, p.orders, params.as_of, params.timezone,
                              p.history_days)
     eligible = not eligibility_reasons(counted, params.as_of)
-    out = {"merchant": params.merchant, "params": str(params_path),
+    out = {"merchant": params.merchant, "params": str(params_path), "model": p.model,
            "params_fingerprint": prov.params_fingerprint,
            "data_fingerprint": prov.data_fingerprint, "eligible": eligible,
            "customers": int(counted["profile_id"].nunique()), "summaries": {}}
@@ -376,11 +389,16 @@ def merchant_evidence(params_path) -> dict:
 def learn_population(evidence: list[dict], seed: int = 1) -> "Population | None":
     """The population of the eligible merchants' :func:`merchant_evidence`: one
     :class:`ModelPopulation` per pooled model that at least :data:`MIN_MERCHANTS` of them
-    could summarise; None when no model has that many."""
+    could summarise (BG/NBD only when a merchant below the bar chose it by hand); None
+    when no model has that many."""
     from .. import __version__
 
+    # BG/NBD only when a merchant below the bar asks for it by hand (auto never pools it)
+    wanted = [m for m in POOLED_MODELS if m != "bg_nbd"
+              or any(e.get("model") == "bg_nbd" and e.get("eligible") is False
+                     for e in evidence)]
     models = {}
-    for model in POOLED_MODELS:
+    for model in wanted:
         summaries = [e["summaries"][model] for e in evidence
                      if e.get("eligible") and model in e.get("summaries", {})]
         if len(summaries) >= MIN_MERCHANTS:

@@ -314,8 +314,16 @@ def _pooled(card: Card, result, brief: bool = False) -> Card:
         n=fmt.count(pooling.get("peers")), share=fmt.share(pooling.get("prior_share"), 0),
         purchase=fmt.share(pooling.get("prior_share_purchase"), 0),
         spend=fmt.share(pooling.get("prior_share_spend"), 0))
-    return card.notice(text, "info", title=_("Pooled with its peers"),
-                       items=() if brief else [translated(r) for r in result.reasons])
+    card.notice(text, "info", title=_("Pooled with its peers"),
+                items=() if brief else [translated(r) for r in result.reasons])
+    d = pooling.get("population_diagnostics") or {}
+    if pooling.get("population_flagged") and not brief:
+        card.notice(_("The population model's sampler was not clean (R-hat max {r_hat}, {n} "
+                      "divergent transitions): its prior may be too narrow or off centre. More "
+                      "eligible merchants in the batch make it sturdier.").format(
+            r_hat=fmt.number(d.get("r_hat_max"), 3), n=fmt.count(d.get("divergences") or 0)),
+            "warning")
+    return card
 
 
 def _learned_on(iso) -> str:
