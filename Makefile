@@ -78,6 +78,7 @@ bench: bench-env data/cdnow/.complete data/demo/.complete data/regular/.complete
 	$(BIN)/python benchmarks/regularity_bench.py --ref b3b93bc
 	$(BIN)/python benchmarks/warm_batch_bench.py
 	$(BIN)/python benchmarks/big_bench.py --ref 99ef93b
+	$(BIN)/python benchmarks/pooling_bench.py
 
 # one 10,000,000-profile merchant (about 15 minutes with its data; 24 GB of memory advised)
 bench-big: env

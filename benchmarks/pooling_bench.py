@@ -109,6 +109,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 MAE_TARGET = 0.10           # pooled MAE at least 10% below unpooled
 COVERAGE_TARGET = 0.85      # pooled 90% predictive intervals cover at least 85%
@@ -456,7 +457,69 @@ def run_batch(label: str, merchants: dict, cal_end_of, holdout_days: int, args, 
               f"{_f(row['pooled'], 'mae')} unpooled {_f(row['unpooled'], 'mae')}"
               + (f" oracle {_f(row['oracle'], 'mae')}" if truths else ""))
     out["batch_seconds"] = batch_seconds
+    if pop is not None and not args.skip_one_stage and "mbg_nbd" in pop.models:
+        out["one_stage"] = one_stage_check(label, merchants, cal_end_of, evidence, pop, p,
+                                           holdout_days, full_orders, args)
     return out
+
+
+def one_stage_check(label, merchants, cal_end_of, evidence, pop, p, holdout_days,
+                    full_orders, args) -> dict:
+    """The two-stage population against the one-stage model (partial pooling in PyMC on
+    every eligible merchant's rows, benchmarks/pooling_onestage.py), for MBG/NBD: the
+    populations side by side, and the small merchants' holdout scores under each prior
+    (``clv.model: mbg_nbd``, so both use the same model)."""
+    from hubnb.clv.compute import compute_clv
+    from hubnb.clv.histories import compress
+    from hubnb.clv.orders import counted_orders, rfm_summary
+    from hubnb.clv.population import Population
+    from pooling_onestage import agreement, one_stage_population
+
+    datas = []
+    for name, orders_cal in merchants.items():
+        if evidence[name]["eligible"] and "mbg_nbd" in evidence[name]["summaries"]:
+            counted = counted_orders(orders_cal, None, p.orders, cal_end_of(name), TIMEZONE,
+                                     p.history_days)
+            datas.append(compress(rfm_summary(counted, cal_end_of(name))))
+    t0 = time.perf_counter()
+    one = one_stage_population(datas, "mbg_nbd", draws=args.draws, seed=p.seed)
+    seconds = time.perf_counter() - t0
+    two = pop.models["mbg_nbd"]
+    agree = agreement(two, one)
+    print(f"\n[{label}] one-stage MBG/NBD population on {len(datas)} merchants' rows: "
+          f"{seconds:.0f} s ({one.diagnostics['divergences']} divergences); two-stage "
+          f"{two.diagnostics.get('seconds')} s")
+    print(f"  {'coordinate':<14}{'mu 2-stage':>11}{'mu 1-stage':>11}{'diff/sd':>9}"
+          f"{'tau 2':>8}{'tau 1':>8}{'prior sd 2/1':>14}")
+    for j, c in enumerate(two.coordinates):
+        print(f"  {c:<14}{two.mu_mean[j]:>11.3f}{one.mu_mean[j]:>11.3f}"
+              f"{agree['mu_diff_in_sd'][j]:>9.2f}{two.tau_mean[j]:>8.3f}{one.tau_mean[j]:>8.3f}"
+              f"{agree['prior_sigma_ratio'][j]:>14.2f}")
+    mbg = replace(p, model="mbg_nbd")
+    scored = {"two-stage": [], "one-stage": []}
+    for name, orders_cal in merchants.items():
+        if evidence[name]["eligible"]:
+            continue
+        for side, m in (("two-stage", two), ("one-stage", one)):
+            population = Population({"mbg_nbd": m}, [{}] * m.merchants, "", "")
+            res = compute_clv(orders_cal, None, None, mbg, cal_end_of(name), TIMEZONE,
+                              population=population)
+            actual = holdout_actuals(full_orders[name], cal_end_of(name), holdout_days,
+                                     res.profiles["profile_id"])
+            s = result_scores(res, actual)
+            if s is not None:
+                scored[side].append(s)
+    summary = {}
+    for side, rows in scored.items():
+        n = sum(r["customers"] for r in rows) or 1
+        summary[side] = {"mae": sum(r["abs_error"] for r in rows) / n,
+                         "coverage": sum(r["inside"] for r in rows) / n}
+    print(f"  small merchants pooled under each (MBG/NBD): MAE two-stage "
+          f"{summary['two-stage']['mae']:.4f}, one-stage {summary['one-stage']['mae']:.4f}; "
+          f"coverage {summary['two-stage']['coverage']:.3f} and "
+          f"{summary['one-stage']['coverage']:.3f}")
+    return {"seconds": seconds, "merchants": len(datas), "agreement": agree,
+            "one_stage_diagnostics": one.diagnostics, "small_merchants": summary}
 
 
 def _num(value, spec: str, unit: str = "") -> str:
@@ -656,6 +719,8 @@ def main() -> int:
     ap.add_argument("--cdnow-groups", type=int, default=6)
     ap.add_argument("--skip-sim", action="store_true")
     ap.add_argument("--skip-cdnow", action="store_true")
+    ap.add_argument("--skip-one-stage", action="store_true",
+                    help="skip the one-stage model (benchmarks/pooling_onestage.py)")
     ap.add_argument("--check-api", action="store_true",
                     help="compare merchant_evidence on files with the in-memory mirror")
     args = ap.parse_args()
