@@ -246,7 +246,9 @@ def test_not_eligible_gives_reasons_and_historical_attributes_only(simulated):
     small = simulated[simulated["profile_id"] < 100]
     res = compute_clv(small, None, None, ClvParams(), AS_OF, "UTC")
     assert not res.eligible and res.fit is None
-    assert set(res.metrics) == {"eligible", "customers", "reasons", "time_unit", "horizon_days"}
+    assert set(res.metrics) == {"eligible", "customers", "reasons", "time_unit", "horizon_days",
+                                "pooling"}
+    assert not res.metrics["pooling"]["used"]           # no population given
     assert res.metrics["reasons"] == res.reasons and any("500" in r for r in res.reasons)
     assert res.profiles["historical_orders"].ge(1).all()
     assert res.profiles["predicted_clv_mean"].isna().all()
