@@ -446,13 +446,12 @@ def population_step(files, out_root: Path, scheduler=None, workers: int = 1,
     (an older file is removed): the small merchants say "not eligible", as without pooling.
     """
     from .clv import population as P
-    from .errors import HubnbError as _Error
 
     path = out_root / P.POPULATION_FILE
     inputs = P.inputs_of([_fingerprints(f) for f in files])
     try:
         old = P.read_population(path) if path.is_file() else None
-    except _Error:
+    except HubnbError:
         old = None
     if old is not None and old.hubnb_version == __version__ and \
             [i[:3] for i in old.inputs] == [i[:3] for i in inputs]:
@@ -461,15 +460,18 @@ def population_step(files, out_root: Path, scheduler=None, workers: int = 1,
     if progress:
         print(f"learning the population of {len(files)} merchants ...", file=sys.stderr)
     if scheduler:
-        from distributed import Client
-
-        with Client(scheduler) as client:
+        with _dask_client()(scheduler) as client:
             evidence = client.gather(client.map(P.merchant_evidence, [str(f) for f in files],
                                                 pure=False))
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             evidence = list(pool.map(P.merchant_evidence, files))
-    population = P.learn_population(evidence)
+    try:
+        population = P.learn_population(evidence)
+    except Exception as exc:     # the batch goes on, its small merchants not pooled
+        print(f"no population: learning it failed ({type(exc).__name__}: {exc})",
+              file=sys.stderr)
+        population = None
     if population is None:
         path.unlink(missing_ok=True)
         return {}
@@ -550,13 +552,21 @@ def _locally(files, out_root, only, force, timeout, workers, threads, progress, 
     return [results[f] for f in files]
 
 
-def _on_dask(files, out_root, only, force, timeout, scheduler, progress, notebooks_dir, locale,
-             pooled=None):
+def _dask_client():
+    """Dask distributed's ``Client``, or the error saying how to install it."""
     try:
-        from distributed import Client, as_completed as dask_completed
+        from distributed import Client
     except ImportError:
         raise HubnbError("--scheduler needs Dask distributed, the dask extra: pip install -e "
                          "'.[dask]' in hubnb's clone") from None
+    return Client
+
+
+def _on_dask(files, out_root, only, force, timeout, scheduler, progress, notebooks_dir, locale,
+             pooled=None):
+    Client = _dask_client()
+    from distributed import as_completed as dask_completed
+
     with Client(scheduler) as client:
         # A Dask worker runs one merchant per thread (start workers with --nthreads equal
         # to their cores): each merchant's fits then get one core.

@@ -250,3 +250,16 @@ def test_hubnb_run_refuses_a_missing_or_broken_population_before_running(tmp_pat
                  str(tmp_path / "bad.json")]) == 2
     assert "not a population file" in capsys.readouterr().err
     assert not (tmp_path / "out" / "shop").exists()
+
+
+def test_a_broken_merchant_brings_an_error_and_too_few_peers_no_population(tmp_path):
+    """One merchant's bad params or data never stops the batch's population step."""
+    params = tmp_path / "gone.yaml"
+    params.write_text("merchant: gone\ndata: nowhere\ntimezone: UTC\nas_of: 2026-03-10\n")
+    evidence = P.merchant_evidence(params)
+    assert "error" in evidence and "does not exist" in evidence["error"]
+    assert P.learn_population([evidence]) is None
+    two = [{"merchant": f"m{i}", "params": f"m{i}.yaml", "eligible": True,
+            "summaries": {"mbg_nbd": P.Summary("mbg_nbd", np.zeros(7), np.eye(7) * 0.01)}}
+           for i in range(P.MIN_MERCHANTS - 1)]
+    assert P.learn_population(two + [evidence]) is None

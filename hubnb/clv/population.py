@@ -350,10 +350,22 @@ def merchant_evidence(params_path) -> dict:
     """What one merchant (its params file) brings to the population: its name, params and
     data fingerprints, whether it is eligible, its customers and, when eligible, its
     :class:`Summary` per pooled model (:func:`merchant_summary` of the Laplace fit that
-    ``auto`` makes, through the fit cache). A merchant whose params or data cannot be read
-    brings an ``error`` instead (its own run will say so)."""
-    from ..data import load_dataset
+    ``auto`` makes, through the fit cache). A merchant whose params or data cannot be read,
+    or whose evidence fails in any way, brings an ``error`` instead: its own run then fails
+    with the whole story, and the batch goes on."""
     from ..errors import HubnbError
+
+    params_path = Path(params_path).resolve()
+    try:
+        return _evidence(params_path)
+    except HubnbError as exc:
+        return {"params": str(params_path), "error": str(exc)}
+    except Exception as exc:
+        return {"params": str(params_path), "error": f"{type(exc).__name__}: {exc}"}
+
+
+def _evidence(params_path: Path) -> dict:
+    from ..data import load_dataset
     from ..params import load_params
     from ..provenance import provenance
     from . import fitcache
@@ -361,13 +373,9 @@ def merchant_evidence(params_path) -> dict:
     from .histories import compress
     from .orders import counted_orders, rfm_summary
 
-    params_path = Path(params_path).resolve()
-    try:
-        params = load_params(params_path)
-        prov = provenance(params)
-        ds = load_dataset(params.data, tables=("orders", "refunds"))
-    except HubnbError as exc:
-        return {"params": str(params_path), "error": str(exc)}
+    params = load_params(params_path)
+    prov = provenance(params)
+    ds = load_dataset(params.data, tables=("orders", "refunds"))
     p = params.clv
     counted = counted_orders(ds.orders, ds.refunds, p.orders, params.as_of, params.timezone,
                              p.history_days)
