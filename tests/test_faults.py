@@ -120,18 +120,61 @@ def _normalised(path: Path) -> bytes:
     return raw
 
 
+def _durations(value, out: set) -> set:
+    """Every measured duration (VARYING_KEYS' numbers) of a metrics.json value."""
+    if isinstance(value, dict):
+        for key, v in value.items():
+            if key in VARYING_KEYS and isinstance(v, (int, float)):
+                out.add(v)
+            else:
+                _durations(v, out)
+    elif isinstance(value, list):
+        for v in value:
+            _durations(v, out)
+    return out
+
+
+def shown_durations(folder: Path) -> set[str]:
+    """The measured durations of a merchant folder's metrics.json as the cards show them
+    in table cells (one decimal, in the merchant's locale): a fit's time differs between
+    two runs of the same inputs."""
+    from hubnb import format as fmt, i18n
+
+    try:
+        metrics = json.loads((folder / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return set()
+    locale = ((metrics.get("provenance") or {}).get("params") or {}).get("locale") or "en"
+    with i18n.using(locale):
+        return {fmt.number(v, 1) for v in _durations(metrics, set())}
+
+
+def _masked(text: str, shown: set[str]) -> str:
+    """``text`` with each shown duration masked as an HTML table cell and as the card's
+    repr in a notebook cell's text/plain output."""
+    for value in shown:
+        text = text.replace(f">{value}<", ">T<").replace(f"'{value}'", "'T'")
+    return text
+
+
 def fingerprint(folder: Path, skip=()) -> dict:
     """``{relative path: SHA-256 of the normalised content}`` of every file of ``folder``
-    but dot entries and the top-level names in ``skip``; None when there is no folder."""
+    but dot entries and the top-level names in ``skip``; None when there is no folder.
+    The CLV report's table cells of measured durations are masked (:func:`shown_durations`)."""
     if not folder.exists():
         return None
     out = {}
+    shown = None
     for path in sorted(folder.rglob("*")):
         rel = path.relative_to(folder)
         if path.is_dir() or rel.parts[0] in skip or any(p.startswith(".") for p in rel.parts):
             continue
         try:
-            out[str(rel)] = hashlib.sha256(_normalised(path)).hexdigest()
+            content = _normalised(path)
+            if str(rel) in ("clv.html", "clv.ipynb"):
+                shown = shown_durations(folder) if shown is None else shown
+                content = _masked(content.decode(), shown).encode()
+            out[str(rel)] = hashlib.sha256(content).hexdigest()
         except (ValueError, UnicodeDecodeError) as exc:
             out[str(rel)] = f"unreadable: {type(exc).__name__}"
     return out
