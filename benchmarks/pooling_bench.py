@@ -307,11 +307,10 @@ def group_scores(rows: list[dict]) -> dict | None:
 def evidence_of(name: str, orders_cal: pd.DataFrame, cal_end: dt.date, p) -> dict:
     """:func:`hubnb.clv.population.merchant_evidence` without a params file or data folder:
     the same steps on an orders frame (fingerprints are a hash of the merchant's orders)."""
-    from hubnb.clv import fitcache
     from hubnb.clv.eligibility import eligibility_reasons
     from hubnb.clv.histories import compress
     from hubnb.clv.orders import counted_orders, rfm_summary
-    from hubnb.clv.population import POOLED_MODELS, merchant_summary
+    from hubnb.clv.population import summaries_of
 
     counted = counted_orders(orders_cal, None, p.orders, cal_end, TIMEZONE, p.history_days)
     eligible = not eligibility_reasons(counted, cal_end)
@@ -322,12 +321,7 @@ def evidence_of(name: str, orders_cal: pd.DataFrame, cal_end: dt.date, p) -> dic
            "data_fingerprint": digest.hexdigest()[:16], "eligible": eligible,
            "customers": int(counted["profile_id"].nunique()), "summaries": {}}
     if eligible:
-        data = compress(rfm_summary(counted, cal_end))
-        for model in POOLED_MODELS:
-            summary = merchant_summary(fitcache.quick_fit(model, data, p.seed),
-                                       data.spend_scale)
-            if summary is not None:
-                out["summaries"][model] = summary
+        out["summaries"] = summaries_of(compress(rfm_summary(counted, cal_end)), p.seed)
     return out
 
 

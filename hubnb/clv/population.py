@@ -368,7 +368,6 @@ def _evidence(params_path: Path) -> dict:
     from ..data import load_dataset
     from ..params import load_params
     from ..provenance import provenance
-    from . import fitcache
     from .eligibility import eligibility_reasons
     from .histories import compress
     from .orders import counted_orders, rfm_summary
@@ -385,12 +384,21 @@ def _evidence(params_path: Path) -> dict:
            "data_fingerprint": prov.data_fingerprint, "eligible": eligible,
            "customers": int(counted["profile_id"].nunique()), "summaries": {}}
     if eligible:
-        data = compress(rfm_summary(counted, params.as_of))
-        for model in POOLED_MODELS:
-            summary = merchant_summary(fitcache.quick_fit(model, data, p.seed),
-                                       data.spend_scale)
-            if summary is not None:
-                out["summaries"][model] = summary
+        out["summaries"] = summaries_of(compress(rfm_summary(counted, params.as_of)), p.seed)
+    return out
+
+
+def summaries_of(data, seed: int) -> dict:
+    """An eligible merchant's :class:`Summary` per pooled model, from the Laplace fits that
+    ``auto`` makes (through the fit cache); a model whose fit is missing or not trusted is
+    left out."""
+    from . import fitcache
+
+    out = {}
+    for model in POOLED_MODELS:
+        summary = merchant_summary(fitcache.quick_fit(model, data, seed), data.spend_scale)
+        if summary is not None:
+            out[model] = summary
     return out
 
 
