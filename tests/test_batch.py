@@ -34,16 +34,17 @@ report.record("customer_hub", {"total_accounts": len(report.data.profiles),
 print("done for", merchant)"""
 
 
-def notebooks(folder: Path) -> Path:
+def notebooks(folder: Path, name: str = "customer_hub", code: str = REPORT) -> Path:
+    """``folder`` holding one test report notebook ``name`` that runs ``code``."""
     folder.mkdir(parents=True, exist_ok=True)
     nb = new_notebook(cells=[
         new_markdown_cell("# Batch test report"),
         new_code_cell('params_path = "x"\noutput_dir = None\nsnapshot = None',
                       metadata={"tags": ["parameters"]}),
-        new_code_cell(REPORT)])
+        new_code_cell(code)])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
-    nbformat.write(nb, folder / "customer_hub.ipynb")
+    nbformat.write(nb, folder / f"{name}.ipynb")
     return folder
 
 
@@ -218,15 +219,7 @@ def test_a_batch_learns_its_population_and_pools_its_small_merchants(tmp_path):
     from hubnb.clv.population import POPULATION_FILE, read_population
     from hubnb.demo import generate_demo_data
 
-    nbs = tmp_path / "nbs"
-    nbs.mkdir()
-    nb = new_notebook(cells=[
-        new_code_cell('params_path = "x"\noutput_dir = None\nsnapshot = None',
-                      metadata={"tags": ["parameters"]}),
-        new_code_cell(CLV_REPORT)])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    nbformat.write(nb, nbs / "clv.ipynb")
+    nbs = notebooks(tmp_path / "nbs", "clv", CLV_REPORT)
     params_dir = tmp_path / "params"
     params_dir.mkdir()
     sizes = {"peer1": 520, "peer2": 560, "peer3": 600, "small": 90, "tiny": 12}
